@@ -1,0 +1,1 @@
+//! Tendermint BFT consensus as a pure state machine (no IO). Work in progress.

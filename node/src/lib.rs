@@ -1,0 +1,1 @@
+//! The node runtime: storage, network, mempool, API. Not built yet (see the node issue).
