@@ -6,12 +6,39 @@
 //!
 //! # Layout
 //! - [`types`], [`codec`]: hashes, keys, dates; the one canonical bincode encoding.
+//! - [`tx`]: signed transactions and the [`tx::Action`] enum.
+//! - [`state`], [`keys`]: the state read trait, overlays, and typed keys.
+//! - [`exec`]: executing transactions and blocks; receipts.
+//! - [`error`]: coded failures.
+//! - [`genesis`], [`params`]: the initial state and chain parameters.
+//! - Domains: [`members`] (成员单位, operators), [`governance`] (治理),
+//!   [`subjects`] (市场主体), [`credit`] (信用信息), [`ca`] (CA 互认),
+//!   [`experts`] (评标专家, 专家抽取).
+//! - [`sandbox`]: an in-memory alliance for tests, examples and benchmarks.
 //! - [`uscc`]: unified social credit codes (统一社会信用代码) and their two checks.
 //! - [`x509`]: certificate and CRL parsing and signature checks (RSA, P-256, Ed25519, SM2).
+pub mod ca;
 pub mod codec;
+pub mod credit;
+pub mod error;
+pub mod exec;
+pub mod experts;
+pub mod genesis;
+pub mod governance;
+pub mod keys;
+pub mod members;
+pub mod params;
+pub mod sandbox;
+pub mod state;
+pub mod subjects;
+pub mod tx;
 pub mod types;
 pub mod uscc;
 pub mod x509;
 
+pub use error::{ErrorCode, TxError};
+pub use exec::{BlockContext, Receipt, TxOutput, TxStatus};
+pub use state::{MemState, Overlay, StateReader, WriteSet};
+pub use tx::{Action, SignedTransaction, Transaction, VerifiedTx};
 pub use types::{Date, Hash, PublicKey, Signature, TimestampMs};
 pub use uscc::{Uscc, UsccError};
