@@ -121,7 +121,8 @@ pub enum TimeoutKind {
     Prevote,
     /// `timeoutPrecommit` (L48, L65).
     Precommit,
-    /// The round stalled: rebroadcast own latest messages.
+    /// The round stalled: rebroadcast own latest messages and relay the votes that justify
+    /// the current round, so peers in earlier rounds can follow.
     Rebroadcast,
 }
 
@@ -195,7 +196,8 @@ pub enum Output {
     /// broadcast of a newly signed message.
     PersistSafetyState(Box<SafetyState>),
     /// Send to all validators (and followers). Consensus has already counted its own message;
-    /// do not loop it back.
+    /// do not loop it back. Mostly messages this node just signed; when a round stalls, also
+    /// its earlier messages and others' votes it relays (see [`TimeoutKind::Rebroadcast`]).
     Broadcast(Message),
     /// Feed [`Input::Timeout`] with `timeout` after `after` has elapsed.
     ScheduleTimeout {
@@ -535,6 +537,21 @@ impl<S: Signer> Consensus<S> {
         self.validity.insert(value, true);
         self.store_proposal(p.clone());
         self.out.push(Output::Broadcast(Message::Proposal(p)));
+        if let Some(vr) = pol_round {
+            // The POL (L28 needs it): peers that missed round vr's prevotes get them now.
+            self.relay_pol(vr, value);
+        }
+    }
+
+    /// Relay the prevotes for `value` in round `vr` that justify a proposal's POL round.
+    fn relay_pol(&mut self, vr: Round, value: ValueId) {
+        let pol: Vec<Output> = self
+            .votes
+            .votes(vr, VoteKind::Prevote)
+            .filter(|v| v.vote.value == Some(value))
+            .map(|v| Output::Broadcast(Message::Vote(v.clone())))
+            .collect();
+        self.out.extend(pol);
     }
 
     fn send_vote(&mut self, kind: VoteKind, value: Option<ValueId>) {
@@ -557,7 +574,7 @@ impl<S: Signer> Consensus<S> {
             VoteKind::Precommit => self.safety.last_precommit = Some(v.clone()),
         }
         self.snapshot_safety();
-        let _ = self.votes.add(v.clone(), power);
+        let _ = self.votes.add(v.clone(), power, true);
         self.out.push(Output::Broadcast(Message::Vote(v)));
     }
 
@@ -672,7 +689,12 @@ impl<S: Signer> Consensus<S> {
         if power == 0 || self.votes.has(&sv) || !sv.verify_signature(&self.chain_id) {
             return;
         }
-        if let AddVote::Conflict(Some(ev)) = self.votes.add(sv, power) {
+        let of_interest = sv.vote.value.is_none_or(|v| {
+            self.proposals
+                .values()
+                .any(|ps| ps.iter().any(|p| p.proposal.value == v))
+        });
+        if let AddVote::Conflict(Some(ev)) = self.votes.add(sv, power, of_interest) {
             self.out.push(Output::Evidence(*ev));
         }
     }
@@ -710,14 +732,14 @@ impl<S: Signer> Consensus<S> {
                 self.start_round(self.round + 1);
             }
             TimeoutKind::Rebroadcast => {
-                self.rebroadcast_own();
+                self.rebroadcast();
                 self.schedule(TimeoutKind::Rebroadcast, self.round);
             }
         }
     }
 
     /// Send again this height's latest own proposal (current round) and votes, so peers that
-    /// lost them (or restarted) can count them. Rounds stall on lost messages otherwise.
+    /// lost them (or restarted) can count them.
     fn rebroadcast_own(&mut self) {
         let (h, r) = (self.height, self.round);
         let s = &self.safety;
@@ -735,6 +757,39 @@ impl<S: Signer> Consensus<S> {
             }
         }
         self.out.extend(msgs.into_iter().map(Output::Broadcast));
+    }
+
+    /// The round stalled: send own latest messages again, and relay what justifies being in
+    /// this round — the round's proposal and votes we hold (an f+1 skip, L55), the previous
+    /// round's precommits (a timeoutPrecommit, L47) and the POL prevotes of the round's
+    /// proposal (L28) — so peers left in an earlier round, or missing the POL, follow.
+    /// The paper assumes gossip relays every message; without this relay, a node that skipped
+    /// ahead on messages the others never got would wait forever for them.
+    fn rebroadcast(&mut self) {
+        self.rebroadcast_own();
+        let r = self.round;
+        let me = self.me;
+        let mut relay: Vec<Message> = Vec::new();
+        if let Some(p) = self.proposals.get(&r).and_then(|ps| ps.first()).cloned() {
+            if let Some(vr) = p.proposal.pol_round {
+                self.relay_pol(vr, p.proposal.value);
+            }
+            if p.proposal.proposer != me {
+                relay.push(Message::Proposal(p));
+            }
+        }
+        let mut votes: Vec<&SignedVote> = self.votes.votes(r, VoteKind::Prevote).collect();
+        votes.extend(self.votes.votes(r, VoteKind::Precommit));
+        if r > 0 {
+            votes.extend(self.votes.votes(r - 1, VoteKind::Precommit));
+        }
+        relay.extend(
+            votes
+                .into_iter()
+                .filter(|v| v.vote.validator != me)
+                .map(|v| Message::Vote(v.clone())),
+        );
+        self.out.extend(relay.into_iter().map(Output::Broadcast));
     }
 
     fn decide(&mut self, certificate: CommitCertificate) {

@@ -1,9 +1,21 @@
 //! Vote keeper: the verified votes of one height, tallied per round, kind and value.
 //!
-//! It counts each validator once per (round, kind): a repeat of the same vote is a duplicate
-//! and ignored; a different vote from the same validator is equivocation, reported once as
-//! [`Evidence`] and not counted (the first vote stands). It also tracks, per round, the power
-//! of validators that sent *any* message in that round, for the round skip (L55).
+//! A repeat of the same vote is a duplicate and ignored. A different vote from the same
+//! validator for the same (round, kind) is equivocation, reported once as [`Evidence`].
+//!
+//! # Counting equivocators
+//! "Any" thresholds (L34, L47) count each validator once. Per-value thresholds count each
+//! validator once *per value*: an equivocator's vote for `v` counts towards `v` even if we saw
+//! its vote for `w` first, when the caller says `v` is of interest (nil, or a value some
+//! proposal of this height carries). Safety does not suffer — two >2/3 quorums still share
+//! more than 1/3 of the power, so an honest validator, and honest validators never vote twice
+//! — but liveness needs it: otherwise a Byzantine validator that sends different prevotes to
+//! different nodes makes a proof-of-lock that one honest node counted uncountable for another,
+//! and two honest nodes locked on different values can wait for each other forever. The
+//! "of interest" filter keeps junk votes from filling memory.
+//!
+//! It also tracks, per round, the power of validators that sent *any* message in that round,
+//! for the round skip (L55).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -24,7 +36,8 @@ pub(crate) enum AddVote {
 
 #[derive(Default, Debug)]
 struct Tally {
-    votes: BTreeMap<PublicKey, SignedVote>,
+    /// Each validator's votes: the first, then conflicting ones of interest.
+    votes: BTreeMap<PublicKey, Vec<SignedVote>>,
     power: BTreeMap<Option<ValueId>, u64>,
     total: u64,
     equivocators: BTreeSet<PublicKey>,
@@ -65,31 +78,34 @@ impl VoteKeeper {
         self.rounds
             .get(&vote.vote.round)
             .and_then(|r| r.tally(vote.vote.kind).votes.get(&vote.vote.validator))
-            .is_some_and(|v| v == vote)
+            .is_some_and(|vs| vs.contains(vote))
     }
 
     /// Add a vote whose signature and membership were checked; `power` is the voter's power.
-    pub(crate) fn add(&mut self, vote: SignedVote, power: u64) -> AddVote {
+    pub(crate) fn add(&mut self, vote: SignedVote, power: u64, of_interest: bool) -> AddVote {
         let v = &vote.vote;
-        let (round, kind, who) = (v.round, v.kind, v.validator);
+        let (round, kind, who, value) = (v.round, v.kind, v.validator, v.value);
         let rv = self.rounds.entry(round).or_default();
         let tally = rv.tally_mut(kind);
-        if let Some(existing) = tally.votes.get(&who) {
-            if existing.vote == vote.vote {
+        if let Some(existing) = tally.votes.get_mut(&who) {
+            if existing.iter().any(|e| e.vote == vote.vote) {
                 return AddVote::Duplicate;
             }
-            if !tally.equivocators.insert(who) {
-                return AddVote::Conflict(None);
+            let evidence = tally.equivocators.insert(who).then(|| {
+                Box::new(Evidence::ConflictingVotes {
+                    first: existing[0].clone(),
+                    second: vote.clone(),
+                })
+            });
+            if of_interest {
+                existing.push(vote);
+                *tally.power.entry(value).or_default() += power;
             }
-            let first = existing.clone();
-            return AddVote::Conflict(Some(Box::new(Evidence::ConflictingVotes {
-                first,
-                second: vote,
-            })));
+            return AddVote::Conflict(evidence);
         }
-        *tally.power.entry(v.value).or_default() += power;
+        *tally.power.entry(value).or_default() += power;
         tally.total += power;
-        tally.votes.insert(who, vote);
+        tally.votes.insert(who, vec![vote]);
         Self::note_sender_in(rv, who, power);
         AddVote::Added
     }
@@ -150,7 +166,7 @@ impl VoteKeeper {
         self.rounds
             .get(&round)
             .into_iter()
-            .flat_map(move |r| r.tally(kind).votes.values())
+            .flat_map(move |r| r.tally(kind).votes.values().flatten())
     }
 }
 
@@ -173,38 +189,46 @@ mod tests {
     }
 
     #[test]
-    fn duplicates_count_once_and_equivocation_reports_once() {
+    fn duplicates_count_once_and_equivocation_reports_once_and_counts_per_value() {
         let a = Ed25519Signer::from_seed([1; 32]);
         let b = Ed25519Signer::from_seed([2; 32]);
         let x = Some(Hash([7; 32]));
         let y = Some(Hash([8; 32]));
         let mut k = VoteKeeper::default();
         assert!(matches!(
-            k.add(vote(&a, 0, VoteKind::Prevote, x), 2),
+            k.add(vote(&a, 0, VoteKind::Prevote, x), 2, true),
             AddVote::Added
         ));
         assert!(matches!(
-            k.add(vote(&a, 0, VoteKind::Prevote, x), 2),
+            k.add(vote(&a, 0, VoteKind::Prevote, x), 2, true),
             AddVote::Duplicate
         ));
         assert_eq!(k.power_for(0, VoteKind::Prevote, x), 2);
         assert!(matches!(
-            k.add(vote(&a, 0, VoteKind::Prevote, y), 2),
+            k.add(vote(&a, 0, VoteKind::Prevote, y), 2, true),
             AddVote::Conflict(Some(_))
         ));
         assert!(matches!(
-            k.add(vote(&a, 0, VoteKind::Prevote, None), 2),
+            k.add(vote(&a, 0, VoteKind::Prevote, None), 2, false),
             AddVote::Conflict(None)
         ));
-        assert_eq!(k.power_for(0, VoteKind::Prevote, y), 0);
+        // The equivocator counts once per value of interest, once in "any".
+        assert_eq!(k.power_for(0, VoteKind::Prevote, x), 2);
+        assert_eq!(k.power_for(0, VoteKind::Prevote, y), 2);
+        assert_eq!(k.power_for(0, VoteKind::Prevote, None), 0);
         assert_eq!(k.power_any(0, VoteKind::Prevote), 2);
+        assert_eq!(k.votes(0, VoteKind::Prevote).count(), 2);
+        assert!(matches!(
+            k.add(vote(&a, 0, VoteKind::Prevote, y), 2, true),
+            AddVote::Duplicate
+        ));
         // Same validator, other kind or round: independent.
         assert!(matches!(
-            k.add(vote(&a, 0, VoteKind::Precommit, y), 2),
+            k.add(vote(&a, 0, VoteKind::Precommit, y), 2, true),
             AddVote::Added
         ));
         assert!(matches!(
-            k.add(vote(&b, 1, VoteKind::Prevote, None), 1),
+            k.add(vote(&b, 1, VoteKind::Prevote, None), 1, true),
             AddVote::Added
         ));
         assert_eq!(k.sender_power(0), 2);
