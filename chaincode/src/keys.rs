@@ -182,6 +182,22 @@ pub fn extraction_anchor(height: u64, id: u64) -> Vec<u8> {
 }
 pub const EXTRACTION_ANCHOR_PREFIX: &[u8] = b"ext_anchor/";
 
+/// One service of an expert for a tenderee (回避 cooldown), per extraction;
+/// removed again when the expert declines.
+pub fn expert_service(id: &Hash, tenderee: &Uscc, extraction: u64) -> Vec<u8> {
+    join(&[
+        b"exp_served",
+        &id.0,
+        tenderee.as_str().as_bytes(),
+        &be(extraction),
+    ])
+}
+pub fn expert_service_prefix(id: &Hash, tenderee: &Uscc) -> Vec<u8> {
+    let mut k = join(&[b"exp_served", &id.0, tenderee.as_str().as_bytes()]);
+    k.push(b'/');
+    k
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
