@@ -66,6 +66,16 @@ struct Args {
     /// Global stabilization time (ms).
     #[arg(long)]
     gst: Option<u64>,
+    /// Shortest partition (ms).
+    #[arg(long)]
+    partition_min: Option<u64>,
+    /// Longest partition (ms).
+    #[arg(long)]
+    partition_max: Option<u64>,
+    /// Adversarial scheduler: before GST, cut off each node that decides until the next
+    /// partition change.
+    #[arg(long)]
+    isolate_deciders: bool,
     /// Crashes of honest nodes (before GST), each restarted from its persisted state.
     #[arg(long)]
     crashes: Option<usize>,
@@ -116,13 +126,20 @@ fn main() -> ExitCode {
     if let Some(x) = a.gst {
         cfg.gst = x;
     }
+    if let Some(x) = a.partition_min {
+        cfg.partition_min = x;
+    }
+    if let Some(x) = a.partition_max {
+        cfg.partition_max = x.max(cfg.partition_min);
+    }
     if let Some(x) = a.crashes {
         cfg.crashes = x;
     }
     if let Some(x) = a.round_bound {
         cfg.round_bound = x;
     }
-    cfg.partitions |= a.partitions;
+    cfg.partitions |= a.partitions || a.isolate_deciders;
+    cfg.isolate_deciders = a.isolate_deciders;
     cfg.valset_changes |= a.valset_changes;
     cfg.break_locking = a.break_locking;
     if (cfg.partitions || cfg.crashes > 0) && cfg.gst == 0 {

@@ -97,6 +97,13 @@ pub struct SimConfig {
     pub partitions: bool,
     /// Global stabilization time (ms): partitions heal, delays are bounded by `max_delay`.
     pub gst: u64,
+    /// Partitions last between `partition_min` and `partition_max` ms.
+    pub partition_min: u64,
+    /// See `partition_min`.
+    pub partition_max: u64,
+    /// Adversarial scheduler: before GST, cut off every node that decides from the others
+    /// until the next partition change (so it cannot help them catch up).
+    pub isolate_deciders: bool,
     /// Number of crashes (honest nodes, before GST); each restarts from persisted state.
     pub crashes: usize,
     /// Change the validator set every few heights (spare honest nodes join and leave).
@@ -122,6 +129,9 @@ impl SimConfig {
             async_factor: 1,
             partitions: false,
             gst: 0,
+            partition_min: 300,
+            partition_max: 1500,
+            isolate_deciders: false,
             crashes: 0,
             valset_changes: false,
             break_locking: false,
@@ -148,7 +158,8 @@ impl SimConfig {
     pub fn args(&self) -> String {
         let mut s = format!(
             "--validators {} --byzantine {} --behavior {} --heights {} --loss {} --duplicate {} \
-             --min-delay {} --max-delay {} --async-factor {} --gst {} --crashes {} --round-bound {}",
+             --min-delay {} --max-delay {} --async-factor {} --gst {} --partition-min {} --partition-max {} \
+             --crashes {} --round-bound {}",
             self.validators,
             self.byzantine,
             self.behavior.name(),
@@ -159,6 +170,8 @@ impl SimConfig {
             self.max_delay,
             self.async_factor,
             self.gst,
+            self.partition_min,
+            self.partition_max,
             self.crashes,
             self.round_bound
         );
@@ -167,6 +180,9 @@ impl SimConfig {
         }
         if self.valset_changes {
             s.push_str(" --valset-changes");
+        }
+        if self.isolate_deciders {
+            s.push_str(" --isolate-deciders");
         }
         if self.break_locking {
             s.push_str(" --break-locking");
@@ -940,7 +956,10 @@ impl Sim<'_> {
                     for g in self.groups.iter_mut() {
                         *g = self.rng.gen_range(0..2);
                     }
-                    let next = self.rng.gen_range(300..=1500).min(self.cfg.gst - self.now);
+                    let next = self
+                        .rng
+                        .gen_range(self.cfg.partition_min..=self.cfg.partition_max)
+                        .min(self.cfg.gst - self.now);
                     let groups = self.groups.clone();
                     self.note(|| format!("partition {groups:?}"));
                     self.push(next, Ev::Repartition);
@@ -1063,6 +1082,12 @@ impl Sim<'_> {
         if !self.valid_values.contains(&value) || !self.proposed.contains(&value) {
             self.violation(format!("validity: node{i} decided {value:?} at h{height}, which was not a proposed valid value"));
         }
+        if self.cfg.isolate_deciders && self.cfg.partitions && self.now < self.cfg.gst {
+            for (k, g) in self.groups.iter_mut().enumerate() {
+                *g = u8::from(k == i);
+            }
+            self.partitioned = true;
+        }
         let round = self.nodes[i].core.as_ref().map_or(0, |c| c.round());
         self.note(|| {
             format!(
@@ -1124,31 +1149,14 @@ impl Sim<'_> {
             return;
         }
         let all: Vec<usize> = (0..self.nodes.len()).filter(|&k| k != b).collect();
-        // Proposer duty.
-        if set.proposer(h, r).public_key == key && self.byz_acted.insert((b, h, r, usize::MAX)) {
-            match beh {
-                Behavior::Amnesia => {
-                    let v = self.fresh_value(b, h, r, true);
-                    let p = self.byz_proposal(b, h, r, v);
-                    for &k in &all {
-                        self.byz_send(b, k, p.clone());
-                    }
-                }
-                _ => {
-                    let a = self.fresh_value(b, h, r, true);
-                    let invalid = self.rng.gen_bool(0.25);
-                    let c = self.fresh_value(b, h, r, !invalid);
-                    let pa = self.byz_proposal(b, h, r, a);
-                    let pc = self.byz_proposal(b, h, r, c);
-                    for &k in &all {
-                        let side = if beh == Behavior::SplitVote && self.partitioned {
-                            self.groups[k] == 0
-                        } else {
-                            self.rng.gen_bool(0.5)
-                        };
-                        self.byz_send(b, k, if side { pa.clone() } else { pc.clone() });
-                    }
-                }
+        // Proposer duty: for this round, the next one and the next height's first round, so
+        // the proposal is there when honest nodes enter the round.
+        for (hh, rr) in [(h, r), (h, r + 1), (h + 1, 0)] {
+            let set = self.valset(hh);
+            if set.proposer(hh, rr).public_key == key
+                && self.byz_acted.insert((b, hh, rr, usize::MAX))
+            {
+                self.byz_propose(b, beh, hh, rr, &all);
             }
         }
         match beh {
@@ -1201,11 +1209,12 @@ impl Sim<'_> {
                 }
             }
             Behavior::SplitVote => {
-                // Echo each honest prevote for a value back to its sender's partition group.
+                // Echo each honest prevote back to its sender's partition group, as a prevote
+                // and a precommit: each group sees the Byzantine validators agree with it.
                 if let Message::Vote(v) = m
                     && v.vote.kind == VoteKind::Prevote
-                    && let Some(value) = v.vote.value
                 {
+                    let value = v.vote.value;
                     let targets: Vec<usize> = if self.partitioned {
                         self.honest()
                             .filter(|&k| self.groups[k] == self.groups[from])
@@ -1215,11 +1224,21 @@ impl Sim<'_> {
                     };
                     for k in targets {
                         if self.byz_acted.insert((b, h, r, k)) {
-                            let pv = self.byz_vote(b, VoteKind::Prevote, h, r, Some(value));
-                            let pc = self.byz_vote(b, VoteKind::Precommit, h, r, Some(value));
+                            let pv = self.byz_vote(b, VoteKind::Prevote, h, r, value);
                             self.byz_send(b, k, pv);
-                            self.byz_send(b, k, pc);
                         }
+                    }
+                    // The precommit goes to one node per group only (the first prevoter): it
+                    // can decide while the others stay undecided, maximizing the damage a
+                    // broken lock can do (with correct locks it does none).
+                    // The others get a nil precommit, so they can time out of the round
+                    // without deciding.
+                    let group = usize::MAX - 2 - self.groups[from] as usize;
+                    let first = self.byz_acted.insert((b, h, r, group));
+                    if self.byz_acted.insert((b, h, r, usize::MAX / 2 + from)) {
+                        let value = if first { value } else { None };
+                        let pc = self.byz_vote(b, VoteKind::Precommit, h, r, value);
+                        self.byz_send(b, from, pc);
                     }
                 }
             }
@@ -1237,6 +1256,33 @@ impl Sim<'_> {
                 }
             }
             Behavior::Silent | Behavior::Mixed => {}
+        }
+    }
+
+    fn byz_propose(&mut self, b: usize, beh: Behavior, h: Height, r: Round, all: &[usize]) {
+        match beh {
+            Behavior::Amnesia => {
+                let v = self.fresh_value(b, h, r, true);
+                let p = self.byz_proposal(b, h, r, v);
+                for &k in all {
+                    self.byz_send(b, k, p.clone());
+                }
+            }
+            _ => {
+                let a = self.fresh_value(b, h, r, true);
+                let invalid = beh == Behavior::Equivocate && self.rng.gen_bool(0.25);
+                let c = self.fresh_value(b, h, r, !invalid);
+                let pa = self.byz_proposal(b, h, r, a);
+                let pc = self.byz_proposal(b, h, r, c);
+                for &k in all {
+                    let side = if beh == Behavior::SplitVote && self.partitioned {
+                        self.groups[k] == 0
+                    } else {
+                        self.rng.gen_bool(0.5)
+                    };
+                    self.byz_send(b, k, if side { pa.clone() } else { pc.clone() });
+                }
+            }
         }
     }
 
