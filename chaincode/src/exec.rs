@@ -41,11 +41,18 @@ impl BlockContext {
 pub enum TxOutput {
     None,
     Proposal(u64),
-    SubjectVersion { uscc: String, version: u32 },
+    SubjectVersion {
+        uscc: String,
+        version: u32,
+    },
     CreditRecord(u64),
     Certificate(Hash),
     Expert(Hash),
     Extraction(u64),
+    /// Certificate serials newly revoked.
+    Revoked {
+        count: u32,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

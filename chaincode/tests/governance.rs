@@ -130,8 +130,10 @@ fn one_vote_per_member_and_only_admins_vote() {
 
 #[test]
 fn expired_proposals_cannot_pass() {
-    let mut params = ChainParams::default();
-    params.proposal_ttl_blocks = 3;
+    let params = ChainParams {
+        proposal_ttl_blocks: 3,
+        ..Default::default()
+    };
     let mut sb = Sandbox::with_params(4, params);
     let id = propose(&mut sb, "hohhot", add_lanzhou());
     for _ in 0..3 {
