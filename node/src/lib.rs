@@ -1,1 +1,7 @@
-//! The node runtime: storage, network, mempool, API. Not built yet (see the node issue).
+//! The Caihong node: hosts consensus and chaincode over RocksDB, libp2p and HTTP.
+//!
+//! # Layout
+//! - [`block`]: block headers and bodies, Merkle roots.
+//! - `storage`: RocksDB column families, atomic block commit, state root and proofs.
+//! - `network`: libp2p with an allow list of member node keys, gossip and block sync.
+pub mod block;
