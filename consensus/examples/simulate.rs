@@ -45,9 +45,12 @@ struct Args {
     /// until GST 4 s, 2 crashes, validator set changes. Explicit flags below still apply.
     #[arg(long)]
     faults: bool,
-    /// Message loss probability.
+    /// Message loss probability before GST (or always, if there is no GST).
     #[arg(long)]
     loss: Option<f64>,
+    /// Message loss probability after GST (default 0: partial synchrony).
+    #[arg(long)]
+    loss_after_gst: Option<f64>,
     /// Message duplication probability.
     #[arg(long)]
     duplicate: Option<f64>,
@@ -111,6 +114,9 @@ fn main() -> ExitCode {
     if let Some(x) = a.loss {
         cfg.loss = x;
     }
+    if let Some(x) = a.loss_after_gst {
+        cfg.loss_after_gst = x;
+    }
     if let Some(x) = a.duplicate {
         cfg.duplicate = x;
     }
@@ -145,8 +151,15 @@ fn main() -> ExitCode {
     if (cfg.partitions || cfg.crashes > 0) && cfg.gst == 0 {
         cfg.gst = 4000;
     }
-    if !(0.0..1.0).contains(&cfg.loss) || !(0.0..1.0).contains(&cfg.duplicate) {
-        eprintln!("error: --loss and --duplicate must be in [0, 1)");
+    if cfg.gst == 0 {
+        // No GST: the network is what --loss says throughout.
+        cfg.loss_after_gst = a.loss_after_gst.unwrap_or(cfg.loss);
+    }
+    if ![cfg.loss, cfg.loss_after_gst, cfg.duplicate]
+        .iter()
+        .all(|p| (0.0..1.0).contains(p))
+    {
+        eprintln!("error: --loss, --loss-after-gst and --duplicate must be in [0, 1)");
         return ExitCode::from(2);
     }
 

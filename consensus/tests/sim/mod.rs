@@ -83,8 +83,12 @@ pub struct SimConfig {
     pub behavior: Behavior,
     /// Heights every honest node must decide.
     pub heights: u64,
-    /// Probability a message is lost.
+    /// Probability a message is lost before GST.
     pub loss: f64,
+    /// Probability a message is lost after GST. 0 by default: the partial synchrony model
+    /// (every message arrives within `max_delay` after GST), under which termination within
+    /// `round_bound` rounds is a guarantee rather than a likelihood.
+    pub loss_after_gst: f64,
     /// Probability a message is delivered twice.
     pub duplicate: f64,
     /// Message delay range (ms); delays are drawn independently, so messages reorder.
@@ -123,6 +127,7 @@ impl SimConfig {
             behavior: Behavior::Mixed,
             heights: 20,
             loss: 0.0,
+            loss_after_gst: 0.0,
             duplicate: 0.0,
             min_delay: 5,
             max_delay: 50,
@@ -157,7 +162,7 @@ impl SimConfig {
     /// Command-line flags that reproduce this scenario in the `simulate` example.
     pub fn args(&self) -> String {
         let mut s = format!(
-            "--validators {} --byzantine {} --behavior {} --heights {} --loss {} --duplicate {} \
+            "--validators {} --byzantine {} --behavior {} --heights {} --loss {} --loss-after-gst {} --duplicate {} \
              --min-delay {} --max-delay {} --async-factor {} --gst {} --partition-min {} --partition-max {} \
              --crashes {} --round-bound {}",
             self.validators,
@@ -165,6 +170,7 @@ impl SimConfig {
             self.behavior.name(),
             self.heights,
             self.loss,
+            self.loss_after_gst,
             self.duplicate,
             self.min_delay,
             self.max_delay,
@@ -976,7 +982,12 @@ impl Sim<'_> {
         if self.partitioned && before_gst && !byz_link && self.groups[from] != self.groups[to] {
             return;
         }
-        if self.rng.gen_bool(self.cfg.loss) {
+        let loss = if before_gst {
+            self.cfg.loss
+        } else {
+            self.cfg.loss_after_gst
+        };
+        if self.rng.gen_bool(loss) {
             return;
         }
         let max = if before_gst {
