@@ -559,7 +559,7 @@ fn locked_on_a(w: &World, r: &Roles) -> Consensus<Ed25519Signer> {
 fn locking_rules_table() {
     let w = World::new();
     let r = roles(&w);
-    let cases: Vec<(&str, Vec<(Input, Vec<&str>)>)> = vec![
+    let cases: Table = vec![
         (
             "L23: locked on A, new proposal B without POL: prevote nil",
             vec![
