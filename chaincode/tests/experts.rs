@@ -1282,3 +1282,50 @@ proptest! {
 fn r_bidders(ext: &Extraction) -> Vec<String> {
     ext.bidders.iter().map(|b| b.as_str().to_string()).collect()
 }
+
+#[test]
+fn candidate_lists_are_bounded_at_request_and_at_draw() {
+    use caihong_chaincode::experts::extraction::MAX_CANDIDATES;
+    let mut fx = Fx::new();
+    fx.pool("hohhot", MAX_CANDIDATES - 1, "A01");
+    // A tenderee none of the pool works for.
+    let req = |fx: &Fx| ExtractionRequest {
+        tenderee_uscc: org(99_999),
+        ..fx.req("A01", 5, 0)
+    };
+    // Two more arrive in the request's own block: the draw sees too many.
+    let k = fx.op("baotou").clone();
+    let extra: Vec<ExpertInfo> = (0..2).map(|i| fx.info(&["A0101"], 5000 + i)).collect();
+    let mut actions = vec![(
+        &k,
+        Action::Expert(ExpertAction::RequestExtraction(Box::new(req(&fx)))),
+    )];
+    for info in &extra {
+        actions.push((
+            &k,
+            Action::Expert(ExpertAction::Register(Box::new(info.clone()))),
+        ));
+    }
+    let txs = fx.sb.sign(&actions);
+    assert!(fx.sb.block(&txs).iter().all(|r| r.is_success()));
+    fx.sb.empty_block();
+    let ext = fx.ext(1);
+    let ExtractionStatus::Failed { reason } = &ext.status else {
+        panic!("{:?}", ext.status)
+    };
+    assert!(reason.contains("too many eligible candidates"), "{reason}");
+    assert!(ext.draws.is_empty());
+    experts::verify(&ext).unwrap();
+    // A request now is refused before anything is recorded.
+    let e = fx.act_err(
+        "hohhot",
+        ExpertAction::RequestExtraction(Box::new(req(&fx))),
+    );
+    assert_eq!(e.code, ErrorCode::InvalidInput);
+    assert!(
+        e.message.contains("narrow the specialty codes"),
+        "{}",
+        e.message
+    );
+    assert!(experts::extraction(&fx.sb.state, 2).is_none());
+}

@@ -87,6 +87,12 @@ pub const MAX_PER_REQUIREMENT: u32 = 50;
 pub const MAX_BIDDERS: usize = 1000;
 pub const MIN_SECRET_LEN: usize = 16;
 pub const MAX_SECRET_LEN: usize = 256;
+/// Most eligible candidates an extraction stores (over all requirements),
+/// which bounds the record's size; narrow the specialty codes beyond it.
+pub const MAX_CANDIDATES: usize = 4000;
+/// Start of the failure reason when the candidate lists would be too large;
+/// such a failure stores no lists, so there is nothing to re-derive.
+pub const TOO_MANY_CANDIDATES: &str = "too many eligible candidates";
 
 /// One line of a request: `count` primaries and `backups` in reserve (备选)
 /// for specialty codes starting with `specialty`.
@@ -329,10 +335,14 @@ pub fn recusal(state: &dyn StateReader, ext: &Extraction, e: &Expert) -> Option<
             return Some(Recusal::Busy { extraction: other });
         }
     }
+    let served = scan::<Window>(state, &keys::expert_service_prefix(&e.id, &ext.tenderee));
+    if served.is_empty() {
+        return None;
+    }
     let gap = params(state)
         .expert_tenderee_cooldown_days
         .saturating_mul(DAY_MS);
-    for (k, w) in scan::<Window>(state, &keys::expert_service_prefix(&e.id, &ext.tenderee)) {
+    for (k, w) in served {
         let other = keys::trailing_u64(&k);
         if other != ext.id && w.within(&ext.window, gap) {
             return Some(Recusal::Cooldown { extraction: other });
@@ -466,6 +476,11 @@ pub fn verify(ext: &Extraction) -> Result<(), String> {
             return Err("baseline seed used although a commitment was made".into());
         }
         _ => {}
+    }
+    let oversize = matches!(&ext.status, ExtractionStatus::Failed { reason }
+        if ext.draws.is_empty() && reason.starts_with(TOO_MANY_CANDIDATES));
+    if oversize {
+        return Ok(());
     }
     for (i, d) in ext.draws.iter().enumerate() {
         if !d.candidates.windows(2).all(|w| w[0].id < w[1].id) {
@@ -688,8 +703,10 @@ pub(crate) fn request(ctx: &mut Ctx<'_>, req: &ExtractionRequest) -> Result<TxOu
 fn precheck(state: &dyn StateReader, ext: &Extraction) -> Result<(), TxError> {
     let mut union: BTreeSet<Hash> = BTreeSet::new();
     let mut outside: BTreeSet<Hash> = BTreeSet::new();
+    let mut counted_candidates = 0;
     for (i, r) in ext.requirements.iter().enumerate() {
         let (cands, ex) = eligible(state, ext, &r.specialty);
+        counted_candidates += cands.len();
         let wanted = r.count + r.backups;
         if (cands.len() as u64) < u64::from(wanted) {
             return fail(
@@ -712,6 +729,13 @@ fn precheck(state: &dyn StateReader, ext: &Extraction) -> Result<(), TxError> {
             union.insert(c.id);
         }
     }
+    let listed: usize = counted_candidates;
+    ensure(listed <= MAX_CANDIDATES, ErrorCode::InvalidInput, || {
+        format!(
+            "{TOO_MANY_CANDIDATES}: the requirements match {listed} eligible experts, more than \
+             {MAX_CANDIDATES}; narrow the specialty codes"
+        )
+    })?;
     let wanted: u64 = ext
         .requirements
         .iter()
@@ -780,6 +804,19 @@ fn run_draw<S: Store>(s: &mut S, mut ext: Extraction, scheme: SeedScheme, height
     let anchor = ext.anchor.expect("drawn only once anchored");
     let seed = seed_for(&anchor.hash, ext.id, &scheme);
     let candidates = candidates_at(s.reader(), &ext);
+    ext.scheme = Some(scheme);
+    ext.seed = Some(seed);
+    ext.drawn_height = Some(height);
+    let listed: usize = candidates.iter().map(Vec::len).sum();
+    if listed > MAX_CANDIDATES {
+        ext.status = ExtractionStatus::Failed {
+            reason: format!(
+                "{TOO_MANY_CANDIDATES}: {listed} eligible at the draw, more than {MAX_CANDIDATES}"
+            ),
+        };
+        s.write(keys::extraction(ext.id), &ext);
+        return;
+    }
     let outcome = draw::draw(
         &seed,
         &ext.requester,
@@ -787,9 +824,6 @@ fn run_draw<S: Store>(s: &mut S, mut ext: Extraction, scheme: SeedScheme, height
         &ext.slots(),
         &candidates,
     );
-    ext.scheme = Some(scheme);
-    ext.seed = Some(seed);
-    ext.drawn_height = Some(height);
     match outcome {
         Ok(picks) => {
             ext.draws = picks
