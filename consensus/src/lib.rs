@@ -47,10 +47,15 @@
 //!
 //! ## Catching up
 //! Messages for the next height are buffered (bounded) until it starts; anything further ahead
-//! is dropped. When the host sees a peer at a higher height, it asks that peer for the commit
-//! certificates (and blocks) it misses and feeds them one height at a time as
-//! [`Input::CommitCertificate`]: consensus verifies each against the height's set and decides
-//! it, and the host answers the [`Output::Decide`] as usual. Anyone else (an outside region, a
+//! is dropped. The host serves catch-up in both directions:
+//! - when it receives a message for a height it has already decided, it sends that peer the
+//!   commit certificates (and blocks) from that height on: the peer is behind, and the nodes
+//!   ahead of it may be followers of the next height that send nothing it could notice;
+//! - when it sees a peer at a higher height, it asks that peer for what it misses.
+//!
+//! It feeds received certificates one height at a time as [`Input::CommitCertificate`]:
+//! consensus verifies each against the height's set and decides it, and the host answers the
+//! [`Output::Decide`] as usual. Anyone else (an outside region, a
 //! light client) can check a decided block hash with [`CommitCertificate::verify`].
 //!
 //! ## Liveness beyond the paper
