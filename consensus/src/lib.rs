@@ -109,7 +109,16 @@
 //! Byzantine validators, crashes and validator set changes; it checks agreement, validity,
 //! no double signing, certificate validity and termination on every run. Run long sweeps with
 //! `cargo run -p caihong-consensus --release --example simulate -- --help`; results are in
-//! `docs/CONSENSUS.md`.
+//! `docs/CONSENSUS.md`. The long runs with all faults on and f Byzantine validators printed:
+//!
+//! ```text
+//! --validators 4 --seeds 300 --heights 100 --faults
+//! seeds=300 heights=30000 safety_violations=0 liveness_failures=0
+//! --validators 7 --seeds 40 --heights 100 --faults
+//! seeds=40 heights=4000 safety_violations=0 liveness_failures=0
+//! --validators 10 --seeds 20 --heights 100 --faults
+//! seeds=20 heights=2000 safety_violations=0 liveness_failures=0
+//! ```
 
 pub mod certificate;
 pub mod consensus;
