@@ -5,3 +5,4 @@
 //! - `storage`: RocksDB column families, atomic block commit, state root and proofs.
 //! - `network`: libp2p with an allow list of member node keys, gossip and block sync.
 pub mod block;
+pub mod network;
