@@ -7,9 +7,41 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
-/// A SHA-256 digest.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+/// A SHA-256 digest. Lowercase hex in JSON, 32 raw bytes in bincode.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Hash(pub [u8; 32]);
+
+/// Serde for 32-byte values: hex text for human-readable formats (JSON), the
+/// plain array (as derived) for bincode, so canonical bytes do not change.
+macro_rules! bytes32_serde {
+    ($t:ident) => {
+        impl Serialize for $t {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                if s.is_human_readable() {
+                    s.serialize_str(&hex::encode(self.0))
+                } else {
+                    self.0.serialize(s)
+                }
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $t {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                if d.is_human_readable() {
+                    let text = String::deserialize(d)?;
+                    Hash::from_hex(&text)
+                        .map(|h| $t(h.0))
+                        .map_err(serde::de::Error::custom)
+                } else {
+                    <[u8; 32]>::deserialize(d).map($t)
+                }
+            }
+        }
+    };
+}
+
+bytes32_serde!(Hash);
+bytes32_serde!(PublicKey);
 
 impl Hash {
     pub const ZERO: Hash = Hash([0; 32]);
@@ -52,8 +84,8 @@ impl fmt::Debug for Hash {
     }
 }
 
-/// An ed25519 public key, as its 32 compressed bytes.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// An ed25519 public key, as its 32 compressed bytes (hex in JSON).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PublicKey(pub [u8; 32]);
 
 impl PublicKey {
@@ -98,7 +130,11 @@ pub struct Signature(pub [u8; 64]);
 
 impl Serialize for Signature {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_bytes(&self.0)
+        if s.is_human_readable() {
+            s.serialize_str(&hex::encode(self.0))
+        } else {
+            s.serialize_bytes(&self.0)
+        }
     }
 }
 
@@ -119,8 +155,16 @@ impl<'de> Deserialize<'de> for Signature {
             fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Signature, E> {
                 self.visit_bytes(&v)
             }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Signature, E> {
+                let bytes = hex::decode(v).map_err(E::custom)?;
+                self.visit_bytes(&bytes)
+            }
         }
-        d.deserialize_bytes(V)
+        if d.is_human_readable() {
+            d.deserialize_str(V)
+        } else {
+            d.deserialize_bytes(V)
+        }
     }
 }
 
@@ -192,6 +236,28 @@ mod tests {
         assert_eq!(date_of(start - 1), d.pred_opt().unwrap());
         // 16:00 UTC on Feb 29 is midnight in Beijing.
         assert_eq!(start, 1_709_222_400_000);
+    }
+
+    #[test]
+    fn json_uses_hex_and_bincode_keeps_raw_bytes() {
+        let h = Hash::of(b"x");
+        assert_eq!(
+            serde_json::to_string(&h).unwrap(),
+            format!("\"{}\"", h.to_hex())
+        );
+        assert_eq!(
+            serde_json::from_str::<Hash>(&serde_json::to_string(&h).unwrap()).unwrap(),
+            h
+        );
+        assert_eq!(crate::codec::encode(&h), h.0.to_vec());
+        let k = PublicKey([7; 32]);
+        assert_eq!(
+            crate::codec::decode::<PublicKey>(&crate::codec::encode(&k)).unwrap(),
+            k
+        );
+        let sig = Signature([9; 64]);
+        let json = serde_json::to_string(&sig).unwrap();
+        assert_eq!(serde_json::from_str::<Signature>(&json).unwrap(), sig);
     }
 
     #[test]
