@@ -1,0 +1,537 @@
+//! A member's home directory: its config, keys and the alliance genesis.
+//!
+//! ```text
+//! HOME/config.toml     this member's settings (addresses, limits, logging)
+//! HOME/genesis.json    the alliance genesis, identical on every member
+//! HOME/node_key.json   the node's ed25519 key (consensus votes, p2p identity)
+//! HOME/admin_key.json  an admin key of this member (signs transactions)
+//! HOME/data/           the RocksDB store
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use caihong_chaincode::genesis::Genesis;
+use caihong_chaincode::{Hash, PublicKey, codec};
+use ed25519_dalek::SigningKey;
+use serde::{Deserialize, Serialize};
+
+/// Errors reading or writing a home directory, naming the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ConfigError + '_ {
+    move |source| ConfigError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn invalid(path: &Path, message: impl ToString) -> ConfigError {
+    ConfigError::Invalid {
+        path: path.to_path_buf(),
+        message: message.to_string(),
+    }
+}
+
+/// `config.toml`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// This member's id in genesis (e.g. `hohhot`).
+    pub member: String,
+    pub p2p: P2pConfig,
+    pub api: ApiConfig,
+    #[serde(default)]
+    pub consensus: ConsensusConfig,
+    #[serde(default)]
+    pub mempool: MempoolConfig,
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct P2pConfig {
+    /// libp2p listen address, e.g. `/ip4/0.0.0.0/tcp/26656`.
+    pub listen: String,
+    /// Addresses to dial besides those members published on chain, as
+    /// `(node public key hex, multiaddr)`; useful behind NAT or for tests.
+    #[serde(default)]
+    pub extra_peers: Vec<PeerAddress>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerAddress {
+    pub key: String,
+    pub address: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// HTTP listen address; loopback by default. Exposing it needs a reverse
+    /// proxy with TLS and access control (see docs/API.md).
+    pub listen: String,
+    /// Largest request body accepted, in bytes.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+}
+
+fn default_max_body() -> usize {
+    8 * 1024 * 1024
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsensusConfig {
+    /// Least time between blocks; blocks come sooner only when the mempool is full.
+    pub block_interval_ms: u64,
+    pub max_block_txs: usize,
+    pub max_block_bytes: usize,
+    pub timeout_propose_ms: u64,
+    pub timeout_prevote_ms: u64,
+    pub timeout_precommit_ms: u64,
+    /// Make empty blocks when there is nothing to do (keeps time moving for
+    /// extraction draws); otherwise wait for transactions.
+    pub create_empty_blocks: bool,
+}
+
+impl Default for ConsensusConfig {
+    fn default() -> Self {
+        ConsensusConfig {
+            block_interval_ms: 200,
+            max_block_txs: 10_000,
+            max_block_bytes: 8 * 1024 * 1024,
+            timeout_propose_ms: 2000,
+            timeout_prevote_ms: 1000,
+            timeout_precommit_ms: 1000,
+            create_empty_blocks: true,
+        }
+    }
+}
+
+impl ConsensusConfig {
+    pub fn consensus(&self) -> caihong_consensus::Config {
+        caihong_consensus::Config {
+            timeout_propose: Duration::from_millis(self.timeout_propose_ms),
+            timeout_prevote: Duration::from_millis(self.timeout_prevote_ms),
+            timeout_precommit: Duration::from_millis(self.timeout_precommit_ms),
+            ..caihong_consensus::Config::default()
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MempoolConfig {
+    /// Most transactions held; a full mempool rejects new ones.
+    pub capacity: usize,
+    /// Most transactions held per signer.
+    pub per_signer: usize,
+}
+
+impl Default for MempoolConfig {
+    fn default() -> Self {
+        MempoolConfig {
+            capacity: 100_000,
+            per_signer: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `RUST_LOG`-style filter; the `RUST_LOG` variable wins when set.
+    pub filter: String,
+    /// Log lines as JSON objects.
+    pub json: bool,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            filter: "info".into(),
+            json: false,
+        }
+    }
+}
+
+/// An ed25519 key file: `{"public": hex, "secret": hex}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeyFile {
+    pub public: String,
+    pub secret: String,
+}
+
+impl KeyFile {
+    pub fn from_key(key: &SigningKey) -> Self {
+        KeyFile {
+            public: hex::encode(key.verifying_key().to_bytes()),
+            secret: hex::encode(key.to_bytes()),
+        }
+    }
+
+    pub fn generate() -> SigningKey {
+        let mut seed = [0u8; 32];
+        getrandom_seed(&mut seed);
+        SigningKey::from_bytes(&seed)
+    }
+
+    pub fn write(path: &Path, key: &SigningKey) -> Result<(), ConfigError> {
+        let json = serde_json::to_string_pretty(&KeyFile::from_key(key)).expect("serializable");
+        write_private(path, json.as_bytes())
+    }
+
+    pub fn read(path: &Path) -> Result<SigningKey, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(io(path))?;
+        let file: KeyFile = serde_json::from_str(&text).map_err(|e| invalid(path, e))?;
+        let bytes: [u8; 32] = hex::decode(file.secret.trim())
+            .map_err(|e| invalid(path, format!("secret is not hex: {e}")))?
+            .try_into()
+            .map_err(|_| invalid(path, "secret must be 32 bytes"))?;
+        let key = SigningKey::from_bytes(&bytes);
+        if hex::encode(key.verifying_key().to_bytes()) != file.public.trim().to_lowercase() {
+            return Err(invalid(path, "public key does not match the secret"));
+        }
+        Ok(key)
+    }
+}
+
+/// Fresh randomness for key generation, from the OS.
+fn getrandom_seed(seed: &mut [u8; 32]) {
+    use std::io::Read;
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(seed))
+        .expect("the OS random source /dev/urandom is readable");
+}
+
+/// Writes a file readable only by its owner (keys).
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ConfigError> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    opts.mode(0o600);
+    let mut f = opts.open(path).map_err(io(path))?;
+    f.write_all(bytes).map_err(io(path))
+}
+
+/// The whole of a member's home, loaded and checked.
+#[derive(Debug, Clone)]
+pub struct Home {
+    pub dir: PathBuf,
+    pub config: NodeConfig,
+    pub genesis: Genesis,
+    pub node_key: SigningKey,
+}
+
+impl Home {
+    pub fn config_path(dir: &Path) -> PathBuf {
+        dir.join("config.toml")
+    }
+    pub fn genesis_path(dir: &Path) -> PathBuf {
+        dir.join("genesis.json")
+    }
+    pub fn node_key_path(dir: &Path) -> PathBuf {
+        dir.join("node_key.json")
+    }
+    pub fn admin_key_path(dir: &Path) -> PathBuf {
+        dir.join("admin_key.json")
+    }
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    pub fn load(dir: &Path) -> Result<Home, ConfigError> {
+        let config_path = Self::config_path(dir);
+        let text = std::fs::read_to_string(&config_path).map_err(io(&config_path))?;
+        let config: NodeConfig = toml::from_str(&text).map_err(|e| invalid(&config_path, e))?;
+        let genesis = read_genesis(&Self::genesis_path(dir))?;
+        let node_key = KeyFile::read(&Self::node_key_path(dir))?;
+        let public = PublicKey::from(&node_key.verifying_key());
+        if let Some(m) = genesis.members.iter().find(|m| m.id == config.member)
+            && m.node_key != public
+        {
+            return Err(invalid(
+                &Self::node_key_path(dir),
+                format!(
+                    "node key {public} is not member {}'s node key {} in genesis",
+                    config.member, m.node_key
+                ),
+            ));
+        }
+        Ok(Home {
+            dir: dir.to_path_buf(),
+            config,
+            genesis,
+            node_key,
+        })
+    }
+}
+
+pub fn write_config(path: &Path, config: &NodeConfig) -> Result<(), ConfigError> {
+    let text = toml::to_string_pretty(config).map_err(|e| invalid(path, e))?;
+    std::fs::write(path, text).map_err(io(path))
+}
+
+pub fn read_genesis(path: &Path) -> Result<Genesis, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(io(path))?;
+    let genesis: Genesis = serde_json::from_str(&text).map_err(|e| invalid(path, e))?;
+    genesis
+        .initial_state()
+        .map_err(|e| invalid(path, format!("invalid genesis: {e}")))?;
+    Ok(genesis)
+}
+
+pub fn write_genesis(path: &Path, genesis: &Genesis) -> Result<(), ConfigError> {
+    let text = serde_json::to_string_pretty(genesis).expect("serializable");
+    std::fs::write(path, text).map_err(io(path))
+}
+
+/// The identity of an alliance's history: SHA-256 of the canonical genesis.
+pub fn genesis_hash(genesis: &Genesis) -> Hash {
+    Hash::of(&codec::encode(genesis))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_files_round_trip_and_detect_mismatch() {
+        let dir = std::env::temp_dir().join(format!("caihong-keyfile-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("k.json");
+        let key = KeyFile::generate();
+        KeyFile::write(&path, &key).unwrap();
+        assert_eq!(KeyFile::read(&path).unwrap().to_bytes(), key.to_bytes());
+        let mut file: KeyFile =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        file.public = hex::encode([1u8; 32]);
+        std::fs::write(&path, serde_json::to_string(&file).unwrap()).unwrap();
+        let err = KeyFile::read(&path).unwrap_err().to_string();
+        assert!(err.contains("does not match"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn unknown_config_fields_are_refused() {
+        let text = r#"
+member = "hohhot"
+typo = 1
+[p2p]
+listen = "/ip4/127.0.0.1/tcp/1"
+[api]
+listen = "127.0.0.1:1"
+"#;
+        let err = toml::from_str::<NodeConfig>(text).unwrap_err().to_string();
+        assert!(err.contains("typo"), "{err}");
+    }
+}
+
+/// `DIR/network.json` of a local testnet: where each member lives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkFile {
+    pub chain_id: String,
+    pub members: Vec<NetworkMember>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkMember {
+    pub name: String,
+    pub home: PathBuf,
+    pub p2p: String,
+    pub api: String,
+}
+
+/// Writes a local alliance of `members` members under `dir`: one home per
+/// member (config, fresh keys, the shared genesis) and `dir/network.json`.
+/// Member `i` listens for peers on `base_port + 2i` and serves its API on
+/// `base_port + 2i + 1`, all on 127.0.0.1.
+pub fn make_testnet(
+    dir: &Path,
+    members: usize,
+    base_port: u16,
+    chain_id: &str,
+) -> Result<NetworkFile, ConfigError> {
+    use caihong_chaincode::genesis::GenesisMember;
+    use caihong_chaincode::sandbox::CITIES;
+    if members == 0 || members > 64 {
+        return Err(invalid(
+            dir,
+            format!("members must be 1 to 64, got {members}"),
+        ));
+    }
+    if base_port as usize + 2 * members > u16::MAX as usize {
+        return Err(invalid(
+            dir,
+            format!("base port {base_port} leaves no room for {members} members"),
+        ));
+    }
+    let network_path = dir.join("network.json");
+    if network_path.exists() {
+        return Err(invalid(
+            &network_path,
+            "exists already; choose an empty directory",
+        ));
+    }
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let mut homes = Vec::new();
+    let mut genesis_members = Vec::new();
+    for i in 0..members {
+        let (id, name, region) = match CITIES.get(i) {
+            Some((id, name, region)) => (id.to_string(), name.to_string(), region.to_string()),
+            None => (
+                format!("member{}", i + 1),
+                format!("成员单位{}", i + 1),
+                "150100".to_string(),
+            ),
+        };
+        let p2p_port = base_port + 2 * i as u16;
+        let api_port = p2p_port + 1;
+        let node_key = KeyFile::generate();
+        let admin_key = KeyFile::generate();
+        let p2p = format!("/ip4/127.0.0.1/tcp/{p2p_port}");
+        genesis_members.push(GenesisMember {
+            id: id.clone(),
+            name,
+            region_code: region,
+            node_key: PublicKey::from(&node_key.verifying_key()),
+            admin_keys: vec![PublicKey::from(&admin_key.verifying_key())],
+            p2p_address: p2p.clone(),
+        });
+        homes.push((
+            id,
+            p2p,
+            format!("127.0.0.1:{api_port}"),
+            node_key,
+            admin_key,
+        ));
+    }
+    let genesis = Genesis {
+        chain_id: chain_id.to_string(),
+        genesis_time_ms: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0),
+        members: genesis_members,
+        params: Default::default(),
+    };
+    let mut file = NetworkFile {
+        chain_id: chain_id.to_string(),
+        members: Vec::new(),
+    };
+    for (id, p2p, api, node_key, admin_key) in homes {
+        let home = dir.join(&id);
+        std::fs::create_dir_all(&home).map_err(io(&home))?;
+        KeyFile::write(&Home::node_key_path(&home), &node_key)?;
+        KeyFile::write(&Home::admin_key_path(&home), &admin_key)?;
+        write_genesis(&Home::genesis_path(&home), &genesis)?;
+        write_config(
+            &Home::config_path(&home),
+            &NodeConfig {
+                member: id.clone(),
+                p2p: P2pConfig {
+                    listen: p2p.clone(),
+                    extra_peers: Vec::new(),
+                },
+                api: ApiConfig {
+                    listen: api.clone(),
+                    max_body_bytes: default_max_body(),
+                },
+                consensus: ConsensusConfig::default(),
+                mempool: MempoolConfig::default(),
+                log: LogConfig::default(),
+            },
+        )?;
+        file.members.push(NetworkMember {
+            name: id,
+            home,
+            p2p,
+            api: format!("http://{api}"),
+        });
+    }
+    let text = serde_json::to_string_pretty(&file).expect("serializable");
+    std::fs::write(&network_path, text).map_err(io(&network_path))?;
+    Ok(file)
+}
+
+/// Writes one member's home for an existing alliance (`genesis`): a joining
+/// city, or a member on its own host. Keys are generated unless given.
+pub fn init_home(
+    home: &Path,
+    member: &str,
+    genesis: &Genesis,
+    p2p_listen: &str,
+    api_listen: &str,
+    node_key: Option<SigningKey>,
+) -> Result<PublicKey, ConfigError> {
+    if Home::config_path(home).exists() {
+        return Err(invalid(
+            &Home::config_path(home),
+            "exists already; this home is initialized",
+        ));
+    }
+    std::fs::create_dir_all(home).map_err(io(home))?;
+    let node_key = node_key.unwrap_or_else(KeyFile::generate);
+    KeyFile::write(&Home::node_key_path(home), &node_key)?;
+    KeyFile::write(&Home::admin_key_path(home), &KeyFile::generate())?;
+    write_genesis(&Home::genesis_path(home), genesis)?;
+    write_config(
+        &Home::config_path(home),
+        &NodeConfig {
+            member: member.to_string(),
+            p2p: P2pConfig {
+                listen: p2p_listen.to_string(),
+                extra_peers: Vec::new(),
+            },
+            api: ApiConfig {
+                listen: api_listen.to_string(),
+                max_body_bytes: default_max_body(),
+            },
+            consensus: ConsensusConfig::default(),
+            mempool: MempoolConfig::default(),
+            log: LogConfig::default(),
+        },
+    )?;
+    Ok(PublicKey::from(&node_key.verifying_key()))
+}
+
+#[cfg(test)]
+mod testnet_tests {
+    use super::*;
+
+    #[test]
+    fn testnet_homes_load_and_share_one_genesis() {
+        let dir = std::env::temp_dir().join(format!("caihong-testnet-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let net = make_testnet(&dir, 4, 27000, "caihong-test").unwrap();
+        assert_eq!(net.members.len(), 4);
+        assert_eq!(net.members[1].api, "http://127.0.0.1:27003");
+        let homes: Vec<Home> = net
+            .members
+            .iter()
+            .map(|m| Home::load(&m.home).unwrap())
+            .collect();
+        assert!(homes.iter().all(|h| h.genesis == homes[0].genesis));
+        assert_eq!(homes[2].config.member, "ordos");
+        let again = make_testnet(&dir, 4, 27000, "caihong-test")
+            .unwrap_err()
+            .to_string();
+        assert!(again.contains("exists already"), "{again}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
