@@ -1,5 +1,5 @@
 //! `caihong`: the operator's tool. Offline commands (USCC checks, certificate
-//! inspection) need no node; node commands come with the node crate.
+//! inspection) need no node; setup commands write member homes.
 //!
 //! Exit codes: 0 success, 1 rejected (an invalid code, a chain rejection),
 //! 2 usage or local error.
@@ -9,6 +9,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cert;
+mod demo;
+mod node;
+mod setup;
 mod uscc;
 
 #[derive(Debug, Parser)]
@@ -30,6 +33,33 @@ enum Command {
     /// X.509 certificates (数字证书) of CAs and bidders.
     #[command(subcommand)]
     Cert(cert::CertCommand),
+    /// Generate an ed25519 key file (node or operator key).
+    Keygen(setup::KeygenArgs),
+    /// Create one member's home for an existing alliance genesis.
+    Init(setup::InitArgs),
+    /// Write a local alliance: one home per member and network.json.
+    Testnet(setup::TestnetArgs),
+    /// Run a member node until Ctrl-C or SIGTERM.
+    Start(node::StartArgs),
+    /// Start every member of a testnet directory; Ctrl-C stops them all.
+    Localnet(node::LocalnetArgs),
+    /// Load demo subjects and credit records into a running local alliance.
+    Demo(demo::DemoArgs),
+    /// A node's height, peers and sync state.
+    Status(node::NodeArgs),
+    /// Read committed chain data.
+    #[command(subcommand)]
+    Query(QueryCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum QueryCommand {
+    /// A block (区块) with its commit certificate: HEIGHT or `latest`.
+    Block {
+        height: String,
+        #[command(flatten)]
+        node: node::NodeArgs,
+    },
 }
 
 fn main() -> ExitCode {
@@ -37,6 +67,14 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Uscc(cmd) => uscc::run(cmd),
         Command::Cert(cmd) => cert::run(cmd),
+        Command::Keygen(args) => setup::keygen(args),
+        Command::Init(args) => setup::init(args),
+        Command::Testnet(args) => setup::testnet(args),
+        Command::Start(args) => node::start(args),
+        Command::Localnet(args) => node::localnet(args),
+        Command::Demo(args) => demo::demo(args),
+        Command::Status(args) => node::status(args),
+        Command::Query(QueryCommand::Block { height, node }) => node::query_block(node, height),
     };
     match result {
         Ok(code) => code,

@@ -94,16 +94,14 @@ fn default_max_body() -> usize {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ConsensusConfig {
-    /// Least time between blocks; blocks come sooner only when the mempool is full.
+    /// Least time between blocks. Blocks are made at this pace even when empty: block time
+    /// is the chain's clock (credit periods, extraction reveal deadlines).
     pub block_interval_ms: u64,
     pub max_block_txs: usize,
     pub max_block_bytes: usize,
     pub timeout_propose_ms: u64,
     pub timeout_prevote_ms: u64,
     pub timeout_precommit_ms: u64,
-    /// Make empty blocks when there is nothing to do (keeps time moving for
-    /// extraction draws); otherwise wait for transactions.
-    pub create_empty_blocks: bool,
 }
 
 impl Default for ConsensusConfig {
@@ -115,7 +113,6 @@ impl Default for ConsensusConfig {
             timeout_propose_ms: 2000,
             timeout_prevote_ms: 1000,
             timeout_precommit_ms: 1000,
-            create_empty_blocks: true,
         }
     }
 }

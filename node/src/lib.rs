@@ -2,9 +2,15 @@
 //!
 //! # Layout
 //! - [`block`]: block headers and bodies, Merkle roots.
-//! - `storage`: RocksDB column families, atomic block commit, state root and proofs.
-//! - `network`: libp2p with an allow list of member node keys, gossip and block sync.
+//! - [`config`]: a member's home: config.toml, keys, genesis; local testnets.
+//! - [`storage`]: RocksDB column families, atomic block commit, state root and proofs.
+//! - [`network`]: libp2p with an allow list of member node keys, gossip and block sync.
+//! - [`mempool`]: verified transactions waiting for a block.
+//! - [`runtime`]: the core loop hosting consensus; [`api`]: the HTTP API.
+pub mod api;
 pub mod block;
 pub mod config;
 pub mod mempool;
 pub mod network;
+pub mod runtime;
+pub mod storage;

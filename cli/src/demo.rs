@@ -1,0 +1,323 @@
+//! `caihong demo --dir DIR`: loads demo data into a running local alliance (made by
+//! `caihong testnet`, started by `caihong localnet`) and shows that every member answers the
+//! same. Each member's admin registers bidders in its own region; members record credit
+//! decisions about each other's subjects, including a blacklist that bars bidding everywhere
+//! (一处失信、处处受限).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use caihong_chaincode::credit::{
+    CreditAction, CreditKind, CreditRecordInput, PenaltyCategory, Severity,
+};
+use caihong_chaincode::subjects::{SubjectAction, SubjectInfo, SubjectRole, SubjectStatus};
+use caihong_chaincode::types::parse_date;
+use caihong_chaincode::{Action, PublicKey, Transaction};
+use caihong_node::config::{Home, KeyFile, NetworkFile};
+use clap::Args;
+use ed25519_dalek::SigningKey;
+use serde_json::{Value, json};
+
+use crate::node::{Failure, http_get, http_post_json};
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// A directory made by `caihong testnet` whose members are running.
+    #[arg(long)]
+    pub dir: PathBuf,
+}
+
+/// One member as the demo uses it.
+struct DemoMember {
+    name: String,
+    api: String,
+    region: String,
+    admin: SigningKey,
+}
+
+fn bidder(region: &str, body: &str, name: &str) -> anyhow::Result<SubjectInfo> {
+    let uscc = caihong_chaincode::uscc::build(&format!("91{region}"), body)
+        .map_err(|e| anyhow::anyhow!("demo code {region}/{body}: {e}"))?;
+    Ok(SubjectInfo {
+        uscc: uscc.as_str().to_string(),
+        name: name.to_string(),
+        roles: [SubjectRole::Bidder].into_iter().collect(),
+        legal_representative: "王建国".into(),
+        qualifications: vec![],
+        status: SubjectStatus::Active,
+    })
+}
+
+fn credit(
+    kind: CreditKind,
+    subject: &SubjectInfo,
+    document_no: &str,
+    violation: &str,
+    fine_fen: u64,
+    authority: &str,
+) -> anyhow::Result<CreditRecordInput> {
+    let date = |s: &str| parse_date(s).map_err(|e| anyhow::anyhow!(e));
+    Ok(CreditRecordInput {
+        kind,
+        subject_uscc: subject.uscc.clone(),
+        subject_name: subject.name.clone(),
+        document_no: document_no.into(),
+        violation_type: violation.into(),
+        legal_basis: "《中华人民共和国招标投标法》第五十三条".into(),
+        penalty_categories: vec![PenaltyCategory::Fine],
+        content: format!("{violation}，处以罚款"),
+        fine_fen,
+        decision_date: date("2026-09-01")?,
+        penalty_end_date: None,
+        publication_end_date: date("2029-08-31")?,
+        authority_name: authority.into(),
+        authority_uscc: String::new(),
+        severity: if kind == CreditKind::Blacklist {
+            Severity::Serious
+        } else {
+            Severity::General
+        },
+        rating: None,
+    })
+}
+
+fn submit(
+    member: &DemoMember,
+    chain_id: &str,
+    nonce: &mut u64,
+    action: Action,
+) -> anyhow::Result<Value> {
+    let signed = Transaction {
+        chain_id: chain_id.to_string(),
+        signer: PublicKey::from(&member.admin.verifying_key()),
+        nonce: *nonce,
+        action,
+    }
+    .sign(&member.admin);
+    *nonce += 1;
+    let body = json!({"tx": hex::encode(signed.encode()), "wait": true});
+    match http_post_json(
+        &format!("{}/v1/tx", member.api),
+        &body,
+        Duration::from_secs(60),
+    ) {
+        Ok(v) if v["status"] == "committed" => Ok(v),
+        Ok(v) => bail!(
+            "{}: transaction {} not committed: {v}",
+            member.name,
+            signed.hash()
+        ),
+        Err(Failure::Rejected { status, body }) => {
+            bail!("{}: rejected ({status}): {body}", member.name)
+        }
+        Err(Failure::Local(e)) => Err(e),
+    }
+}
+
+fn next_nonce(member: &DemoMember) -> anyhow::Result<u64> {
+    let key = PublicKey::from(&member.admin.verifying_key()).to_hex();
+    match http_get(&format!("{}/v1/nonce/{key}", member.api)) {
+        Ok(v) => v["next_free_nonce"]
+            .as_u64()
+            .context("nonce answer has no next_free_nonce"),
+        Err(Failure::Rejected { status, body }) => {
+            bail!("{}: nonce ({status}): {body}", member.name)
+        }
+        Err(Failure::Local(e)) => Err(e),
+    }
+}
+
+fn wait_for_alliance(members: &[DemoMember]) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for m in members {
+        loop {
+            if let Ok(s) = http_get(&format!("{}/v1/status", m.api))
+                && s["height"].as_u64().unwrap_or(0) >= 1
+            {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "{} at {} has not committed a block within 60 s; is `caihong localnet` running?",
+                    m.name,
+                    m.api
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    Ok(())
+}
+
+pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    let path = args.dir.join("network.json");
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "{}: run `caihong testnet --out {}` first",
+            path.display(),
+            args.dir.display()
+        )
+    })?;
+    let net: NetworkFile =
+        serde_json::from_str(&text).with_context(|| path.display().to_string())?;
+    let mut members = Vec::new();
+    for m in &net.members {
+        let home = Home::load(&m.home)?;
+        let region = home
+            .genesis
+            .members
+            .iter()
+            .find(|g| g.id == home.config.member)
+            .map(|g| g.region_code.clone())
+            .context("member is not in genesis")?;
+        members.push(DemoMember {
+            name: m.name.clone(),
+            api: m.api.clone(),
+            region,
+            admin: KeyFile::read(&Home::admin_key_path(&m.home))?,
+        });
+    }
+    if members.len() < 2 {
+        bail!("the demo needs at least two members");
+    }
+    wait_for_alliance(&members)?;
+    let chain = net.chain_id.as_str();
+
+    // Each member registers two bidders of its own region.
+    let mut subjects = Vec::new();
+    for (i, m) in members.iter().enumerate() {
+        let mut nonce = next_nonce(m)?;
+        for k in 0..2 {
+            let info = bidder(
+                &m.region,
+                &format!("MA{:02}{:04}", i + 1, k + 1),
+                &format!("{}第{}建设工程有限公司", m.name, k + 1),
+            )?;
+            submit(
+                m,
+                chain,
+                &mut nonce,
+                Action::Subject(SubjectAction::Register(info.clone())),
+            )?;
+            println!(
+                "{:<10} registered subject (市场主体) {} {}",
+                m.name, info.uscc, info.name
+            );
+            subjects.push((i, info));
+        }
+    }
+    // The second member records a violation against the first member's bidder, and blacklists
+    // the third member's (or its own, with two members) for collusion: a decision made in one
+    // city that every city enforces.
+    let recorder = &members[1];
+    let mut nonce = next_nonce(recorder)?;
+    let violator = &subjects[0].1;
+    let blacklisted = &subjects[2 * (2 % members.len())].1;
+    let authority = format!("{}发展和改革委员会", recorder.name);
+    submit(
+        recorder,
+        chain,
+        &mut nonce,
+        Action::Credit(CreditAction::Record(Box::new(credit(
+            CreditKind::Violation,
+            violator,
+            "发改罚〔2026〕12号",
+            "未按规定提交投标保证金",
+            2_000_000,
+            &authority,
+        )?))),
+    )?;
+    println!(
+        "{:<10} recorded a violation (违法违规) for {}",
+        recorder.name, violator.uscc
+    );
+    submit(
+        recorder,
+        chain,
+        &mut nonce,
+        Action::Credit(CreditAction::Record(Box::new(credit(
+            CreditKind::Blacklist,
+            blacklisted,
+            "发改罚〔2026〕13号",
+            "串通投标",
+            50_000_000,
+            &authority,
+        )?))),
+    )?;
+    println!(
+        "{:<10} blacklisted (黑名单) {} for collusion (串通投标)",
+        recorder.name, blacklisted.uscc
+    );
+
+    // Every member answers the same.
+    let tip = members
+        .iter()
+        .map(|m| {
+            http_get(&format!("{}/v1/status", m.api)).map(|s| s["height"].as_u64().unwrap_or(0))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(failure)?
+        .into_iter()
+        .max()
+        .unwrap_or(0);
+    for m in &members {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while http_get(&format!("{}/v1/status", m.api)).map_err(failure)?["height"]
+            .as_u64()
+            .unwrap_or(0)
+            < tip
+        {
+            if Instant::now() > deadline {
+                bail!("{} did not reach height {tip}", m.name);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    println!();
+    println!(
+        "restriction (失信限制) of {} as each member sees it:",
+        blacklisted.uscc
+    );
+    let mut answers = Vec::new();
+    for m in &members {
+        let r = http_get(&format!(
+            "{}/v1/credit/restriction/{}",
+            m.api, blacklisted.uscc
+        ))
+        .map_err(failure)?;
+        let block = http_get(&format!("{}/v1/blocks/{tip}", m.api)).map_err(failure)?;
+        println!(
+            "  {:<10} barred={} records={} | block {tip} hash {} state_root {}",
+            m.name,
+            r["barred"],
+            r["records"].as_array().map_or(0, |a| a.len()),
+            short(&block["hash"]),
+            short(&block["state_root"]),
+        );
+        answers.push((r, block["hash"].clone(), block["state_root"].clone()));
+    }
+    if answers.iter().any(|a| a != &answers[0]) {
+        println!("members disagree!");
+        return Ok(ExitCode::from(1));
+    }
+    println!(
+        "all {} members give the same answer at height {tip}",
+        members.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn short(v: &Value) -> String {
+    v.as_str()
+        .map(|s| s.chars().take(16).collect())
+        .unwrap_or_default()
+}
+
+fn failure(f: Failure) -> anyhow::Error {
+    match f {
+        Failure::Rejected { status, body } => anyhow::anyhow!("HTTP {status}: {body}"),
+        Failure::Local(e) => e,
+    }
+}

@@ -1,0 +1,294 @@
+//! Running and asking nodes: `caihong start`, `localnet`, `status`, `query block`.
+
+use std::path::PathBuf;
+use std::process::{Child, ExitCode};
+use std::time::Duration;
+
+use anyhow::Context;
+use caihong_node::config::{Home, NetworkFile};
+use clap::Args;
+use serde_json::Value;
+
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// The member's home (config.toml, keys, genesis.json, data/).
+    #[arg(long)]
+    pub home: PathBuf,
+    /// Log lines as JSON (overrides config.toml).
+    #[arg(long)]
+    pub log_json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LocalnetArgs {
+    /// A directory made by `caihong testnet`.
+    #[arg(long)]
+    pub dir: PathBuf,
+}
+
+/// Where to reach a node: `--node URL`, or the API of the member at `--home`.
+#[derive(Debug, Args, Clone)]
+pub struct NodeArgs {
+    /// Node API URL, e.g. http://127.0.0.1:26601
+    #[arg(long, global = true)]
+    pub node: Option<String>,
+    /// A member home whose own node to ask.
+    #[arg(long, global = true)]
+    pub home: Option<PathBuf>,
+    /// Print JSON instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+impl NodeArgs {
+    pub fn url(&self) -> anyhow::Result<String> {
+        if let Some(url) = &self.node {
+            return Ok(url.trim_end_matches('/').to_string());
+        }
+        let home = self
+            .home
+            .clone()
+            .or_else(|| std::env::var_os("CAIHONG_HOME").map(PathBuf::from));
+        match home {
+            Some(h) => {
+                let home = Home::load(&h)?;
+                Ok(format!("http://{}", home.config.api.listen))
+            }
+            None => anyhow::bail!(
+                "say which node to ask: --node URL or --home HOME (or set CAIHONG_HOME)"
+            ),
+        }
+    }
+}
+
+/// An HTTP failure, split into "the node said no" and "could not reach it".
+#[derive(Debug)]
+pub enum Failure {
+    /// The node answered with an error (exit 1).
+    Rejected { status: u16, body: Value },
+    /// Usage or transport problem (exit 2).
+    Local(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Local(e)
+    }
+}
+
+pub fn http_get(url: &str) -> Result<Value, Failure> {
+    response(ureq::get(url).timeout(Duration::from_secs(30)).call(), url)
+}
+
+pub fn http_post_json(url: &str, body: &Value, timeout: Duration) -> Result<Value, Failure> {
+    response(
+        ureq::post(url).timeout(timeout).send_json(body.clone()),
+        url,
+    )
+}
+
+fn response(result: Result<ureq::Response, ureq::Error>, url: &str) -> Result<Value, Failure> {
+    match result {
+        Ok(r) => r
+            .into_json()
+            .map_err(|e| Failure::Local(anyhow::anyhow!("{url}: response is not JSON: {e}"))),
+        Err(ureq::Error::Status(status, r)) => {
+            let body = r.into_json().unwrap_or(Value::Null);
+            Err(Failure::Rejected { status, body })
+        }
+        Err(ureq::Error::Transport(t)) => Err(Failure::Local(anyhow::anyhow!(
+            "node unreachable at {url}: {t}"
+        ))),
+    }
+}
+
+/// Turns a failure into the exit code, printing what went wrong.
+pub fn finish(result: Result<(), Failure>) -> anyhow::Result<ExitCode> {
+    match result {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(Failure::Rejected { status, body }) => {
+            let message = body
+                .get("error")
+                .and_then(|e| e.as_str())
+                .unwrap_or("request failed");
+            match body.get("code").and_then(|c| c.as_str()) {
+                Some(code) => eprintln!("rejected ({status}, {code}): {message}"),
+                None => eprintln!("rejected ({status}): {message}"),
+            }
+            Ok(ExitCode::from(1))
+        }
+        Err(Failure::Local(e)) => Err(e),
+    }
+}
+
+pub fn start(args: StartArgs) -> anyhow::Result<ExitCode> {
+    let home = Home::load(&args.home)?;
+    init_logging(
+        &home.config.log.filter,
+        args.log_json || home.config.log.json,
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let shutdown = async {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("SIGTERM handler");
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        };
+        caihong_node::runtime::run(home, shutdown).await
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn init_logging(filter: &str, json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+pub fn localnet(args: LocalnetArgs) -> anyhow::Result<ExitCode> {
+    let path = args.dir.join("network.json");
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "{}: run `caihong testnet --out {}` first",
+            path.display(),
+            args.dir.display()
+        )
+    })?;
+    let net: NetworkFile =
+        serde_json::from_str(&text).with_context(|| format!("{}", path.display()))?;
+    let exe = std::env::current_exe()?;
+    let mut children: Vec<(String, Child)> = Vec::new();
+    for m in &net.members {
+        let log = std::fs::File::create(m.home.join("node.log"))?;
+        let child = std::process::Command::new(&exe)
+            .arg("start")
+            .arg("--home")
+            .arg(&m.home)
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting {}", m.name))?;
+        println!(
+            "started {:<10} pid {:<7} api {}  log {}",
+            m.name,
+            child.id(),
+            m.api,
+            m.home.join("node.log").display()
+        );
+        children.push((m.name.clone(), child));
+    }
+    println!(
+        "alliance {} running; Ctrl-C stops every member",
+        net.chain_id
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    });
+    for (name, child) in &mut children {
+        // SIGTERM for a graceful stop, then wait.
+        let _ = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+        let _ = child.wait();
+        println!("stopped {name}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn status(args: NodeArgs) -> anyhow::Result<ExitCode> {
+    let url = args.url()?;
+    finish((|| {
+        let s = http_get(&format!("{url}/v1/status"))?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&s).expect("json"));
+        } else {
+            let field = |k: &str| {
+                s.get(k)
+                    .map(|v| v.to_string().trim_matches('"').to_string())
+                    .unwrap_or_default()
+            };
+            println!("chain      {}", field("chain_id"));
+            println!("member     {}", field("member"));
+            println!("height     {}", field("height"));
+            println!("latest     {}", field("latest_block_hash"));
+            println!(
+                "peers      {}",
+                s.get("peers")
+                    .and_then(|p| p.as_array())
+                    .map_or(0, |p| p.len())
+            );
+            println!("syncing    {}", field("syncing"));
+            println!("validator  {}", field("validator"));
+            println!("mempool    {}", field("mempool_size"));
+        }
+        Ok(())
+    })())
+}
+
+pub fn query_block(args: NodeArgs, height: String) -> anyhow::Result<ExitCode> {
+    let url = args.url()?;
+    let path = if height == "latest" {
+        "latest".to_string()
+    } else {
+        height
+            .parse::<u64>()
+            .map_err(|_| anyhow::anyhow!("height {height:?} is not a number or `latest`"))?
+            .to_string()
+    };
+    finish((|| {
+        let b = http_get(&format!("{url}/v1/blocks/{path}"))?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&b).expect("json"));
+        } else {
+            for k in [
+                "height",
+                "hash",
+                "time_ms",
+                "parent_hash",
+                "proposer",
+                "state_root",
+                "txs_root",
+                "receipts_root",
+            ] {
+                println!(
+                    "{k:<14} {}",
+                    b.get(k)
+                        .map(|v| v.to_string().trim_matches('"').to_string())
+                        .unwrap_or_default()
+                );
+            }
+            let txs = b
+                .get("txs")
+                .and_then(|t| t.as_array())
+                .cloned()
+                .unwrap_or_default();
+            println!("{:<14} {}", "txs", txs.len());
+            for t in txs {
+                println!("  {}", t.as_str().unwrap_or_default());
+            }
+        }
+        Ok(())
+    })())
+}

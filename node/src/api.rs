@@ -1,0 +1,569 @@
+//! The HTTP API (axum), JSON in and out, loopback by default.
+//!
+//! State changes come only as signed transactions (`POST /v1/tx`); every
+//! other route reads committed state. Bad requests get a 4xx with
+//! `{"error": "..."}` naming the problem. Routes are listed in docs/API.md.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use caihong_chaincode::ca::{self, Scope};
+use caihong_chaincode::members::{MemberId, members};
+use caihong_chaincode::{
+    Hash, PublicKey, SignedTransaction, TxStatus, Uscc, credit, exec, experts, governance, subjects,
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::config::ApiConfig;
+use crate::mempool::AdmitError;
+use crate::runtime::Shared;
+
+/// A JSON error with its status code and, for chain rejections, the code.
+#[derive(Debug)]
+pub struct ApiError(StatusCode, String, Option<&'static str>);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = match self.2 {
+            Some(code) => json!({"error": self.1, "code": code}),
+            None => json!({"error": self.1}),
+        };
+        (self.0, Json(body)).into_response()
+    }
+}
+
+fn bad(message: impl ToString) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, message.to_string(), None)
+}
+
+fn not_found(message: impl ToString) -> ApiError {
+    ApiError(StatusCode::NOT_FOUND, message.to_string(), None)
+}
+
+fn internal(message: impl ToString) -> ApiError {
+    ApiError(StatusCode::INTERNAL_SERVER_ERROR, message.to_string(), None)
+}
+
+type ApiResult = Result<Json<Value>, ApiError>;
+
+/// `Query` whose rejection is a JSON error like every other.
+#[derive(Debug)]
+struct Params<T>(T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequestParts<S>
+    for Params<T>
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(v)| Params(v))
+            .map_err(|e| bad(format!("query string: {}", e.body_text())))
+    }
+}
+
+fn to_json(v: impl serde::Serialize) -> Json<Value> {
+    Json(serde_json::to_value(v).expect("serializable"))
+}
+
+/// Binds and serves the API in the background; returns the bound address.
+pub async fn serve(shared: Shared, config: &ApiConfig) -> anyhow::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("API listen address {}: {e}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let app = router(shared).layer(DefaultBodyLimit::max(config.max_body_bytes));
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!("API server stopped: {e}");
+        }
+    });
+    Ok(addr)
+}
+
+pub fn router(shared: Shared) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics))
+        .route("/v1/status", get(status))
+        .route("/v1/tx", post(submit))
+        .route("/v1/tx/{hash}", get(tx_status))
+        .route("/v1/blocks/latest", get(latest_block))
+        .route("/v1/blocks/{height}", get(block))
+        .route("/v1/state/proof", get(state_proof))
+        .route("/v1/nonce/{key}", get(nonce))
+        .route("/v1/members", get(member_list))
+        .route("/v1/evidence", get(evidence))
+        .route("/v1/governance/proposals", get(proposals))
+        .route("/v1/governance/proposals/{id}", get(proposal))
+        .route("/v1/subjects/{uscc}", get(subject))
+        .route("/v1/subjects/{uscc}/history", get(subject_history))
+        .route("/v1/credit/records/{id}", get(credit_record))
+        .route("/v1/credit/by-subject/{uscc}", get(credit_for))
+        .route("/v1/credit/restriction/{uscc}", get(restriction))
+        .route("/v1/credit/score/{uscc}", get(score))
+        .route("/v1/credit/since/{height}", get(credit_since))
+        .route("/v1/ca/issuers", get(issuers))
+        .route("/v1/ca/verify", post(verify_certificate))
+        .route("/v1/experts", get(experts_by_specialty))
+        .route("/v1/experts/{id}", get(expert))
+        .route("/v1/extractions/{id}", get(extraction))
+        .fallback(|| async { not_found("no such route; the routes are listed in docs/API.md") })
+        .with_state(shared)
+}
+
+fn parse_uscc(s: &str) -> Result<Uscc, ApiError> {
+    Uscc::parse(s).map_err(|e| bad(format!("USCC {s:?}: {e}")))
+}
+
+fn parse_hash(s: &str, what: &str) -> Result<Hash, ApiError> {
+    Hash::from_hex(s).map_err(|e| bad(format!("{what} {s:?}: {e}")))
+}
+
+async fn status(State(s): State<Shared>) -> ApiResult {
+    Ok(to_json(s.status.read().expect("status").clone()))
+}
+
+async fn metrics(State(s): State<Shared>) -> String {
+    let st = s.status.read().expect("status").clone();
+    let lag = st.highest_peer_height.saturating_sub(st.height);
+    format!(
+        "# HELP caihong_height Latest committed height.\n# TYPE caihong_height gauge\ncaihong_height {}\n\
+         # HELP caihong_rounds_last_height Consensus rounds the last height took.\n# TYPE caihong_rounds_last_height gauge\ncaihong_rounds_last_height {}\n\
+         # HELP caihong_block_interval_ms Time between the last two commits.\n# TYPE caihong_block_interval_ms gauge\ncaihong_block_interval_ms {}\n\
+         # HELP caihong_committed_txs_total Transactions committed since start.\n# TYPE caihong_committed_txs_total counter\ncaihong_committed_txs_total {}\n\
+         # HELP caihong_mempool_size Transactions waiting.\n# TYPE caihong_mempool_size gauge\ncaihong_mempool_size {}\n\
+         # HELP caihong_peers Connected member peers.\n# TYPE caihong_peers gauge\ncaihong_peers {}\n\
+         # HELP caihong_sync_lag Heights behind the highest peer.\n# TYPE caihong_sync_lag gauge\ncaihong_sync_lag {}\n",
+        st.height,
+        st.rounds_last_height,
+        st.last_block_interval_ms,
+        st.committed_txs,
+        st.mempool_size,
+        st.peers.len(),
+        lag
+    )
+}
+
+#[derive(Debug, Deserialize)]
+struct Submit {
+    /// Hex of the canonical bytes of a SignedTransaction.
+    tx: String,
+    #[serde(default)]
+    wait: bool,
+    #[serde(default)]
+    timeout_ms: Option<u64>,
+}
+
+async fn submit(
+    State(s): State<Shared>,
+    body: Result<Json<Submit>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let Json(req) = body.map_err(|e| {
+        // Keeps axum's status: 400 bad JSON, 415 not JSON, 413 too large.
+        ApiError(e.status(), format!("request body: {}", e.body_text()), None)
+    })?;
+    let bytes = hex::decode(req.tx.trim()).map_err(|e| bad(format!("tx is not hex: {e}")))?;
+    let tx =
+        SignedTransaction::decode(&bytes).map_err(|e| bad(format!("tx does not decode: {e}")))?;
+    let hash = tx.hash();
+    let mut commits = s.commits.subscribe();
+    match s.admit(tx) {
+        Ok(_) => {}
+        Err(AdmitError::Duplicate(_)) => {}
+        Err(e @ (AdmitError::Full(_) | AdmitError::SignerFull { .. })) => {
+            return Err(ApiError(
+                StatusCode::SERVICE_UNAVAILABLE,
+                e.to_string(),
+                Some("MEMPOOL_FULL"),
+            ));
+        }
+        Err(AdmitError::Rejected(e)) => {
+            return Err(ApiError(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                e.message,
+                Some(e.code.as_str()),
+            ));
+        }
+        Err(e) => {
+            return Err(ApiError(
+                StatusCode::CONFLICT,
+                e.to_string(),
+                Some("BAD_NONCE"),
+            ));
+        }
+    }
+    if !req.wait {
+        return Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({"hash": hash.to_hex(), "status": "pending"})),
+        ));
+    }
+    // Already committed (a resubmission)?
+    if let Ok(Some(r)) = s.store.receipt(&hash) {
+        return Ok((
+            StatusCode::OK,
+            to_json(receipt_json(
+                &hash,
+                r.location.height,
+                r.location.index,
+                &r.receipt,
+            )),
+        ));
+    }
+    let timeout = Duration::from_millis(req.timeout_ms.unwrap_or(30_000).min(120_000));
+    let waited = tokio::time::timeout(timeout, async {
+        loop {
+            match commits.recv().await {
+                Ok(c) if c.tx_hash == hash => return Some(c),
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    if let Ok(Some(r)) = s.store.receipt(&hash) {
+                        return Some(crate::runtime::Committed {
+                            height: r.location.height,
+                            tx_hash: hash,
+                            receipt: r.receipt,
+                        });
+                    }
+                }
+                Err(_) => return None,
+            }
+        }
+    })
+    .await;
+    match waited {
+        Ok(Some(c)) => {
+            let index = s
+                .store
+                .tx_location(&hash)
+                .ok()
+                .flatten()
+                .map(|l| l.index)
+                .unwrap_or(0);
+            Ok((
+                StatusCode::OK,
+                to_json(receipt_json(&hash, c.height, index, &c.receipt)),
+            ))
+        }
+        _ => Ok((
+            StatusCode::ACCEPTED,
+            Json(
+                json!({"hash": hash.to_hex(), "status": "pending", "note": "not committed within the wait timeout"}),
+            ),
+        )),
+    }
+}
+
+fn receipt_json(
+    hash: &Hash,
+    height: u64,
+    index: u32,
+    receipt: &caihong_chaincode::Receipt,
+) -> Value {
+    let (status, output, error) = match &receipt.status {
+        TxStatus::Success(out) => (
+            "committed",
+            serde_json::to_value(out).unwrap_or(Value::Null),
+            Value::Null,
+        ),
+        TxStatus::Failed(e) => (
+            "failed",
+            Value::Null,
+            json!({"code": e.code.as_str(), "message": e.message}),
+        ),
+    };
+    json!({"hash": hash.to_hex(), "status": status, "height": height, "index": index, "output": output, "error": error})
+}
+
+async fn tx_status(State(s): State<Shared>, Path(hash): Path<String>) -> ApiResult {
+    let hash = parse_hash(&hash, "transaction hash")?;
+    if let Some(r) = s.store.receipt(&hash).map_err(internal)? {
+        let tx = s.store.tx(&hash).map_err(internal)?;
+        let mut v = receipt_json(&hash, r.location.height, r.location.index, &r.receipt);
+        v["tx"] = serde_json::to_value(tx.map(|t| t.tx)).unwrap_or(Value::Null);
+        return Ok(Json(v));
+    }
+    if s.mempool.lock().expect("mempool").contains(&hash) {
+        return Ok(Json(json!({"hash": hash.to_hex(), "status": "pending"})));
+    }
+    Err(not_found(format!(
+        "transaction {hash} is neither committed nor pending"
+    )))
+}
+
+fn block_json(s: &Shared, height: u64) -> ApiResult {
+    let block = s
+        .store
+        .block(height)
+        .map_err(internal)?
+        .ok_or_else(|| not_found(format!("no block at height {height}")))?;
+    let cert = s.store.commit_certificate(height).map_err(internal)?;
+    let h = &block.header;
+    Ok(Json(json!({
+        "height": h.height,
+        "hash": block.hash().to_hex(),
+        "chain_id": h.chain_id,
+        "time_ms": h.time_ms,
+        "parent_hash": h.parent_hash.to_hex(),
+        "proposer": h.proposer.to_hex(),
+        "txs_root": h.txs_root.to_hex(),
+        "receipts_root": h.receipts_root.to_hex(),
+        "state_root": h.state_root.to_hex(),
+        "validators_hash": h.validators_hash.to_hex(),
+        "txs": block.txs.iter().map(|t| t.hash().to_hex()).collect::<Vec<_>>(),
+        "header_bincode_hex": hex::encode(caihong_chaincode::codec::encode(h)),
+        "certificate_bincode_hex": cert.as_ref().map(|c| hex::encode(caihong_chaincode::codec::encode(c))),
+        "certificate": cert.map(|c| json!({
+            "height": c.height,
+            "round": c.round,
+            "value": hex::encode(c.value.0),
+            "signers": c.signatures.iter().map(|s| hex::encode(s.validator.0)).collect::<Vec<_>>(),
+        })),
+    })))
+}
+
+async fn block(State(s): State<Shared>, Path(height): Path<String>) -> ApiResult {
+    let height: u64 = height
+        .parse()
+        .map_err(|_| bad(format!("height {height:?} is not a number")))?;
+    block_json(&s, height)
+}
+
+async fn latest_block(State(s): State<Shared>) -> ApiResult {
+    let height = s.store.latest_height().map_err(internal)?.unwrap_or(0);
+    block_json(&s, height)
+}
+
+#[derive(Debug, Deserialize)]
+struct ProofQuery {
+    key: String,
+    height: Option<u64>,
+}
+
+async fn state_proof(State(s): State<Shared>, Params(q): Params<ProofQuery>) -> ApiResult {
+    let key = hex::decode(&q.key).map_err(|e| bad(format!("key is not hex: {e}")))?;
+    let height = match q.height {
+        Some(h) => h,
+        None => s.store.latest_height().map_err(internal)?.unwrap_or(0),
+    };
+    let proof = s
+        .store
+        .prove(&key, height)
+        .map_err(|e| bad(e.to_string()))?;
+    let root = s.store.state_root(height).map_err(|e| bad(e.to_string()))?;
+    Ok(Json(json!({
+        "height": height,
+        "state_root": root.to_hex(),
+        "key": q.key,
+        "proof_bincode_hex": hex::encode(caihong_chaincode::codec::encode(&proof)),
+    })))
+}
+
+async fn nonce(State(s): State<Shared>, Path(key): Path<String>) -> ApiResult {
+    let key = PublicKey::from_hex(&key).map_err(bad)?;
+    let view = s.store.state_view().map_err(internal)?;
+    let committed = exec::next_nonce(&view, &key);
+    let free = s
+        .mempool
+        .lock()
+        .expect("mempool")
+        .next_free_nonce(&key, committed);
+    Ok(Json(
+        json!({"key": key.to_hex(), "next_nonce": committed, "next_free_nonce": free}),
+    ))
+}
+
+async fn member_list(State(s): State<Shared>) -> ApiResult {
+    let view = s.store.state_view().map_err(internal)?;
+    Ok(to_json(members(&view)))
+}
+
+async fn evidence(State(s): State<Shared>) -> ApiResult {
+    Ok(to_json(s.store.evidence().map_err(internal)?))
+}
+
+async fn proposals(State(s): State<Shared>) -> ApiResult {
+    let view = s.store.state_view().map_err(internal)?;
+    Ok(to_json(governance::proposals(&view)))
+}
+
+async fn proposal(State(s): State<Shared>, Path(id): Path<String>) -> ApiResult {
+    let id: u64 = id
+        .parse()
+        .map_err(|_| bad(format!("proposal id {id:?} is not a number")))?;
+    let view = s.store.state_view().map_err(internal)?;
+    governance::proposal(&view, id)
+        .map(to_json)
+        .ok_or_else(|| not_found(format!("no proposal {id}")))
+}
+
+async fn subject(State(s): State<Shared>, Path(uscc): Path<String>) -> ApiResult {
+    let uscc = parse_uscc(&uscc)?;
+    let view = s.store.state_view().map_err(internal)?;
+    subjects::subject(&view, &uscc)
+        .map(to_json)
+        .ok_or_else(|| not_found(format!("no subject {uscc}")))
+}
+
+async fn subject_history(State(s): State<Shared>, Path(uscc): Path<String>) -> ApiResult {
+    let uscc = parse_uscc(&uscc)?;
+    let view = s.store.state_view().map_err(internal)?;
+    Ok(to_json(subjects::history(&view, &uscc)))
+}
+
+async fn credit_record(State(s): State<Shared>, Path(id): Path<String>) -> ApiResult {
+    let id: u64 = id
+        .parse()
+        .map_err(|_| bad(format!("record id {id:?} is not a number")))?;
+    let view = s.store.state_view().map_err(internal)?;
+    credit::record_view(&view, id)
+        .map(to_json)
+        .ok_or_else(|| not_found(format!("no credit record {id}")))
+}
+
+async fn credit_for(State(s): State<Shared>, Path(uscc): Path<String>) -> ApiResult {
+    let uscc = parse_uscc(&uscc)?;
+    let view = s.store.state_view().map_err(internal)?;
+    Ok(to_json(credit::records_for(&view, &uscc)))
+}
+
+#[derive(Debug, Deserialize)]
+struct AtQuery {
+    /// Unix milliseconds; default now.
+    at: Option<u64>,
+}
+
+async fn restriction(
+    State(s): State<Shared>,
+    Path(uscc): Path<String>,
+    Params(q): Params<AtQuery>,
+) -> ApiResult {
+    let uscc = parse_uscc(&uscc)?;
+    let view = s.store.state_view().map_err(internal)?;
+    Ok(to_json(credit::restriction(
+        &view,
+        &uscc,
+        q.at.unwrap_or_else(crate::runtime::now_ms),
+    )))
+}
+
+async fn score(
+    State(s): State<Shared>,
+    Path(uscc): Path<String>,
+    Params(q): Params<AtQuery>,
+) -> ApiResult {
+    let uscc = parse_uscc(&uscc)?;
+    let view = s.store.state_view().map_err(internal)?;
+    Ok(to_json(credit::score(
+        &view,
+        &uscc,
+        q.at.unwrap_or_else(crate::runtime::now_ms),
+    )))
+}
+
+#[derive(Debug, Deserialize)]
+struct LimitQuery {
+    limit: Option<usize>,
+}
+
+async fn credit_since(
+    State(s): State<Shared>,
+    Path(height): Path<String>,
+    Params(q): Params<LimitQuery>,
+) -> ApiResult {
+    let height: u64 = height
+        .parse()
+        .map_err(|_| bad(format!("height {height:?} is not a number")))?;
+    let view = s.store.state_view().map_err(internal)?;
+    Ok(to_json(credit::records_since(
+        &view,
+        height,
+        q.limit.unwrap_or(1000).min(10_000),
+    )))
+}
+
+async fn issuers(State(s): State<Shared>) -> ApiResult {
+    let view = s.store.state_view().map_err(internal)?;
+    let list: Vec<Value> = ca::issuers(&view)
+        .into_iter()
+        .map(|i| {
+            let by = ca::recognized_by(&view, &i.fingerprint);
+            json!({"fingerprint": i.fingerprint.to_hex(), "subject": i.subject, "signature_algorithm": i.signature_algorithm,
+                   "not_after": i.not_after, "registered_by": i.registered_by, "recognized_by": by})
+        })
+        .collect();
+    Ok(Json(Value::Array(list)))
+}
+
+#[derive(Debug, Deserialize)]
+struct VerifyQuery {
+    member: Option<String>,
+    at: Option<u64>,
+}
+
+async fn verify_certificate(
+    State(s): State<Shared>,
+    Params(q): Params<VerifyQuery>,
+    body: axum::body::Bytes,
+) -> ApiResult {
+    let scope = match q.member {
+        Some(m) => Scope::Member(MemberId::parse(&m).map_err(|e| bad(e.message))?),
+        None => Scope::Alliance,
+    };
+    let view = s.store.state_view().map_err(internal)?;
+    let v = ca::verify(
+        &view,
+        &body,
+        scope,
+        q.at.unwrap_or_else(crate::runtime::now_ms),
+    )
+    .map_err(|e| bad(format!("certificate: {e}")))?;
+    let mut out = serde_json::to_value(&v).expect("serializable");
+    out["reasons_text"] = json!(v.reasons.iter().map(|r| r.describe()).collect::<Vec<_>>());
+    Ok(Json(out))
+}
+
+#[derive(Debug, Deserialize)]
+struct SpecialtyQuery {
+    specialty: String,
+}
+
+async fn experts_by_specialty(
+    State(s): State<Shared>,
+    Params(q): Params<SpecialtyQuery>,
+) -> ApiResult {
+    let view = s.store.state_view().map_err(internal)?;
+    Ok(to_json(experts::experts_by_specialty(&view, &q.specialty)))
+}
+
+async fn expert(State(s): State<Shared>, Path(id): Path<String>) -> ApiResult {
+    let id = parse_hash(&id, "expert id")?;
+    let view = s.store.state_view().map_err(internal)?;
+    experts::expert(&view, &id)
+        .map(to_json)
+        .ok_or_else(|| not_found(format!("no expert {id}")))
+}
+
+async fn extraction(State(s): State<Shared>, Path(id): Path<String>) -> ApiResult {
+    let id: u64 = id
+        .parse()
+        .map_err(|_| bad(format!("extraction id {id:?} is not a number")))?;
+    let view = s.store.state_view().map_err(internal)?;
+    let ext =
+        experts::extraction(&view, id).ok_or_else(|| not_found(format!("no extraction {id}")))?;
+    let check = experts::verify(&ext).err();
+    let mut v = serde_json::to_value(&ext).expect("serializable");
+    v["rederivation"] = json!({"verified": check.is_none(), "problem": check});
+    Ok(Json(v))
+}

@@ -1,0 +1,851 @@
+//! The runtime: one task that hosts consensus over storage, the network and
+//! the mempool, plus the HTTP API beside it.
+//!
+//! The core loop owns the [`Consensus`] state machine and is the only writer
+//! of the store. It selects over network events, timer firings, API
+//! submissions, a periodic status tick and shutdown, and carries out
+//! consensus outputs in order (persist safety state before anything that
+//! follows it leaves the node).
+//!
+//! # Design
+//! - Consensus agrees on header hashes. A proposer executes its batch on a
+//!   snapshot of committed state, computes the state root the writes would
+//!   give, gossips the whole block, then proposes its hash. Validators
+//!   re-execute the body and judge the value invalid on any difference.
+//! - The validator set and the peer allow list of height `h` are the members
+//!   in the state after `h - 1`, so a governance change takes effect on every
+//!   node at the same height.
+//! - Catch-up: every node gossips its committed height each second. A node
+//!   that sees a peer ahead asks it for blocks with their commit
+//!   certificates and feeds each certificate to consensus, which verifies it
+//!   against the height's validator set and decides; the block is then
+//!   re-executed and committed as any other.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use caihong_chaincode::exec::{BlockContext, execute_block};
+use caihong_chaincode::members::members;
+use caihong_chaincode::state::WriteSet;
+use caihong_chaincode::{Hash, PublicKey, Receipt, SignedTransaction, VerifiedTx, codec};
+use caihong_consensus::{
+    ChainId, CommitCertificate, Consensus, Ed25519Signer, Input, Message, Output, Timeout,
+    ValidatorSet,
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, mpsc};
+use tracing::{debug, info, warn};
+
+use crate::block::{Block, Header, receipts_root, txs_root};
+use crate::config::Home;
+use crate::mempool::{AdmitError, Mempool};
+use crate::network::{self, Acceptance, NetworkConfig, NetworkEvent, NetworkHandle, Topic};
+use crate::storage::Store;
+
+/// What travels on the consensus topic.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum WireMessage {
+    Consensus(Message),
+    /// A proposed block's body (consensus carries only its hash).
+    Block(Block),
+    /// The sender's latest committed height, for catch-up.
+    Status {
+        height: u64,
+    },
+}
+
+/// Catch-up requests and answers (request-response).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum SyncRequest {
+    /// Blocks `from..=to` with their commit certificates.
+    Blocks { from: u64, to: u64 },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SyncResponse {
+    pub blocks: Vec<(Block, CommitCertificate)>,
+}
+
+/// Most blocks answered per sync request.
+const SYNC_BATCH: u64 = 64;
+
+/// What the API and metrics read.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Status {
+    pub chain_id: String,
+    pub member: String,
+    pub node_key: String,
+    pub height: u64,
+    pub latest_block_hash: String,
+    pub latest_block_time_ms: u64,
+    pub peers: Vec<String>,
+    pub syncing: bool,
+    pub validator: bool,
+    pub consensus_round: u32,
+    pub mempool_size: usize,
+    pub committed_txs: u64,
+    pub last_block_interval_ms: u64,
+    pub highest_peer_height: u64,
+    pub rounds_last_height: u32,
+}
+
+/// A committed transaction, for clients waiting on it.
+#[derive(Debug, Clone)]
+pub struct Committed {
+    pub height: u64,
+    pub tx_hash: Hash,
+    pub receipt: Receipt,
+}
+
+/// Shared with the API.
+#[derive(Debug, Clone)]
+pub struct Shared {
+    pub chain_id: String,
+    pub store: Arc<Store>,
+    pub mempool: Arc<Mutex<Mempool>>,
+    pub status: Arc<RwLock<Status>>,
+    pub commits: broadcast::Sender<Committed>,
+    pub submit: mpsc::Sender<SignedTransaction>,
+}
+
+impl Shared {
+    /// Checks and admits a transaction and gossips it. Errors say why not.
+    pub fn admit(&self, tx: SignedTransaction) -> Result<Hash, AdmitError> {
+        let verified = tx.clone().verify(&self.chain_id).map_err(|e| {
+            AdmitError::Rejected(caihong_chaincode::TxError::new(
+                caihong_chaincode::ErrorCode::InvalidInput,
+                e.to_string(),
+            ))
+        })?;
+        let hash = admit_verified(&self.store, &self.mempool, &self.chain_id, verified)?;
+        // Gossip from the core task (it owns the network handle).
+        let _ = self.submit.try_send(tx);
+        Ok(hash)
+    }
+}
+
+fn next_block_context(store: &Store, chain_id: &str) -> anyhow::Result<BlockContext> {
+    let height = store.latest_height()?.context("store has no genesis")?;
+    let parent = store.block(height)?.context("latest block missing")?;
+    Ok(BlockContext {
+        chain_id: chain_id.to_string(),
+        height: height + 1,
+        time_ms: now_ms().max(parent.header.time_ms + 1),
+        parent_hash: parent.hash(),
+    })
+}
+
+fn admit_verified(
+    store: &Store,
+    mempool: &Mutex<Mempool>,
+    chain_id: &str,
+    tx: VerifiedTx,
+) -> Result<Hash, AdmitError> {
+    let view = store.state_view().map_err(|e| internal(e.to_string()))?;
+    let ctx = next_block_context(store, chain_id).map_err(|e| internal(e.to_string()))?;
+    mempool.lock().expect("mempool lock").admit(tx, &view, &ctx)
+}
+
+fn internal(message: String) -> AdmitError {
+    AdmitError::Rejected(caihong_chaincode::TxError::new(
+        caihong_chaincode::ErrorCode::Conflict,
+        message,
+    ))
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// The genesis header of an alliance.
+pub fn genesis_header(
+    genesis: &caihong_chaincode::genesis::Genesis,
+    writes: &WriteSet,
+) -> anyhow::Result<Header> {
+    let validators = validator_keys_of_writes(writes)?;
+    Ok(Header {
+        chain_id: genesis.chain_id.clone(),
+        height: 0,
+        time_ms: genesis.genesis_time_ms,
+        parent_hash: crate::config::genesis_hash(genesis),
+        proposer: PublicKey([0; 32]),
+        txs_root: txs_root(&[]),
+        receipts_root: receipts_root(&[]),
+        state_root: crate::storage::genesis_state_root(writes),
+        validators_hash: validators_hash(&validators),
+    })
+}
+
+fn validator_keys_of_writes(writes: &WriteSet) -> anyhow::Result<Vec<PublicKey>> {
+    let mut state = caihong_chaincode::MemState::new();
+    state.apply(writes);
+    Ok(members(&state).into_iter().map(|m| m.node_key).collect())
+}
+
+fn validators_hash(keys: &[PublicKey]) -> Hash {
+    let mut sorted = keys.to_vec();
+    sorted.sort();
+    Hash::of(&codec::encode(&sorted))
+}
+
+/// Members at the latest committed state: (node key, p2p address).
+fn current_members(store: &Store) -> anyhow::Result<Vec<(PublicKey, String)>> {
+    let view = store.state_view()?;
+    Ok(members(&view)
+        .into_iter()
+        .map(|m| (m.node_key, m.p2p_address))
+        .collect())
+}
+
+fn validator_set(keys: &[PublicKey]) -> anyhow::Result<ValidatorSet> {
+    ValidatorSet::equal_power(keys.iter().map(|k| caihong_consensus::PublicKey(k.0)))
+        .map_err(|e| anyhow::anyhow!("validator set: {e}"))
+}
+
+enum CoreEvent {
+    Timeout(Timeout),
+    BuildBlock { height: u64, round: u32 },
+}
+
+struct Core {
+    home: Home,
+    shared: Shared,
+    net: NetworkHandle,
+    consensus: Consensus<Ed25519Signer>,
+    node_key: PublicKey,
+    height: u64,
+    validators: ValidatorSet,
+    validator_keys: Vec<PublicKey>,
+    bodies: HashMap<Hash, Block>,
+    executed: HashMap<Hash, (WriteSet, Vec<Receipt>)>,
+    pending_validation: HashSet<Hash>,
+    events: mpsc::Sender<CoreEvent>,
+    last_commit: Instant,
+    height_started: Instant,
+    rounds_this_height: u32,
+    highest_peer: (u64, Option<[u8; 32]>),
+    syncing: bool,
+    committed_txs: u64,
+}
+
+/// Runs a member node until `shutdown` resolves.
+pub async fn run(
+    home: Home,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let chain_id = home.genesis.chain_id.clone();
+    let store = Arc::new(
+        Store::open(home.data_dir())
+            .with_context(|| format!("opening {}", home.data_dir().display()))?,
+    );
+    let writes = home
+        .genesis
+        .initial_state()
+        .map_err(|e| anyhow::anyhow!("genesis: {e}"))?;
+    let header = genesis_header(&home.genesis, &writes)?;
+    store.init_genesis(&writes, &header)?;
+
+    let node_key = PublicKey::from(&home.node_key.verifying_key());
+    let listen = home
+        .config
+        .p2p
+        .listen
+        .parse()
+        .with_context(|| format!("p2p listen address {:?}", home.config.p2p.listen))?;
+    let mut net_config = NetworkConfig::new(chain_id.clone(), home.node_key.to_bytes(), listen);
+    let members_now = current_members(&store)?;
+    net_config.allowed = members_now.iter().map(|(k, _)| k.0).collect();
+    net_config.peers = dial_list(&home, &members_now, node_key);
+    let (net, mut net_events) = network::spawn(net_config).await?;
+
+    let mempool = Arc::new(Mutex::new(Mempool::new(
+        home.config.mempool.capacity,
+        home.config.mempool.per_signer,
+    )));
+    let (commits, _) = broadcast::channel(4096);
+    let (submit_tx, mut submit_rx) = mpsc::channel(4096);
+    let shared = Shared {
+        chain_id: chain_id.clone(),
+        store: store.clone(),
+        mempool,
+        status: Arc::new(RwLock::new(Status {
+            chain_id: chain_id.clone(),
+            member: home.config.member.clone(),
+            node_key: node_key.to_hex(),
+            ..Status::default()
+        })),
+        commits,
+        submit: submit_tx,
+    };
+    let api = crate::api::serve(shared.clone(), &home.config.api).await?;
+    info!(member = %home.config.member, api = %api, p2p = %home.config.p2p.listen, "node started");
+
+    let safety = store.load_safety_state()?;
+    let signer = Ed25519Signer::new(home.node_key.clone());
+    let consensus = Consensus::new(
+        home.config.consensus.consensus(),
+        ChainId::new(chain_id.clone()),
+        signer,
+        safety,
+    );
+    let (events_tx, mut events_rx) = mpsc::channel(1024);
+    let latest = store.latest_height()?.unwrap_or(0);
+    let keys: Vec<PublicKey> = members_now.iter().map(|(k, _)| *k).collect();
+    let mut core = Core {
+        shared,
+        net: net.clone(),
+        consensus,
+        node_key,
+        height: latest + 1,
+        validators: validator_set(&keys)?,
+        validator_keys: keys,
+        bodies: HashMap::new(),
+        executed: HashMap::new(),
+        pending_validation: HashSet::new(),
+        events: events_tx,
+        last_commit: Instant::now(),
+        height_started: Instant::now(),
+        rounds_this_height: 0,
+        highest_peer: (latest, None),
+        syncing: false,
+        committed_txs: 0,
+        home,
+    };
+    core.refresh_status().await;
+    core.start_height().await?;
+
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            Some(event) = net_events.recv() => core.on_network(event).await?,
+            Some(event) = events_rx.recv() => match event {
+                CoreEvent::Timeout(t) => core.feed(Input::Timeout(t)).await?,
+                CoreEvent::BuildBlock { height, round } => core.build_block(height, round).await?,
+            },
+            Some(tx) = submit_rx.recv() => {
+                let _ = core.net.publish(Topic::Transactions, tx.encode()).await;
+            }
+            _ = tick.tick() => core.on_tick().await?,
+        }
+    }
+    info!("shutting down");
+    net.shutdown().await;
+    Ok(())
+}
+
+fn dial_list(
+    home: &Home,
+    members: &[(PublicKey, String)],
+    me: PublicKey,
+) -> Vec<([u8; 32], libp2p::Multiaddr)> {
+    let mut peers: Vec<([u8; 32], libp2p::Multiaddr)> = members
+        .iter()
+        .filter(|(k, _)| *k != me)
+        .filter_map(|(k, addr)| addr.parse().ok().map(|a| (k.0, a)))
+        .collect();
+    for extra in &home.config.p2p.extra_peers {
+        if let (Ok(k), Ok(a)) = (PublicKey::from_hex(&extra.key), extra.address.parse()) {
+            peers.push((k.0, a));
+        }
+    }
+    peers
+}
+
+impl Core {
+    async fn start_height(&mut self) -> anyhow::Result<()> {
+        let input = self.start_height_input();
+        self.feed(input).await
+    }
+
+    /// The input that starts consensus at `self.height` (fed by the caller, so that a commit
+    /// inside [`Core::feed`] queues it instead of recursing).
+    fn start_height_input(&mut self) -> Input {
+        self.height_started = Instant::now();
+        self.rounds_this_height = 0;
+        Input::StartHeight {
+            height: self.height,
+            validators: self.validators.clone(),
+        }
+    }
+
+    /// Feeds one input and carries out every output, in order.
+    async fn feed(&mut self, input: Input) -> anyhow::Result<()> {
+        let mut queue = std::collections::VecDeque::from([input]);
+        while let Some(input) = queue.pop_front() {
+            for output in self.consensus.handle(input) {
+                if let Some(next) = self.carry_out(output).await? {
+                    queue.push_back(next);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn carry_out(&mut self, output: Output) -> anyhow::Result<Option<Input>> {
+        match output {
+            Output::PersistSafetyState(state) => {
+                self.shared.store.save_safety_state(&state)?;
+            }
+            Output::Broadcast(message) => {
+                self.publish(&WireMessage::Consensus(message)).await;
+            }
+            Output::ScheduleTimeout { timeout, after } => {
+                if timeout.round > self.rounds_this_height {
+                    self.rounds_this_height = timeout.round;
+                }
+                let events = self.events.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(after).await;
+                    let _ = events.send(CoreEvent::Timeout(timeout)).await;
+                });
+            }
+            Output::GetValue { height, round } => {
+                // Keep at least the block interval between blocks.
+                let interval = Duration::from_millis(self.home.config.consensus.block_interval_ms);
+                let wait = interval.saturating_sub(self.last_commit.elapsed());
+                let events = self.events.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(wait).await;
+                    let _ = events.send(CoreEvent::BuildBlock { height, round }).await;
+                });
+            }
+            Output::ValidateValue { value, .. } => {
+                let hash = Hash(value.0);
+                if self.bodies.contains_key(&hash) {
+                    let valid = self.validate(&hash);
+                    return Ok(Some(Input::ValidationResult {
+                        height: self.height,
+                        value,
+                        valid,
+                    }));
+                }
+                self.pending_validation.insert(hash);
+            }
+            Output::Decide {
+                height,
+                value,
+                certificate,
+            } => {
+                return self
+                    .commit(height, Hash(value.0), certificate)
+                    .await
+                    .map(Some);
+            }
+            Output::Evidence(evidence) => {
+                warn!(?evidence, "equivocation detected");
+                self.shared.store.add_evidence(&evidence)?;
+            }
+        }
+        Ok(None)
+    }
+
+    async fn publish(&self, message: &WireMessage) {
+        if let Err(e) = self
+            .net
+            .publish(Topic::Consensus, codec::encode(message))
+            .await
+        {
+            debug!("publish: {e}");
+        }
+    }
+
+    async fn build_block(&mut self, height: u64, round: u32) -> anyhow::Result<()> {
+        if height != self.height {
+            return Ok(());
+        }
+        let store = self.shared.store.clone();
+        let ctx = next_block_context(&store, &self.shared.chain_id)?;
+        let cfg = &self.home.config.consensus;
+        let view = store.state_view()?;
+        let txs = self.shared.mempool.lock().expect("mempool").reap(
+            &view,
+            cfg.max_block_txs,
+            cfg.max_block_bytes,
+        );
+        let (writes, receipts) = execute_block(&view, &ctx, &txs);
+        let state_root = view.state_root_after(&writes)?;
+        let signed: Vec<SignedTransaction> = txs.iter().map(|t| t.signed().clone()).collect();
+        let header = Header {
+            chain_id: ctx.chain_id.clone(),
+            height,
+            time_ms: ctx.time_ms,
+            parent_hash: ctx.parent_hash,
+            proposer: self.node_key,
+            txs_root: txs_root(&signed),
+            receipts_root: receipts_root(&receipts),
+            state_root,
+            validators_hash: validators_hash(&self.validator_keys),
+        };
+        let block = Block {
+            header,
+            txs: signed,
+        };
+        let hash = block.hash();
+        debug!(height, round, txs = block.txs.len(), %hash, "proposing");
+        self.publish(&WireMessage::Block(block.clone())).await;
+        self.bodies.insert(hash, block);
+        self.executed.insert(hash, (writes, receipts));
+        self.feed(Input::ProposeValue {
+            height,
+            round,
+            value: caihong_consensus::Hash(hash.0),
+        })
+        .await
+    }
+
+    /// Re-executes a proposed block and compares every root with its header.
+    fn validate(&mut self, hash: &Hash) -> bool {
+        match self.check_block(hash) {
+            Ok(()) => true,
+            Err(reason) => {
+                warn!(%hash, "invalid block: {reason}");
+                false
+            }
+        }
+    }
+
+    fn check_block(&mut self, hash: &Hash) -> Result<(), String> {
+        if self.executed.contains_key(hash) {
+            return Ok(());
+        }
+        let block = self.bodies.get(hash).ok_or("no body")?.clone();
+        let store = self.shared.store.clone();
+        let h = &block.header;
+        let latest = store
+            .latest_height()
+            .map_err(|e| e.to_string())?
+            .unwrap_or(0);
+        let parent = store
+            .block(latest)
+            .map_err(|e| e.to_string())?
+            .ok_or("no parent")?;
+        if h.chain_id != self.shared.chain_id
+            || h.height != latest + 1
+            || h.parent_hash != parent.hash()
+        {
+            return Err(format!(
+                "header does not extend our chain at height {latest}"
+            ));
+        }
+        if h.time_ms <= parent.header.time_ms || h.time_ms > now_ms() + 10_000 {
+            return Err(format!(
+                "block time {} is not after its parent or too far ahead",
+                h.time_ms
+            ));
+        }
+        if h.validators_hash != validators_hash(&self.validator_keys) {
+            return Err("validators hash differs".into());
+        }
+        if !block.txs_match_header() {
+            return Err("transactions do not match txs_root".into());
+        }
+        let verified = verify_all(&block.txs, &self.shared.chain_id)?;
+        let view = store.state_view().map_err(|e| e.to_string())?;
+        let ctx = BlockContext {
+            chain_id: h.chain_id.clone(),
+            height: h.height,
+            time_ms: h.time_ms,
+            parent_hash: h.parent_hash,
+        };
+        let (writes, receipts) = execute_block(&view, &ctx, &verified);
+        if receipts_root(&receipts) != h.receipts_root {
+            return Err("receipts differ".into());
+        }
+        let root = view.state_root_after(&writes).map_err(|e| e.to_string())?;
+        if root != h.state_root {
+            return Err(format!(
+                "state root {root} differs from header {}",
+                h.state_root
+            ));
+        }
+        self.executed.insert(*hash, (writes, receipts));
+        Ok(())
+    }
+
+    /// Commits a decided block and returns the input that starts the next height.
+    async fn commit(
+        &mut self,
+        height: u64,
+        hash: Hash,
+        certificate: CommitCertificate,
+    ) -> anyhow::Result<Input> {
+        if !self.bodies.contains_key(&hash) {
+            self.fetch_block(height).await?;
+        }
+        if let Err(reason) = self.check_block(&hash) {
+            anyhow::bail!(
+                "decided block {hash} at height {height} does not execute to its header: {reason}"
+            );
+        }
+        let block = self.bodies.remove(&hash).context("decided block body")?;
+        let (writes, receipts) = self.executed.remove(&hash).context("executed block")?;
+        self.shared
+            .store
+            .commit_block(&block, &certificate, &writes, &receipts)?;
+        self.bodies.clear();
+        self.executed.clear();
+        self.pending_validation.clear();
+        self.committed_txs += block.txs.len() as u64;
+        let interval = self.last_commit.elapsed();
+        self.last_commit = Instant::now();
+        {
+            let store = self.shared.store.clone();
+            let view = store.state_view()?;
+            let ctx = next_block_context(&store, &self.shared.chain_id)?;
+            let mut pool = self.shared.mempool.lock().expect("mempool");
+            for tx in &block.txs {
+                pool.remove(&tx.hash());
+            }
+            pool.recheck(&view, &ctx);
+        }
+        for (tx, receipt) in block.txs.iter().zip(&receipts) {
+            let _ = self.shared.commits.send(Committed {
+                height,
+                tx_hash: tx.hash(),
+                receipt: receipt.clone(),
+            });
+        }
+        info!(height, txs = block.txs.len(), hash = %hash, interval_ms = interval.as_millis() as u64, "committed");
+        // The next height's validators and peers come from the new state.
+        let members_now = current_members(&self.shared.store)?;
+        let keys: Vec<PublicKey> = members_now.iter().map(|(k, _)| *k).collect();
+        if keys != self.validator_keys {
+            info!(validators = keys.len(), "membership changed");
+            let _ = self
+                .net
+                .set_allowed(keys.iter().map(|k| k.0).collect())
+                .await;
+            let _ = self
+                .net
+                .set_peers(dial_list(&self.home, &members_now, self.node_key))
+                .await;
+            self.validators = validator_set(&keys)?;
+            self.validator_keys = keys;
+        }
+        self.height = height + 1;
+        {
+            let mut s = self.shared.status.write().expect("status");
+            s.last_block_interval_ms = interval.as_millis() as u64;
+            s.rounds_last_height = self.rounds_this_height + 1;
+        }
+        self.refresh_status().await;
+        Ok(self.start_height_input())
+    }
+
+    /// Asks peers for the block at `height` (we decided it without its body).
+    async fn fetch_block(&mut self, height: u64) -> anyhow::Result<()> {
+        for peer in self.net.peers().await {
+            if let Ok(blocks) = self.request_blocks(peer, height, height).await {
+                for (block, _) in blocks {
+                    self.bodies.insert(block.hash(), block);
+                }
+                return Ok(());
+            }
+        }
+        anyhow::bail!("no peer could send block {height}")
+    }
+
+    async fn request_blocks(
+        &self,
+        peer: [u8; 32],
+        from: u64,
+        to: u64,
+    ) -> anyhow::Result<Vec<(Block, CommitCertificate)>> {
+        let request = codec::encode(&SyncRequest::Blocks { from, to });
+        let bytes = self.net.request(peer, request).await?;
+        let response: SyncResponse = codec::decode(&bytes)?;
+        Ok(response.blocks)
+    }
+
+    async fn on_network(&mut self, event: NetworkEvent) -> anyhow::Result<()> {
+        match event {
+            NetworkEvent::Gossip {
+                topic: Topic::Transactions,
+                data,
+                validation,
+                ..
+            } => {
+                let verdict = match SignedTransaction::decode(&data)
+                    .map(|t| t.verify(&self.shared.chain_id))
+                {
+                    Ok(Ok(tx)) => match admit_verified(
+                        &self.shared.store,
+                        &self.shared.mempool,
+                        &self.shared.chain_id,
+                        tx,
+                    ) {
+                        Ok(_) => Acceptance::Accept,
+                        Err(_) => Acceptance::Ignore,
+                    },
+                    _ => Acceptance::Reject,
+                };
+                validation.report(verdict);
+            }
+            NetworkEvent::Gossip {
+                topic: Topic::Consensus,
+                data,
+                from,
+                validation,
+                ..
+            } => {
+                let Ok(message) = codec::decode::<WireMessage>(&data) else {
+                    validation.report(Acceptance::Reject);
+                    return Ok(());
+                };
+                validation.report(Acceptance::Accept);
+                match message {
+                    WireMessage::Consensus(m) => self.feed(Input::from(m)).await?,
+                    WireMessage::Block(block) => {
+                        let hash = block.hash();
+                        if block.header.height == self.height {
+                            self.bodies.insert(hash, block);
+                            if self.pending_validation.remove(&hash) {
+                                let valid = self.validate(&hash);
+                                self.feed(Input::ValidationResult {
+                                    height: self.height,
+                                    value: caihong_consensus::Hash(hash.0),
+                                    valid,
+                                })
+                                .await?;
+                            }
+                        }
+                    }
+                    WireMessage::Status { height } => {
+                        if height > self.highest_peer.0 {
+                            self.highest_peer = (height, Some(from));
+                        }
+                    }
+                }
+            }
+            NetworkEvent::Request { data, respond, .. } => {
+                let answer = match codec::decode::<SyncRequest>(&data) {
+                    Ok(SyncRequest::Blocks { from, to }) => self.serve_blocks(from, to),
+                    Err(_) => SyncResponse { blocks: vec![] },
+                };
+                let _ = respond.respond(codec::encode(&answer));
+            }
+            NetworkEvent::PeerConnected(key) => debug!(peer = %hex::encode(key), "peer connected"),
+            NetworkEvent::PeerDisconnected(key) => {
+                debug!(peer = %hex::encode(key), "peer disconnected")
+            }
+        }
+        Ok(())
+    }
+
+    fn serve_blocks(&self, from: u64, to: u64) -> SyncResponse {
+        let to = to.min(from.saturating_add(SYNC_BATCH - 1));
+        let mut blocks = Vec::new();
+        for h in from.max(1)..=to {
+            match (
+                self.shared.store.block(h),
+                self.shared.store.commit_certificate(h),
+            ) {
+                (Ok(Some(b)), Ok(Some(c))) => blocks.push((b, c)),
+                _ => break,
+            }
+        }
+        SyncResponse { blocks }
+    }
+
+    async fn on_tick(&mut self) -> anyhow::Result<()> {
+        let latest = self.height - 1;
+        self.publish(&WireMessage::Status { height: latest }).await;
+        // A peer ahead of us by more than the height in progress: catch up by certificate.
+        let (peer_height, peer) = self.highest_peer;
+        self.syncing = peer_height > latest + 1
+            || (peer_height > latest && self.height_started.elapsed() > Duration::from_secs(3));
+        if self.syncing
+            && let Some(peer) = peer
+        {
+            match self
+                .request_blocks(
+                    peer,
+                    self.height,
+                    peer_height.min(self.height + SYNC_BATCH - 1),
+                )
+                .await
+            {
+                Ok(blocks) => {
+                    for (block, certificate) in blocks {
+                        if block.header.height != self.height {
+                            break;
+                        }
+                        let height = self.height;
+                        self.bodies.insert(block.hash(), block);
+                        self.feed(Input::CommitCertificate(certificate)).await?;
+                        if self.height == height {
+                            // The certificate did not decide (invalid): stop and penalise.
+                            self.net.penalize(peer).await;
+                            break;
+                        }
+                    }
+                }
+                Err(e) => debug!("sync from peer failed: {e}"),
+            }
+        }
+        self.refresh_status().await;
+        Ok(())
+    }
+
+    async fn refresh_status(&mut self) {
+        let peers = self.net.peers().await;
+        let latest = self
+            .shared
+            .store
+            .latest_height()
+            .ok()
+            .flatten()
+            .unwrap_or(0);
+        let block = self.shared.store.block(latest).ok().flatten();
+        let mempool_size = self.shared.mempool.lock().map(|m| m.len()).unwrap_or(0);
+        let mut s = self.shared.status.write().expect("status");
+        s.height = latest;
+        if let Some(b) = block {
+            s.latest_block_hash = b.hash().to_hex();
+            s.latest_block_time_ms = b.header.time_ms;
+        }
+        s.peers = peers.iter().map(hex::encode).collect();
+        s.syncing = self.syncing;
+        s.validator = self.validator_keys.contains(&self.node_key);
+        s.consensus_round = self.consensus.round();
+        s.mempool_size = mempool_size;
+        s.committed_txs = self.committed_txs;
+        s.highest_peer_height = self.highest_peer.0;
+    }
+}
+
+/// Verifies every transaction's signature, in one batch when all are good.
+fn verify_all(txs: &[SignedTransaction], chain_id: &str) -> Result<Vec<VerifiedTx>, String> {
+    let mut messages = Vec::with_capacity(txs.len());
+    let mut signatures = Vec::with_capacity(txs.len());
+    let mut keys = Vec::with_capacity(txs.len());
+    for tx in txs {
+        if tx.tx.chain_id != chain_id {
+            return Err(format!(
+                "transaction {} is for chain {}",
+                tx.hash(),
+                tx.tx.chain_id
+            ));
+        }
+        messages.push(tx.tx.signing_bytes());
+        signatures.push(ed25519_dalek::Signature::from_bytes(&tx.signature.0));
+        keys.push(
+            tx.tx
+                .signer
+                .verifying_key()
+                .map_err(|_| format!("bad signer key in {}", tx.hash()))?,
+        );
+    }
+    let refs: Vec<&[u8]> = messages.iter().map(|m| m.as_slice()).collect();
+    if ed25519_dalek::verify_batch(&refs, &signatures, &keys).is_err() {
+        return Err("a transaction signature does not verify".into());
+    }
+    Ok(txs.iter().cloned().map(|t| t.assume_verified()).collect())
+}

@@ -1,0 +1,711 @@
+//! Storage: the node's RocksDB database. Blocks, commit certificates, state, receipts, indexes,
+//! the state tree, the consensus safety state and evidence, each in its own column family.
+//!
+//! # Using it
+//! ```text
+//! let store = Store::open(home.join("data"))?;
+//! store.init_genesis(&genesis.initial_state()?, &genesis_header)?; // idempotent
+//! // proposer / validator, for height h = latest + 1:
+//! let view = store.state_view()?;                     // snapshot of height h - 1
+//! let (writes, receipts) = execute_block(&view, &ctx, &txs);
+//! let state_root = view.state_root_after(&writes)?;   // goes into / is checked against the header
+//! // on Output::Decide:
+//! store.commit_block(&block, &certificate, &writes, &receipts)?;
+//! ```
+//!
+//! # Design
+//! - **One batch per block.** [`Store::commit_block`] puts the block, its certificate, the state
+//!   writes, the new tree nodes, receipts, the transaction index and the new latest height in
+//!   one RocksDB `WriteBatch` written with `sync`: RocksDB applies a batch atomically through
+//!   its write-ahead log, so after a crash the store is at the old height or the new one. Every
+//!   check (height, parent, certificate, roots) runs before the batch is built; a refused block
+//!   writes nothing.
+//! - **State root.** A Jellyfish Merkle tree (`jmt`) over `SHA-256(key)`, version = height
+//!   (genesis is version 0). The tree is recomputed from the write set inside `commit_block` and
+//!   must equal the header's `state_root`, so a store never holds a header its state disagrees
+//!   with. See [`proof`] for the proof format an outside verifier checks.
+//! - **Retention.** Every version is kept until [`Store::prune_state_versions`] is called;
+//!   pruning deletes tree nodes only older versions need, after which proofs below the cut fail
+//!   with [`StorageError::StateVersionPruned`]. Blocks, certificates, receipts (and so every
+//!   header's state root) are never pruned. The value history the tree reads (`tree_values`)
+//!   is kept in full: it is the audit trail of every state write.
+//! - **Encodings.** Heights are 8-byte big-endian keys, so tables iterate in height order.
+//!   Values are bincode with fixed-width integers (like `caihong_chaincode::codec`, but without
+//!   its 4 MiB limit: this is the node's own data, and a block may be larger).
+//!   Certificates are stored as the typed [`CommitCertificate`].
+
+pub mod error;
+pub mod proof;
+mod tree;
+mod view;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use bincode::Options as _;
+use caihong_chaincode::{Hash, Receipt, SignedTransaction, WriteSet};
+use caihong_consensus::{CommitCertificate, Evidence, SafetyState};
+use rocksdb::{
+    ColumnFamily, ColumnFamilyDescriptor, DB, DBCompressionType, IteratorMode, Options, WriteBatch,
+    WriteOptions,
+};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+use crate::block::{self, Block, Header};
+
+pub use error::{ProofError, StorageError};
+pub use proof::{ProofLeaf, StateProof};
+pub use view::StateView;
+
+/// Block by height.
+pub const CF_BLOCKS: &str = "blocks";
+/// Block hash to height.
+pub const CF_BLOCK_HASHES: &str = "block_hashes";
+/// Commit certificate by height.
+pub const CF_CERTIFICATES: &str = "certificates";
+/// Current state: key to value.
+pub const CF_STATE: &str = "state";
+/// Transaction hash to (height, index, receipt).
+pub const CF_RECEIPTS: &str = "receipts";
+/// Transaction hash to (height, index).
+pub const CF_TX_INDEX: &str = "tx_index";
+/// State tree nodes by (version, nibble path).
+pub const CF_TREE_NODES: &str = "tree_nodes";
+/// State tree value history by (key hash, version).
+pub const CF_TREE_VALUES: &str = "tree_values";
+/// Tree nodes by the version that made them stale, for pruning.
+pub const CF_TREE_STALE: &str = "tree_stale";
+/// The consensus safety state.
+pub const CF_SAFETY: &str = "safety";
+/// Evidence of equivocation by (height, round, hash).
+pub const CF_EVIDENCE: &str = "evidence";
+/// Latest height and hash, genesis hash, chain id, oldest kept tree version.
+pub const CF_META: &str = "meta";
+
+const COLUMN_FAMILIES: [&str; 12] = [
+    CF_BLOCKS,
+    CF_BLOCK_HASHES,
+    CF_CERTIFICATES,
+    CF_STATE,
+    CF_RECEIPTS,
+    CF_TX_INDEX,
+    CF_TREE_NODES,
+    CF_TREE_VALUES,
+    CF_TREE_STALE,
+    CF_SAFETY,
+    CF_EVIDENCE,
+    CF_META,
+];
+
+const META_LATEST_HEIGHT: &[u8] = b"latest_height";
+const META_LATEST_HASH: &[u8] = b"latest_hash";
+const META_GENESIS_HASH: &[u8] = b"genesis_hash";
+const META_CHAIN_ID: &[u8] = b"chain_id";
+const META_OLDEST_TREE_VERSION: &[u8] = b"oldest_tree_version";
+const SAFETY_KEY: &[u8] = b"safety_state";
+
+/// Where a committed transaction is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxLocation {
+    pub height: u64,
+    /// Position in the block's transaction list.
+    pub index: u32,
+}
+
+/// A receipt with where its transaction was committed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredReceipt {
+    pub location: TxLocation,
+    pub receipt: Receipt,
+}
+
+/// A committed transaction with where it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredTx {
+    pub location: TxLocation,
+    pub tx: SignedTransaction,
+}
+
+/// What [`Store::init_genesis`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GenesisInit {
+    /// The store was empty; genesis is now height 0.
+    Created,
+    /// The same genesis was already there; nothing was written.
+    AlreadyPresent,
+}
+
+/// What [`Store::prune_state_versions`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PruneReport {
+    /// Oldest height whose state proofs still work.
+    pub oldest_kept: u64,
+    /// Tree nodes deleted by this call.
+    pub nodes_deleted: u64,
+}
+
+fn value_options() -> impl bincode::Options {
+    bincode::DefaultOptions::new()
+        .with_fixint_encoding()
+        .with_little_endian()
+}
+
+fn enc<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
+    value_options()
+        .serialize(value)
+        .expect("in-memory values always encode")
+}
+
+fn dec<T: DeserializeOwned>(
+    table: &'static str,
+    what: impl std::fmt::Display,
+    bytes: &[u8],
+) -> Result<T, StorageError> {
+    value_options()
+        .deserialize(bytes)
+        .map_err(|e| StorageError::corrupt(table, what.to_string(), e))
+}
+
+fn hash_from(table: &'static str, what: &str, bytes: &[u8]) -> Result<Hash, StorageError> {
+    let arr: [u8; 32] = bytes.try_into().map_err(|_| {
+        StorageError::corrupt(table, what, format!("{} bytes, not 32", bytes.len()))
+    })?;
+    Ok(Hash(arr))
+}
+
+fn u64_from(table: &'static str, what: &str, bytes: &[u8]) -> Result<u64, StorageError> {
+    let arr: [u8; 8] = bytes
+        .try_into()
+        .map_err(|_| StorageError::corrupt(table, what, format!("{} bytes, not 8", bytes.len())))?;
+    Ok(u64::from_be_bytes(arr))
+}
+
+pub(crate) fn cf<'a>(db: &'a DB, name: &str) -> &'a ColumnFamily {
+    db.cf_handle(name)
+        .unwrap_or_else(|| panic!("column family {name} is created when the store opens"))
+}
+
+pub(crate) fn db_error(db: &DB, source: rocksdb::Error) -> StorageError {
+    StorageError::Db {
+        path: db.path().to_path_buf(),
+        source,
+    }
+}
+
+/// The state root of a genesis state, without a database (e.g. to write a genesis header).
+pub fn genesis_state_root(writes: &WriteSet) -> Hash {
+    tree::apply(&tree::EmptyTree, writes, 0)
+        .expect("an empty tree cannot miss nodes")
+        .root
+}
+
+/// The node's database. Share it behind an `Arc`; every method takes `&self`. Commits are
+/// serialised by an internal lock; reads never wait for them.
+pub struct Store {
+    pub(crate) db: DB,
+    commit_lock: Mutex<()>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.db.path())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the database at `path`, with every column family.
+    pub fn open(path: impl AsRef<Path>) -> Result<Store, StorageError> {
+        let path = path.as_ref();
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        opts.set_compression_type(DBCompressionType::Lz4);
+        let cfs = COLUMN_FAMILIES.iter().map(|name| {
+            let mut cf_opts = Options::default();
+            cf_opts.set_compression_type(DBCompressionType::Lz4);
+            ColumnFamilyDescriptor::new(*name, cf_opts)
+        });
+        let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(|source| StorageError::Db {
+            path: PathBuf::from(path),
+            source,
+        })?;
+        Ok(Store {
+            db,
+            commit_lock: Mutex::new(()),
+        })
+    }
+
+    /// Directory of the database.
+    pub fn path(&self) -> &Path {
+        self.db.path()
+    }
+
+    fn get(&self, table: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        self.db
+            .get_cf(cf(&self.db, table), key)
+            .map_err(|e| db_error(&self.db, e))
+    }
+
+    pub(crate) fn read_latest_height(
+        db: &DB,
+        get: impl FnOnce(&ColumnFamily, &[u8]) -> Result<Option<Vec<u8>>, rocksdb::Error>,
+    ) -> Result<Option<u64>, StorageError> {
+        get(cf(db, CF_META), META_LATEST_HEIGHT)
+            .map_err(|e| db_error(db, e))?
+            .map(|b| u64_from(CF_META, "latest height", &b))
+            .transpose()
+    }
+
+    /// A consistent view of the latest committed state, for executing a block and computing
+    /// its state root. It stays at its height while later blocks commit.
+    pub fn state_view(&self) -> Result<StateView<'_>, StorageError> {
+        StateView::new(self)
+    }
+
+    // ---- genesis and meta ----
+
+    /// Writes genesis as height 0: its state (`Genesis::initial_state`) and its header, whose
+    /// `state_root` must be [`genesis_state_root`] of the writes. Running it again with the same
+    /// header does nothing; with another genesis it fails with [`StorageError::GenesisMismatch`].
+    pub fn init_genesis(
+        &self,
+        writes: &WriteSet,
+        header: &Header,
+    ) -> Result<GenesisInit, StorageError> {
+        let _guard = self.commit_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let given = header.hash();
+        if let Some(stored) = self.genesis_hash()? {
+            if stored == given {
+                return Ok(GenesisInit::AlreadyPresent);
+            }
+            return Err(StorageError::GenesisMismatch {
+                stored,
+                stored_chain_id: self.chain_id()?.unwrap_or_default(),
+                given,
+                given_chain_id: header.chain_id.clone(),
+            });
+        }
+        if header.height != 0 {
+            return Err(StorageError::InvalidGenesis(format!(
+                "the genesis header has height {}, not 0",
+                header.height
+            )));
+        }
+        if header.chain_id.is_empty() {
+            return Err(StorageError::InvalidGenesis("the chain id is empty".into()));
+        }
+        let view = self.state_view()?;
+        let update = view.tree_update(writes, 0)?;
+        if update.root != header.state_root {
+            return Err(StorageError::StateRootMismatch {
+                height: 0,
+                computed: update.root,
+                header: header.state_root,
+            });
+        }
+        let block = Block {
+            header: header.clone(),
+            txs: vec![],
+        };
+        let mut batch = WriteBatch::default();
+        self.put_block(&mut batch, &block, &given, writes, &update);
+        let meta = cf(&self.db, CF_META);
+        batch.put_cf(meta, META_GENESIS_HASH, given.0);
+        batch.put_cf(meta, META_CHAIN_ID, header.chain_id.as_bytes());
+        self.write_synced(batch)?;
+        Ok(GenesisInit::Created)
+    }
+
+    fn meta_hash(&self, key: &[u8], what: &str) -> Result<Option<Hash>, StorageError> {
+        self.get(CF_META, key)?
+            .map(|b| hash_from(CF_META, what, &b))
+            .transpose()
+    }
+
+    /// Hash of the genesis header, if genesis was written.
+    pub fn genesis_hash(&self) -> Result<Option<Hash>, StorageError> {
+        self.meta_hash(META_GENESIS_HASH, "genesis hash")
+    }
+
+    /// Chain id from genesis.
+    pub fn chain_id(&self) -> Result<Option<String>, StorageError> {
+        self.get(CF_META, META_CHAIN_ID)?
+            .map(|b| {
+                String::from_utf8(b).map_err(|e| StorageError::corrupt(CF_META, "chain id", e))
+            })
+            .transpose()
+    }
+
+    /// The latest committed height; `None` before genesis (genesis is height 0).
+    pub fn latest_height(&self) -> Result<Option<u64>, StorageError> {
+        Self::read_latest_height(&self.db, |cf, k| self.db.get_cf(cf, k))
+    }
+
+    /// Hash of the latest committed block.
+    pub fn latest_hash(&self) -> Result<Option<Hash>, StorageError> {
+        self.meta_hash(META_LATEST_HASH, "latest hash")
+    }
+
+    /// Oldest height whose state tree is kept (0 unless pruned).
+    pub fn oldest_state_version(&self) -> Result<u64, StorageError> {
+        self.get(CF_META, META_OLDEST_TREE_VERSION)?
+            .map_or(Ok(0), |b| u64_from(CF_META, "oldest tree version", &b))
+    }
+
+    // ---- blocks, certificates, receipts, transactions ----
+
+    /// The block at `height`.
+    pub fn block(&self, height: u64) -> Result<Option<Block>, StorageError> {
+        self.get(CF_BLOCKS, &height.to_be_bytes())?
+            .map(|b| dec(CF_BLOCKS, format_args!("block {height}"), &b))
+            .transpose()
+    }
+
+    /// Height of the block with this header hash.
+    pub fn height_of(&self, hash: &Hash) -> Result<Option<u64>, StorageError> {
+        self.get(CF_BLOCK_HASHES, &hash.0)?
+            .map(|b| u64_from(CF_BLOCK_HASHES, "height", &b))
+            .transpose()
+    }
+
+    /// The block with this header hash.
+    pub fn block_by_hash(&self, hash: &Hash) -> Result<Option<Block>, StorageError> {
+        match self.height_of(hash)? {
+            Some(h) => self.block(h),
+            None => Ok(None),
+        }
+    }
+
+    /// The commit certificate of `height` (none for genesis).
+    pub fn commit_certificate(
+        &self,
+        height: u64,
+    ) -> Result<Option<CommitCertificate>, StorageError> {
+        self.get(CF_CERTIFICATES, &height.to_be_bytes())?
+            .map(|b| dec(CF_CERTIFICATES, format_args!("certificate {height}"), &b))
+            .transpose()
+    }
+
+    /// Where a committed transaction is.
+    pub fn tx_location(&self, tx_hash: &Hash) -> Result<Option<TxLocation>, StorageError> {
+        self.get(CF_TX_INDEX, &tx_hash.0)?
+            .map(|b| dec(CF_TX_INDEX, format_args!("tx {tx_hash}"), &b))
+            .transpose()
+    }
+
+    /// A committed transaction (read from its block).
+    pub fn tx(&self, tx_hash: &Hash) -> Result<Option<StoredTx>, StorageError> {
+        let Some(location) = self.tx_location(tx_hash)? else {
+            return Ok(None);
+        };
+        let block = self.block(location.height)?.ok_or_else(|| {
+            StorageError::corrupt(
+                CF_TX_INDEX,
+                format!("tx {tx_hash}"),
+                format!("indexed at height {} which has no block", location.height),
+            )
+        })?;
+        let tx = block
+            .txs
+            .into_iter()
+            .nth(location.index as usize)
+            .ok_or_else(|| {
+                StorageError::corrupt(
+                    CF_TX_INDEX,
+                    format!("tx {tx_hash}"),
+                    format!(
+                        "index {} is past the end of block {}",
+                        location.index, location.height
+                    ),
+                )
+            })?;
+        Ok(Some(StoredTx { location, tx }))
+    }
+
+    /// The receipt of a committed transaction.
+    pub fn receipt(&self, tx_hash: &Hash) -> Result<Option<StoredReceipt>, StorageError> {
+        self.get(CF_RECEIPTS, &tx_hash.0)?
+            .map(|b| dec(CF_RECEIPTS, format_args!("receipt {tx_hash}"), &b))
+            .transpose()
+    }
+
+    // ---- state root and proofs ----
+
+    /// The state root if `writes` were applied on top of the latest committed state, without
+    /// committing. Same as `self.state_view()?.state_root_after(writes)`; prefer the view's
+    /// method when the writes came from executing against that view.
+    pub fn state_root_after(&self, writes: &WriteSet) -> Result<Hash, StorageError> {
+        self.state_view()?.state_root_after(writes)
+    }
+
+    fn check_version(&self, view: &StateView<'_>, height: u64) -> Result<(), StorageError> {
+        let latest = view.height();
+        if latest.is_none_or(|l| height > l) {
+            return Err(StorageError::HeightNotCommitted {
+                requested: height,
+                latest,
+            });
+        }
+        let oldest_kept = self.oldest_state_version()?;
+        if height < oldest_kept {
+            return Err(StorageError::StateVersionPruned {
+                height,
+                oldest_kept,
+            });
+        }
+        Ok(())
+    }
+
+    /// Root of the state after block `height`, from the state tree.
+    pub fn state_root(&self, height: u64) -> Result<Hash, StorageError> {
+        let view = self.state_view()?;
+        self.check_version(&view, height)?;
+        view.tree_root(height)
+    }
+
+    /// Proof of `key`'s value, or of its absence, in the state after block `height`. Check it
+    /// with [`StateProof::verify`] against that block header's `state_root`.
+    pub fn prove(&self, key: &[u8], height: u64) -> Result<StateProof, StorageError> {
+        let view = self.state_view()?;
+        self.check_version(&view, height)?;
+        view.tree_prove(key, height)
+    }
+
+    /// Deletes the state tree nodes that only heights below `keep_from` need. Proofs and roots
+    /// at those heights then fail with [`StorageError::StateVersionPruned`]; everything else
+    /// (blocks, headers, receipts, current state) stays.
+    pub fn prune_state_versions(&self, keep_from: u64) -> Result<PruneReport, StorageError> {
+        let _guard = self.commit_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let view = self.state_view()?;
+        let latest = view.height().ok_or(StorageError::NoGenesis)?;
+        let keep_from = keep_from.min(latest);
+        let old_oldest = self.oldest_state_version()?;
+        if keep_from <= old_oldest {
+            return Ok(PruneReport {
+                oldest_kept: old_oldest,
+                nodes_deleted: 0,
+            });
+        }
+        let mut batch = WriteBatch::default();
+        let nodes_deleted =
+            tree::prune(&self.db, &view.snapshot, old_oldest, keep_from, &mut batch)?;
+        batch.put_cf(
+            cf(&self.db, CF_META),
+            META_OLDEST_TREE_VERSION,
+            keep_from.to_be_bytes(),
+        );
+        self.write_synced(batch)?;
+        Ok(PruneReport {
+            oldest_kept: keep_from,
+            nodes_deleted,
+        })
+    }
+
+    // ---- commit ----
+
+    /// Commits a decided block: the block, its certificate, the write set from executing it,
+    /// the receipts (one per transaction, in order), the transaction index, the new state tree
+    /// version and the new latest height, in one synced write batch.
+    ///
+    /// Refuses (writing nothing) a block that is not at `latest + 1`, whose parent is not the
+    /// latest block, whose certificate is for another height or block, whose transactions or
+    /// receipts do not match the header's roots, or whose write set gives another state root
+    /// than the header's. The certificate's signatures are not checked here: consensus (or the
+    /// sync client) verified them against the height's validator set.
+    pub fn commit_block(
+        &self,
+        block: &Block,
+        certificate: &CommitCertificate,
+        writes: &WriteSet,
+        receipts: &[Receipt],
+    ) -> Result<(), StorageError> {
+        let _guard = self.commit_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let view = self.state_view()?;
+        let latest = view.height().ok_or(StorageError::NoGenesis)?;
+        let header = &block.header;
+        let height = header.height;
+        if height != latest + 1 {
+            return Err(StorageError::HeightNotNext {
+                expected: latest + 1,
+                got: height,
+            });
+        }
+        let latest_hash = self
+            .latest_hash()?
+            .ok_or_else(|| StorageError::corrupt(CF_META, "latest hash", "missing"))?;
+        if header.parent_hash != latest_hash {
+            return Err(StorageError::ParentMismatch {
+                height,
+                expected: latest_hash,
+                got: header.parent_hash,
+            });
+        }
+        let chain_id = self.chain_id()?.unwrap_or_default();
+        if header.chain_id != chain_id {
+            return Err(StorageError::ChainIdMismatch {
+                expected: chain_id,
+                got: header.chain_id.clone(),
+            });
+        }
+        let block_hash = block.hash();
+        if certificate.height != height || certificate.value.0 != block_hash.0 {
+            return Err(StorageError::CertificateMismatch {
+                height,
+                block_hash,
+                cert_height: certificate.height,
+                cert_value: Hash(certificate.value.0),
+            });
+        }
+        let inconsistent = |detail: String| StorageError::InconsistentBlock { height, detail };
+        if !block.txs_match_header() {
+            return Err(inconsistent(
+                "the transactions do not match the header's txs_root".into(),
+            ));
+        }
+        if receipts.len() != block.txs.len() {
+            return Err(inconsistent(format!(
+                "{} receipts for {} transactions",
+                receipts.len(),
+                block.txs.len()
+            )));
+        }
+        let tx_hashes: Vec<Hash> = block.txs.iter().map(|t| t.hash()).collect();
+        if let Some(i) = (0..receipts.len()).find(|&i| receipts[i].tx_hash != tx_hashes[i]) {
+            return Err(inconsistent(format!(
+                "receipt {i} is for transaction {}, the block's transaction {i} is {}",
+                receipts[i].tx_hash, tx_hashes[i]
+            )));
+        }
+        if block::receipts_root(receipts) != header.receipts_root {
+            return Err(inconsistent(
+                "the receipts do not match the header's receipts_root".into(),
+            ));
+        }
+        let update = view.tree_update(writes, height)?;
+        if update.root != header.state_root {
+            return Err(StorageError::StateRootMismatch {
+                height,
+                computed: update.root,
+                header: header.state_root,
+            });
+        }
+
+        let mut batch = WriteBatch::default();
+        self.put_block(&mut batch, block, &block_hash, writes, &update);
+        batch.put_cf(
+            cf(&self.db, CF_CERTIFICATES),
+            height.to_be_bytes(),
+            enc(certificate),
+        );
+        // A transaction hash is indexed once, at its first inclusion: a replayed transaction
+        // (rejected by its nonce) must not hide the receipt of the one that counted.
+        let tx_index = cf(&self.db, CF_TX_INDEX);
+        let receipts_cf = cf(&self.db, CF_RECEIPTS);
+        let mut seen = HashSet::new();
+        for (i, (hash, receipt)) in tx_hashes.iter().zip(receipts).enumerate() {
+            let known = view
+                .snapshot
+                .get_cf(tx_index, hash.0)
+                .map_err(|e| db_error(&self.db, e))?
+                .is_some();
+            if known || !seen.insert(*hash) {
+                tracing::warn!(height, tx = %hash, "transaction included again; keeping its first receipt");
+                continue;
+            }
+            let location = TxLocation {
+                height,
+                index: i as u32,
+            };
+            batch.put_cf(tx_index, hash.0, enc(&location));
+            batch.put_cf(
+                receipts_cf,
+                hash.0,
+                enc(&StoredReceipt {
+                    location,
+                    receipt: receipt.clone(),
+                }),
+            );
+        }
+        self.write_synced(batch)
+    }
+
+    /// Block, hash index, state writes, tree update and the latest height/hash.
+    fn put_block(
+        &self,
+        batch: &mut WriteBatch,
+        block: &Block,
+        hash: &Hash,
+        writes: &WriteSet,
+        update: &tree::TreeUpdate,
+    ) {
+        let height = block.header.height;
+        batch.put_cf(cf(&self.db, CF_BLOCKS), height.to_be_bytes(), enc(block));
+        batch.put_cf(cf(&self.db, CF_BLOCK_HASHES), hash.0, height.to_be_bytes());
+        let state = cf(&self.db, CF_STATE);
+        for (k, v) in writes {
+            match v {
+                Some(v) => batch.put_cf(state, k, v),
+                None => batch.delete_cf(state, k),
+            }
+        }
+        update.write_to(&self.db, batch);
+        let meta = cf(&self.db, CF_META);
+        batch.put_cf(meta, META_LATEST_HEIGHT, height.to_be_bytes());
+        batch.put_cf(meta, META_LATEST_HASH, hash.0);
+    }
+
+    fn write_synced(&self, batch: WriteBatch) -> Result<(), StorageError> {
+        let mut opts = WriteOptions::default();
+        opts.set_sync(true);
+        self.db
+            .write_opt(batch, &opts)
+            .map_err(|e| db_error(&self.db, e))
+    }
+
+    // ---- consensus safety state and evidence ----
+
+    /// Persists the safety state durably (fsync) before returning: call it on
+    /// `Output::PersistSafetyState`, before any later output is carried out.
+    pub fn save_safety_state(&self, state: &SafetyState) -> Result<(), StorageError> {
+        let mut batch = WriteBatch::default();
+        batch.put_cf(cf(&self.db, CF_SAFETY), SAFETY_KEY, enc(state));
+        self.write_synced(batch)
+    }
+
+    /// The last persisted safety state (`None` if this node never signed anything).
+    pub fn load_safety_state(&self) -> Result<Option<SafetyState>, StorageError> {
+        self.get(CF_SAFETY, SAFETY_KEY)?
+            .map(|b| dec(CF_SAFETY, "safety state", &b))
+            .transpose()
+    }
+
+    /// Keeps evidence of equivocation. Returns `false` if it was already kept.
+    pub fn add_evidence(&self, evidence: &Evidence) -> Result<bool, StorageError> {
+        let bytes = enc(evidence);
+        let (height, round) = evidence.height_round();
+        let mut key = height.to_be_bytes().to_vec();
+        key.extend_from_slice(&round.to_be_bytes());
+        key.extend_from_slice(&Hash::of(&bytes).0);
+        if self.get(CF_EVIDENCE, &key)?.is_some() {
+            return Ok(false);
+        }
+        let mut batch = WriteBatch::default();
+        batch.put_cf(cf(&self.db, CF_EVIDENCE), key, bytes);
+        self.write_synced(batch)?;
+        Ok(true)
+    }
+
+    /// All evidence kept, by height and round.
+    pub fn evidence(&self) -> Result<Vec<Evidence>, StorageError> {
+        self.db
+            .iterator_cf(cf(&self.db, CF_EVIDENCE), IteratorMode::Start)
+            .map(|item| {
+                let (_, v) = item.map_err(|e| db_error(&self.db, e))?;
+                dec(CF_EVIDENCE, "evidence", &v)
+            })
+            .collect()
+    }
+}

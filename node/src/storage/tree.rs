@@ -1,0 +1,317 @@
+//! The state commitment: a Jellyfish Merkle tree (`jmt`, SHA-256) over `SHA-256(key)`, one
+//! version per block height, its nodes and value history in RocksDB column families.
+//!
+//! `jmt` computes; we store. [`TreeSource`] answers `jmt`'s reads from one RocksDB snapshot,
+//! so a root computed for a proposal sees exactly the state the proposal was executed on.
+//! [`TreeUpdate`] is what a new version adds; the store writes it in the block's batch.
+
+use bincode::Options;
+use caihong_chaincode::{Hash, WriteSet};
+use jmt::storage::{LeafNode, Node, NodeKey, TreeReader};
+use jmt::{KeyHash, OwnedValue, Version};
+use rocksdb::{DB, IteratorMode, Snapshot, WriteBatch};
+use sha2::Sha256;
+
+use super::error::StorageError;
+use super::proof::{self, StateProof, key_hash};
+use super::{CF_TREE_NODES, CF_TREE_STALE, CF_TREE_VALUES};
+
+/// Node keys sort by version: big-endian fixed-width bincode puts the version's 8 bytes first,
+/// so pruning walks versions in order.
+fn key_options() -> impl Options {
+    bincode::DefaultOptions::new()
+        .with_fixint_encoding()
+        .with_big_endian()
+}
+
+pub(crate) fn encode_node_key(key: &NodeKey) -> Vec<u8> {
+    key_options()
+        .serialize(key)
+        .expect("node keys always encode")
+}
+
+/// The key of version `version`'s root: the empty nibble path (`jmt` keeps its constructor
+/// private, so it is decoded from its encoding: version, 0 nibbles, 0 bytes).
+pub(crate) fn root_node_key(version: Version) -> NodeKey {
+    let mut bytes = version.to_be_bytes().to_vec();
+    bytes.extend_from_slice(&[0; 16]);
+    decode_node_key(&bytes).expect("the empty nibble path decodes")
+}
+
+fn decode_node_key(bytes: &[u8]) -> Result<NodeKey, StorageError> {
+    key_options()
+        .deserialize(bytes)
+        .map_err(|e| StorageError::corrupt(CF_TREE_NODES, "node key", e))
+}
+
+/// `key_hash || version (big endian)`: the newest value at or below a version is one
+/// `seek_for_prev` away.
+fn value_key(version: Version, key_hash: &KeyHash) -> Vec<u8> {
+    let mut k = Vec::with_capacity(40);
+    k.extend_from_slice(&key_hash.0);
+    k.extend_from_slice(&version.to_be_bytes());
+    k
+}
+
+/// Reads `jmt` nodes and values from one RocksDB snapshot.
+pub(crate) struct TreeSource<'a> {
+    pub(crate) db: &'a DB,
+    pub(crate) snapshot: &'a Snapshot<'a>,
+}
+
+impl std::fmt::Debug for TreeSource<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TreeSource").finish_non_exhaustive()
+    }
+}
+
+impl TreeReader for TreeSource<'_> {
+    fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
+        let cf = super::cf(self.db, CF_TREE_NODES);
+        match self.snapshot.get_cf(cf, encode_node_key(node_key))? {
+            None => Ok(None),
+            Some(bytes) => Ok(Some(bincode::deserialize(&bytes).map_err(|e| {
+                anyhow::anyhow!("tree node {node_key:?} does not decode: {e}")
+            })?)),
+        }
+    }
+
+    fn get_value_option(
+        &self,
+        max_version: Version,
+        key_hash: KeyHash,
+    ) -> anyhow::Result<Option<OwnedValue>> {
+        let cf = super::cf(self.db, CF_TREE_VALUES);
+        let mut it = self.snapshot.raw_iterator_cf(cf);
+        it.seek_for_prev(value_key(max_version, &key_hash));
+        it.status()?;
+        match (it.key(), it.value()) {
+            (Some(k), Some(v)) if k.starts_with(&key_hash.0) => decode_value(v),
+            _ => Ok(None),
+        }
+    }
+
+    fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
+        anyhow::bail!("tree restore is not supported by this store")
+    }
+}
+
+fn encode_value(value: &Option<OwnedValue>) -> Vec<u8> {
+    match value {
+        None => vec![0],
+        Some(v) => {
+            let mut out = Vec::with_capacity(v.len() + 1);
+            out.push(1);
+            out.extend_from_slice(v);
+            out
+        }
+    }
+}
+
+fn decode_value(bytes: &[u8]) -> anyhow::Result<Option<OwnedValue>> {
+    match bytes.split_first() {
+        Some((0, [])) => Ok(None),
+        Some((1, v)) => Ok(Some(v.to_vec())),
+        _ => anyhow::bail!("tree value entry is malformed"),
+    }
+}
+
+fn tree_error(height: u64, e: anyhow::Error) -> StorageError {
+    StorageError::Tree {
+        height,
+        detail: format!("{e:#}"),
+    }
+}
+
+/// What applying one block's writes adds to the tree.
+#[derive(Debug)]
+pub(crate) struct TreeUpdate {
+    pub(crate) root: Hash,
+    batch: jmt::storage::TreeUpdateBatch,
+}
+
+impl TreeUpdate {
+    /// Adds the new nodes, the value history and the stale-node index to `batch`.
+    pub(crate) fn write_to(&self, db: &DB, batch: &mut WriteBatch) {
+        let nodes = super::cf(db, CF_TREE_NODES);
+        for (key, node) in self.batch.node_batch.nodes() {
+            let bytes = bincode::serialize(node).expect("tree nodes always encode");
+            batch.put_cf(nodes, encode_node_key(key), bytes);
+        }
+        let values = super::cf(db, CF_TREE_VALUES);
+        for ((version, kh), value) in self.batch.node_batch.values() {
+            batch.put_cf(values, value_key(*version, kh), encode_value(value));
+        }
+        let stale = super::cf(db, CF_TREE_STALE);
+        for s in &self.batch.stale_node_index_batch {
+            let mut k = s.stale_since_version.to_be_bytes().to_vec();
+            k.extend_from_slice(&encode_node_key(&s.node_key));
+            batch.put_cf(stale, k, b"");
+        }
+    }
+}
+
+/// The tree after applying `writes` as version `version` on top of `version - 1` (or on the
+/// empty tree for version 0), computed in memory.
+pub(crate) fn apply(
+    source: &impl TreeReader,
+    writes: &WriteSet,
+    version: Version,
+) -> Result<TreeUpdate, StorageError> {
+    let tree = jmt::JellyfishMerkleTree::<_, Sha256>::new(source);
+    let set = writes
+        .iter()
+        .map(|(k, v)| (KeyHash(key_hash(k).0), v.clone()));
+    let (root, batch) = tree
+        .put_value_set(set, version)
+        .map_err(|e| tree_error(version, e))?;
+    Ok(TreeUpdate {
+        root: Hash(root.0),
+        batch,
+    })
+}
+
+pub(crate) fn root(source: &impl TreeReader, version: Version) -> Result<Hash, StorageError> {
+    let tree = jmt::JellyfishMerkleTree::<_, Sha256>::new(source);
+    tree.get_root_hash(version)
+        .map(|r| Hash(r.0))
+        .map_err(|e| tree_error(version, e))
+}
+
+pub(crate) fn prove(
+    source: &impl TreeReader,
+    key: &[u8],
+    version: Version,
+) -> Result<StateProof, StorageError> {
+    let tree = jmt::JellyfishMerkleTree::<_, Sha256>::new(source);
+    let (value, proof) = tree
+        .get_with_proof(KeyHash(key_hash(key).0), version)
+        .map_err(|e| tree_error(version, e))?;
+    proof::from_jmt(version, value, &proof).map_err(|detail| StorageError::Tree {
+        height: version,
+        detail: format!("cannot convert the tree's proof: {detail}"),
+    })
+}
+
+/// An empty tree, to compute a genesis state root without a database.
+#[derive(Debug)]
+pub(crate) struct EmptyTree;
+
+impl TreeReader for EmptyTree {
+    fn get_node_option(&self, _: &NodeKey) -> anyhow::Result<Option<Node>> {
+        Ok(None)
+    }
+    fn get_value_option(&self, _: Version, _: KeyHash) -> anyhow::Result<Option<OwnedValue>> {
+        Ok(None)
+    }
+    fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
+        Ok(None)
+    }
+}
+
+/// Deletes tree nodes only versions below `keep_from` need: nodes that became stale at or
+/// before `keep_from`, and the roots of older versions. Returns how many nodes went.
+pub(crate) fn prune(
+    db: &DB,
+    snapshot: &Snapshot<'_>,
+    old_oldest: Version,
+    keep_from: Version,
+    batch: &mut WriteBatch,
+) -> Result<u64, StorageError> {
+    let stale = super::cf(db, CF_TREE_STALE);
+    let nodes = super::cf(db, CF_TREE_NODES);
+    let mut count = 0;
+    for item in snapshot.iterator_cf(stale, IteratorMode::Start) {
+        let (k, _) = item.map_err(|e| super::db_error(db, e))?;
+        let Some((since, node_key)) = k.split_first_chunk::<8>() else {
+            return Err(StorageError::corrupt(
+                CF_TREE_STALE,
+                "key",
+                "shorter than 8 bytes",
+            ));
+        };
+        if u64::from_be_bytes(*since) > keep_from {
+            break;
+        }
+        decode_node_key(node_key)?;
+        batch.delete_cf(nodes, node_key);
+        batch.delete_cf(stale, &k);
+        count += 1;
+    }
+    // A version whose block changed nothing copies its parent's root under a new key without
+    // marking the old one stale; old roots are only reachable by version, so drop them here.
+    for version in old_oldest..keep_from {
+        batch.delete_cf(nodes, encode_node_key(&root_node_key(version)));
+    }
+    Ok(count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::Store;
+
+    /// Our plain proofs and `jmt`'s own verifier agree, for present and absent keys, right
+    /// and wrong values.
+    #[test]
+    fn converted_proofs_agree_with_jmt() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let writes: WriteSet = (0..300u32)
+            .map(|i| {
+                (
+                    format!("k/{i}").into_bytes(),
+                    Some(i.to_le_bytes().to_vec()),
+                )
+            })
+            .collect();
+        let header = crate::block::Header {
+            chain_id: "c".into(),
+            height: 0,
+            time_ms: 0,
+            parent_hash: Hash::ZERO,
+            proposer: caihong_chaincode::PublicKey([0; 32]),
+            txs_root: Hash::ZERO,
+            receipts_root: Hash::ZERO,
+            state_root: crate::storage::genesis_state_root(&writes),
+            validators_hash: Hash::ZERO,
+        };
+        store.init_genesis(&writes, &header).unwrap();
+        let view = store.state_view().unwrap();
+        let source = view_source(&view);
+        let tree = jmt::JellyfishMerkleTree::<_, Sha256>::new(&source);
+        let root = jmt::RootHash(header.state_root.0);
+        assert!(source.get_node_option(&root_node_key(0)).unwrap().is_some());
+        for i in 0..400u32 {
+            let key = format!("k/{i}").into_bytes();
+            let kh = KeyHash(key_hash(&key).0);
+            let (value, jmt_proof) = tree.get_with_proof(kh, 0).unwrap();
+            assert_eq!(value.is_some(), i < 300);
+            let ours = proof::from_jmt(0, value.clone(), &jmt_proof).unwrap();
+            for claim in [value.clone(), None, Some(b"wrong".to_vec())] {
+                let theirs = jmt_proof.verify(root, kh, claim.as_ref()).is_ok();
+                let mine = ours
+                    .verify(&header.state_root, &key, claim.as_deref())
+                    .is_ok();
+                assert_eq!(mine, theirs, "key {i}, claim {claim:?}");
+                assert_eq!(mine, claim == value, "key {i}, claim {claim:?}");
+            }
+        }
+    }
+
+    fn view_source<'a>(view: &'a crate::storage::StateView<'a>) -> TreeSource<'a> {
+        TreeSource {
+            db: view.db,
+            snapshot: &view.snapshot,
+        }
+    }
+
+    #[test]
+    fn node_keys_sort_by_version() {
+        let a = encode_node_key(&root_node_key(1));
+        let b = encode_node_key(&root_node_key(256));
+        assert_eq!(a[..8], 1u64.to_be_bytes());
+        assert_eq!(root_node_key(256).version(), 256);
+        assert!(a < b);
+    }
+}

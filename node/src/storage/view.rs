@@ -1,0 +1,114 @@
+//! A read view of the latest committed state for chaincode: one RocksDB snapshot, so a block
+//! executed against it sees one consistent state even while another block commits.
+
+use caihong_chaincode::{Hash, StateReader, WriteSet};
+use rocksdb::{DB, Direction, IteratorMode, Snapshot};
+
+use super::error::StorageError;
+use super::proof::StateProof;
+use super::tree::{self, TreeSource};
+use super::{CF_STATE, Store};
+
+/// The committed state at one height, frozen. Cheap to create; drop it when the block is done
+/// (a live snapshot keeps RocksDB from dropping overwritten data).
+///
+/// [`StateReader`] has no error channel: a RocksDB read error inside chaincode execution
+/// panics with the error rather than letting a node execute against a partial state.
+pub struct StateView<'a> {
+    pub(crate) db: &'a DB,
+    pub(crate) snapshot: Snapshot<'a>,
+    pub(crate) height: Option<u64>,
+}
+
+impl std::fmt::Debug for StateView<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateView")
+            .field("height", &self.height)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> StateView<'a> {
+    pub(crate) fn new(store: &'a Store) -> Result<Self, StorageError> {
+        let db = &store.db;
+        let snapshot = db.snapshot();
+        let height = Store::read_latest_height(db, |cf, k| snapshot.get_cf(cf, k))?;
+        Ok(StateView {
+            db,
+            snapshot,
+            height,
+        })
+    }
+
+    /// Height of the state this view sees (`None` before genesis).
+    pub fn height(&self) -> Option<u64> {
+        self.height
+    }
+
+    fn tree(&self) -> TreeSource<'_> {
+        TreeSource {
+            db: self.db,
+            snapshot: &self.snapshot,
+        }
+    }
+
+    /// The state root if `writes` were applied on top of this view's state as the next height,
+    /// without committing anything: what a proposer puts in its header and a validator checks.
+    pub fn state_root_after(&self, writes: &WriteSet) -> Result<Hash, StorageError> {
+        let version = self.height.map_or(0, |h| h + 1);
+        Ok(tree::apply(&self.tree(), writes, version)?.root)
+    }
+
+    /// The root of this view's state.
+    pub fn state_root(&self) -> Result<Hash, StorageError> {
+        let h = self.height.ok_or(StorageError::NoGenesis)?;
+        tree::root(&self.tree(), h)
+    }
+
+    /// Proof of `key`'s value (or absence) in this view's state.
+    pub fn prove(&self, key: &[u8]) -> Result<StateProof, StorageError> {
+        let h = self.height.ok_or(StorageError::NoGenesis)?;
+        tree::prove(&self.tree(), key, h)
+    }
+
+    pub(crate) fn tree_update(
+        &self,
+        writes: &WriteSet,
+        version: u64,
+    ) -> Result<tree::TreeUpdate, StorageError> {
+        tree::apply(&self.tree(), writes, version)
+    }
+
+    pub(crate) fn tree_root(&self, version: u64) -> Result<Hash, StorageError> {
+        tree::root(&self.tree(), version)
+    }
+
+    pub(crate) fn tree_prove(&self, key: &[u8], version: u64) -> Result<StateProof, StorageError> {
+        tree::prove(&self.tree(), key, version)
+    }
+}
+
+impl StateReader for StateView<'_> {
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        let cf = super::cf(self.db, CF_STATE);
+        self.snapshot
+            .get_cf(cf, key)
+            .unwrap_or_else(|e| panic!("reading state from RocksDB failed: {e}"))
+    }
+
+    fn scan_prefix(&self, prefix: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let cf = super::cf(self.db, CF_STATE);
+        let mut out = Vec::new();
+        for item in self
+            .snapshot
+            .iterator_cf(cf, IteratorMode::From(prefix, Direction::Forward))
+        {
+            let (k, v) = item.unwrap_or_else(|e| panic!("scanning state in RocksDB failed: {e}"));
+            if !k.starts_with(prefix) {
+                break;
+            }
+            out.push((k.into_vec(), v.into_vec()));
+        }
+        out
+    }
+}

@@ -1,0 +1,424 @@
+//! Test harness: a local alliance of real `caihong` processes on 127.0.0.1.
+//!
+//! `Alliance::create(n)` writes a testnet with `caihong testnet` into a temporary directory on
+//! free ports; `start`, `kill` (SIGKILL), `stop` (SIGTERM) and `wipe` act on one member's
+//! process and data; the HTTP helpers talk to a member's API. Every process started is killed
+//! when the `Alliance` is dropped, so a failing test leaves nothing running. Failure messages
+//! include the tail of the member's log.
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, Instant};
+
+use caihong_chaincode::tx::{Action, Transaction};
+use caihong_chaincode::{PublicKey, SignedTransaction};
+use caihong_node::config::{Home, KeyFile, NetworkFile};
+use ed25519_dalek::SigningKey;
+use serde_json::{Value, json};
+
+/// The `caihong` binary cargo built for these tests.
+pub fn caihong() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_caihong"))
+}
+
+/// Runs `caihong args…` to completion; returns (exit code, stdout, stderr).
+pub fn run(args: &[&str]) -> (i32, String, String) {
+    let out = caihong().args(args).output().expect("caihong runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A block of `count` consecutive free TCP ports on 127.0.0.1. Blocks are spread by process id
+/// so concurrent test processes rarely collide, and each port is checked by binding it.
+pub fn free_ports(count: u16) -> u16 {
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let spread = (std::process::id() % 400) as u16 * 50;
+    loop {
+        let offset = NEXT.fetch_add(count, Ordering::SeqCst);
+        let base = 20_000 + (spread + offset) % 40_000;
+        let all_free =
+            (base..base + count).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok());
+        if all_free {
+            return base;
+        }
+    }
+}
+
+/// One member's process and where it lives.
+#[derive(Debug)]
+pub struct Member {
+    pub name: String,
+    pub home: PathBuf,
+    pub api: String,
+    pub p2p: String,
+    process: Option<Child>,
+}
+
+/// A local alliance in a temporary directory.
+#[derive(Debug)]
+pub struct Alliance {
+    /// Alliances in one test binary run one at a time: four nodes already share two cores.
+    _serial: std::sync::MutexGuard<'static, ()>,
+    pub dir: tempfile::TempDir,
+    pub chain_id: String,
+    pub members: Vec<Member>,
+}
+
+impl Alliance {
+    /// Writes an `n`-member testnet (nothing started).
+    pub fn create(n: usize) -> Alliance {
+        static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let base = free_ports(2 * n as u16);
+        let out = dir.path().join("net");
+        let (code, _, stderr) = run(&[
+            "testnet",
+            "--members",
+            &n.to_string(),
+            "--out",
+            out.to_str().unwrap(),
+            "--base-port",
+            &base.to_string(),
+            "--chain-id",
+            "caihong-test",
+        ]);
+        assert_eq!(code, 0, "caihong testnet failed: {stderr}");
+        let text = std::fs::read_to_string(out.join("network.json")).unwrap();
+        let net: NetworkFile = serde_json::from_str(&text).unwrap();
+        Alliance {
+            _serial: serial,
+            chain_id: net.chain_id.clone(),
+            members: net
+                .members
+                .into_iter()
+                .map(|m| Member {
+                    name: m.name,
+                    home: m.home,
+                    api: m.api,
+                    p2p: m.p2p,
+                    process: None,
+                })
+                .collect(),
+            dir,
+        }
+    }
+
+    /// Creates and starts an `n`-member alliance and waits until every member committed
+    /// height 1.
+    pub fn start_new(n: usize) -> Alliance {
+        let mut alliance = Alliance::create(n);
+        for i in 0..n {
+            alliance.start(i);
+        }
+        for i in 0..n {
+            alliance.wait_height(i, 1, Duration::from_secs(60));
+        }
+        alliance
+    }
+
+    pub fn log_path(&self, i: usize) -> PathBuf {
+        self.members[i].home.join("node.log")
+    }
+
+    /// The last lines of member `i`'s log, for failure messages.
+    pub fn log_tail(&self, i: usize) -> String {
+        let text = std::fs::read_to_string(self.log_path(i)).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// Starts member `i` (`caihong start --home …`), appending to its log.
+    pub fn start(&mut self, i: usize) {
+        assert!(self.members[i].process.is_none(), "member {i} is running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path(i))
+            .unwrap();
+        let child = caihong()
+            .args(["start", "--home"])
+            .arg(&self.members[i].home)
+            .env("RUST_LOG", "info,libp2p=warn")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("caihong start");
+        self.members[i].process = Some(child);
+        self.wait_api(i, Duration::from_secs(30));
+    }
+
+    /// Waits until member `i` answers /healthz.
+    pub fn wait_api(&mut self, i: usize, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if get(&format!("{}/healthz", self.members[i].api)).is_ok() {
+                return;
+            }
+            if let Some(child) = self.members[i].process.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                panic!(
+                    "member {i} exited with {status} before its API came up:\n{}",
+                    self.log_tail(i)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!(
+            "member {i}'s API did not come up in {timeout:?}:\n{}",
+            self.log_tail(i)
+        );
+    }
+
+    /// SIGKILLs member `i`: no chance to flush or say goodbye.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.members[i].process.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM, then waits for a graceful exit; returns its exit code.
+    pub fn stop(&mut self, i: usize) -> Option<i32> {
+        let mut child = self.members[i].process.take()?;
+        signal(child.id(), "TERM");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("member {i} did not stop within 20 s of SIGTERM");
+    }
+
+    pub fn pid(&self, i: usize) -> Option<u32> {
+        self.members[i].process.as_ref().map(|c| c.id())
+    }
+
+    pub fn is_running(&mut self, i: usize) -> bool {
+        match self.members[i].process.as_mut() {
+            Some(c) => matches!(c.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
+    /// Deletes member `i`'s data directory (it must be stopped).
+    pub fn wipe(&self, i: usize) {
+        let data = self.members[i].home.join("data");
+        let _ = std::fs::remove_dir_all(data);
+    }
+
+    pub fn home(&self, i: usize) -> Home {
+        Home::load(&self.members[i].home).expect("member home loads")
+    }
+
+    pub fn admin_key(&self, i: usize) -> SigningKey {
+        KeyFile::read(&Home::admin_key_path(&self.members[i].home)).unwrap()
+    }
+
+    pub fn api(&self, i: usize) -> &str {
+        &self.members[i].api
+    }
+
+    /// GET `path` on member `i`'s API (panics on a transport error or non-2xx).
+    pub fn get(&self, i: usize, path: &str) -> Value {
+        match get(&format!("{}{path}", self.api(i))) {
+            Ok(v) => v,
+            Err(e) => panic!("GET {path} on member {i}: {e}\n{}", self.log_tail(i)),
+        }
+    }
+
+    pub fn status(&self, i: usize) -> Value {
+        self.get(i, "/v1/status")
+    }
+
+    /// Member `i`'s committed height, or `None` if its API does not answer.
+    pub fn height(&self, i: usize) -> Option<u64> {
+        get(&format!("{}/v1/status", self.api(i)))
+            .ok()
+            .and_then(|s| s["height"].as_u64())
+    }
+
+    /// Waits until member `i` has committed `height`.
+    pub fn wait_height(&self, i: usize, height: u64, timeout: Duration) -> u64 {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let h = self.height(i);
+            if let Some(h) = h
+                && h >= height
+            {
+                return h;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "member {i} at height {h:?}, not {height}, after {timeout:?}:\n{}",
+                self.log_tail(i)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// (block hash, state root) of `height` on member `i`.
+    pub fn block_ids(&self, i: usize, height: u64) -> (String, String) {
+        let b = self.get(i, &format!("/v1/blocks/{height}"));
+        (
+            b["hash"].as_str().unwrap().to_string(),
+            b["state_root"].as_str().unwrap().to_string(),
+        )
+    }
+
+    /// Asserts every listed member has the same block hash and state root at every height
+    /// from 0 to `up_to`.
+    pub fn assert_same_chain(&self, members: &[usize], up_to: u64) {
+        for h in 0..=up_to {
+            let first = self.block_ids(members[0], h);
+            for &m in &members[1..] {
+                assert_eq!(
+                    self.block_ids(m, h),
+                    first,
+                    "member {m} differs from member {} at height {h}",
+                    members[0]
+                );
+            }
+        }
+    }
+
+    /// The next nonce for `key` that no pending transaction uses, from member `i`.
+    pub fn next_nonce(&self, i: usize, key: &SigningKey) -> u64 {
+        let public = PublicKey::from(&key.verifying_key());
+        self.get(i, &format!("/v1/nonce/{}", public.to_hex()))["next_free_nonce"]
+            .as_u64()
+            .unwrap()
+    }
+
+    /// Signs `action` with `key` at `nonce`.
+    pub fn sign(&self, key: &SigningKey, nonce: u64, action: Action) -> SignedTransaction {
+        Transaction {
+            chain_id: self.chain_id.clone(),
+            signer: PublicKey::from(&key.verifying_key()),
+            nonce,
+            action,
+        }
+        .sign(key)
+    }
+
+    /// POSTs a transaction to member `i`. `Ok` has the node's JSON answer (2xx); `Err` the
+    /// status code and JSON error.
+    pub fn submit(&self, i: usize, tx: &SignedTransaction, wait: bool) -> Result<Value, HttpError> {
+        post(
+            &format!("{}/v1/tx", self.api(i)),
+            &json!({"tx": hex::encode(tx.encode()), "wait": wait}),
+        )
+    }
+}
+
+impl Drop for Alliance {
+    fn drop(&mut self) {
+        for i in 0..self.members.len() {
+            self.kill(i);
+        }
+    }
+}
+
+/// Sends a signal with `kill(1)` (the crate forbids unsafe code, so no libc).
+pub fn signal(pid: u32, name: &str) {
+    let _ = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .status();
+}
+
+/// An HTTP failure: a status with the JSON body, or a transport error (status 0).
+#[derive(Debug)]
+pub struct HttpError {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl std::fmt::Display for HttpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HTTP {}: {}", self.status, self.body)
+    }
+}
+
+fn answer(result: Result<ureq::Response, ureq::Error>) -> Result<Value, HttpError> {
+    match result {
+        Ok(r) => Ok(r.into_json().unwrap_or(Value::Null)),
+        Err(ureq::Error::Status(status, r)) => Err(HttpError {
+            status,
+            body: r.into_json().unwrap_or(Value::Null),
+        }),
+        Err(ureq::Error::Transport(t)) => Err(HttpError {
+            status: 0,
+            body: Value::String(t.to_string()),
+        }),
+    }
+}
+
+pub fn get(url: &str) -> Result<Value, HttpError> {
+    answer(ureq::get(url).timeout(Duration::from_secs(10)).call())
+}
+
+pub fn post(url: &str, body: &Value) -> Result<Value, HttpError> {
+    answer(
+        ureq::post(url)
+            .timeout(Duration::from_secs(60))
+            .send_json(body.clone()),
+    )
+}
+
+/// POSTs raw bytes with a content type (for malformed-input tests).
+pub fn post_raw(url: &str, content_type: &str, body: &[u8]) -> Result<Value, HttpError> {
+    answer(
+        ureq::post(url)
+            .timeout(Duration::from_secs(30))
+            .set("content-type", content_type)
+            .send_bytes(body),
+    )
+}
+
+/// Paths of the files under `dir`, for checking nothing was written.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(files_under(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// A valid USCC for test subject `n` in region `region` (6 digits).
+pub fn test_uscc(region: &str, n: u32) -> String {
+    caihong_chaincode::uscc::build(&format!("91{region}"), &format!("MA{n:06}"))
+        .expect("a valid test code")
+        .as_str()
+        .to_string()
+}
+
+/// Registering test subject `n` (a bidder, 投标人) in region `region`.
+pub fn register_subject(region: &str, n: u32) -> Action {
+    use caihong_chaincode::subjects::{SubjectAction, SubjectInfo, SubjectRole, SubjectStatus};
+    Action::Subject(SubjectAction::Register(SubjectInfo {
+        uscc: test_uscc(region, n),
+        name: format!("测试投标人{n}有限公司"),
+        roles: [SubjectRole::Bidder].into_iter().collect(),
+        legal_representative: format!("法人{n}"),
+        qualifications: vec![],
+        status: SubjectStatus::Active,
+    }))
+}
