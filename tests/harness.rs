@@ -33,14 +33,16 @@ pub fn run(args: &[&str]) -> (i32, String, String) {
     )
 }
 
-/// A block of `count` consecutive free TCP ports on 127.0.0.1. Blocks are spread by process id
-/// so concurrent test processes rarely collide, and each port is checked by binding it.
+/// A block of `count` consecutive free TCP ports on 127.0.0.1, between 20000 and 32000: below
+/// Linux's ephemeral range (32768 up), so an outgoing connection cannot take a member's port
+/// while it is down and make its restart fail. Blocks are spread by process id so concurrent
+/// test processes rarely collide, and each port is checked by binding it.
 pub fn free_ports(count: u16) -> u16 {
     static NEXT: AtomicU16 = AtomicU16::new(0);
-    let spread = (std::process::id() % 400) as u16 * 50;
+    let spread = (std::process::id() % 200) as u16 * 60;
     loop {
         let offset = NEXT.fetch_add(count, Ordering::SeqCst);
-        let base = 20_000 + (spread + offset) % 40_000;
+        let base = 20_000 + (spread + offset) % (12_000 - count);
         let all_free =
             (base..base + count).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok());
         if all_free {

@@ -50,9 +50,11 @@ pub enum WireMessage {
     Consensus(Message),
     /// A proposed block's body (consensus carries only its hash).
     Block(Block),
-    /// The sender's latest committed height, for catch-up.
+    /// The sender's latest committed height, for catch-up. `sent_ms` makes each one a new
+    /// gossip message (gossipsub drops a repeat of an identical payload).
     Status {
         height: u64,
+        sent_ms: u64,
     },
 }
 
@@ -717,7 +719,7 @@ impl Core {
                             }
                         }
                     }
-                    WireMessage::Status { height } => {
+                    WireMessage::Status { height, .. } => {
                         if height > self.highest_peer.0 {
                             self.highest_peer = (height, Some(from));
                         }
@@ -756,7 +758,11 @@ impl Core {
 
     async fn on_tick(&mut self) -> anyhow::Result<()> {
         let latest = self.height - 1;
-        self.publish(&WireMessage::Status { height: latest }).await;
+        self.publish(&WireMessage::Status {
+            height: latest,
+            sent_ms: now_ms(),
+        })
+        .await;
         // A peer ahead of us by more than the height in progress: catch up by certificate.
         let (peer_height, peer) = self.highest_peer;
         self.syncing = peer_height > latest + 1
