@@ -198,6 +198,9 @@ fn a_member_with_an_empty_data_directory_syncs_from_genesis_and_joins() {
     a.wait_height(3, target, MINUTE);
     let sync_time = started.elapsed();
     a.assert_same_chain(&[0, 3], target);
+    // Let member 3 follow a few heights in consensus (its gossip mesh forms on the next
+    // heartbeats) before it becomes necessary.
+    a.wait_height(3, target + 5, MINUTE);
     // Member 3 now votes: with member 0 stopped, commits need it (3 of 4).
     a.stop(0);
     let h = a.height(1).unwrap();

@@ -71,7 +71,12 @@ fn credit(
         fine_fen,
         decision_date: date("2026-09-01")?,
         penalty_end_date: None,
-        publication_end_date: date("2029-08-31")?,
+        // Publication periods are capped nationally: a year for general records.
+        publication_end_date: date(if kind == CreditKind::Blacklist {
+            "2028-08-31"
+        } else {
+            "2027-08-31"
+        })?,
         authority_name: authority.into(),
         authority_uscc: String::new(),
         severity: if kind == CreditKind::Blacklist {

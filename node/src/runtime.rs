@@ -50,12 +50,19 @@ pub enum WireMessage {
     Consensus(Message),
     /// A proposed block's body (consensus carries only its hash).
     Block(Block),
-    /// The sender's latest committed height, for catch-up. `sent_ms` makes each one a new
-    /// gossip message (gossipsub drops a repeat of an identical payload).
+    /// The sender's latest committed height, for catch-up.
     Status {
         height: u64,
-        sent_ms: u64,
     },
+}
+
+/// A [`WireMessage`] as gossiped. Gossipsub drops a payload it has seen before, so without the
+/// send time a vote re-broadcast after a timeout (because the first copy was lost, e.g. before
+/// the mesh formed) would never be delivered and the height could stall.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Envelope {
+    pub sent_ms: u64,
+    pub message: WireMessage,
 }
 
 /// Catch-up requests and answers (request-response).
@@ -396,7 +403,7 @@ impl Core {
                 self.shared.store.save_safety_state(&state)?;
             }
             Output::Broadcast(message) => {
-                self.publish(&WireMessage::Consensus(message)).await;
+                self.publish(WireMessage::Consensus(message)).await;
             }
             Output::ScheduleTimeout { timeout, after } => {
                 if timeout.round > self.rounds_this_height {
@@ -448,10 +455,14 @@ impl Core {
         Ok(None)
     }
 
-    async fn publish(&self, message: &WireMessage) {
+    async fn publish(&self, message: WireMessage) {
+        let envelope = Envelope {
+            sent_ms: now_ms(),
+            message,
+        };
         if let Err(e) = self
             .net
-            .publish(Topic::Consensus, codec::encode(message))
+            .publish(Topic::Consensus, codec::encode(&envelope))
             .await
         {
             debug!("publish: {e}");
@@ -491,7 +502,7 @@ impl Core {
         };
         let hash = block.hash();
         debug!(height, round, txs = block.txs.len(), %hash, "proposing");
-        self.publish(&WireMessage::Block(block.clone())).await;
+        self.publish(WireMessage::Block(block.clone())).await;
         self.bodies.insert(hash, block);
         self.executed.insert(hash, (writes, receipts));
         self.feed(Input::ProposeValue {
@@ -697,7 +708,7 @@ impl Core {
                 validation,
                 ..
             } => {
-                let Ok(message) = codec::decode::<WireMessage>(&data) else {
+                let Ok(Envelope { message, .. }) = codec::decode::<Envelope>(&data) else {
                     validation.report(Acceptance::Reject);
                     return Ok(());
                 };
@@ -719,7 +730,7 @@ impl Core {
                             }
                         }
                     }
-                    WireMessage::Status { height, .. } => {
+                    WireMessage::Status { height } => {
                         if height > self.highest_peer.0 {
                             self.highest_peer = (height, Some(from));
                         }
@@ -758,11 +769,7 @@ impl Core {
 
     async fn on_tick(&mut self) -> anyhow::Result<()> {
         let latest = self.height - 1;
-        self.publish(&WireMessage::Status {
-            height: latest,
-            sent_ms: now_ms(),
-        })
-        .await;
+        self.publish(WireMessage::Status { height: latest }).await;
         // A peer ahead of us by more than the height in progress: catch up by certificate.
         let (peer_height, peer) = self.highest_peer;
         self.syncing = peer_height > latest + 1
