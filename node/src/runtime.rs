@@ -329,6 +329,8 @@ pub async fn run(
     core.start_height().await?;
 
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    // A slow sync request must not be followed by a burst of missed ticks.
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -786,6 +788,9 @@ impl Core {
                 .await
             {
                 Ok(blocks) => {
+                    if blocks.is_empty() {
+                        self.highest_peer = (latest, None);
+                    }
                     for (block, certificate) in blocks {
                         if block.header.height != self.height {
                             break;
@@ -800,7 +805,12 @@ impl Core {
                         }
                     }
                 }
-                Err(e) => debug!("sync from peer failed: {e}"),
+                Err(e) => {
+                    // Forget that peer (it may be gone): the next status from a live peer
+                    // ahead of us picks whom to ask, instead of asking a dead one every tick.
+                    debug!("sync from peer failed: {e}");
+                    self.highest_peer = (latest, None);
+                }
             }
         }
         self.refresh_status().await;
