@@ -15,12 +15,12 @@ use caihong_chaincode::credit::{
 use caihong_chaincode::subjects::{SubjectAction, SubjectInfo, SubjectRole, SubjectStatus};
 use caihong_chaincode::types::parse_date;
 use caihong_chaincode::{Action, PublicKey, Transaction};
-use caihong_node::config::{Home, KeyFile, NetworkFile};
+use caihong_node::config::{Home, KeyFile};
 use clap::Args;
 use ed25519_dalek::SigningKey;
 use serde_json::{Value, json};
 
-use crate::node::{Failure, http_get, http_post_json};
+use crate::node::{Failure, http_get, http_post_json, read_network};
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -157,16 +157,7 @@ fn wait_for_alliance(members: &[DemoMember]) -> anyhow::Result<()> {
 }
 
 pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
-    let path = args.dir.join("network.json");
-    let text = std::fs::read_to_string(&path).with_context(|| {
-        format!(
-            "{}: run `caihong testnet --out {}` first",
-            path.display(),
-            args.dir.display()
-        )
-    })?;
-    let net: NetworkFile =
-        serde_json::from_str(&text).with_context(|| path.display().to_string())?;
+    let net = read_network(&args.dir)?;
     let mut members = Vec::new();
     for m in &net.members {
         let home = Home::load(&m.home)?;

@@ -158,17 +158,21 @@ fn init_logging(filter: &str, json: bool) {
     }
 }
 
-pub fn localnet(args: LocalnetArgs) -> anyhow::Result<ExitCode> {
-    let path = args.dir.join("network.json");
+/// Reads `DIR/network.json` written by `caihong testnet`.
+pub fn read_network(dir: &std::path::Path) -> anyhow::Result<NetworkFile> {
+    let path = dir.join("network.json");
     let text = std::fs::read_to_string(&path).with_context(|| {
         format!(
             "{}: run `caihong testnet --out {}` first",
             path.display(),
-            args.dir.display()
+            dir.display()
         )
     })?;
-    let net: NetworkFile =
-        serde_json::from_str(&text).with_context(|| format!("{}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| path.display().to_string())
+}
+
+pub fn localnet(args: LocalnetArgs) -> anyhow::Result<ExitCode> {
+    let net = read_network(&args.dir)?;
     let exe = std::env::current_exe()?;
     let mut children: Vec<(String, Child)> = Vec::new();
     for m in &net.members {

@@ -127,6 +127,11 @@ fn parse_uscc(s: &str) -> Result<Uscc, ApiError> {
     Uscc::parse(s).map_err(|e| bad(format!("USCC {s:?}: {e}")))
 }
 
+fn parse_number(s: &str, what: &str) -> Result<u64, ApiError> {
+    s.parse()
+        .map_err(|_| bad(format!("{what} {s:?} is not a number")))
+}
+
 fn parse_hash(s: &str, what: &str) -> Result<Hash, ApiError> {
     Hash::from_hex(s).map_err(|e| bad(format!("{what} {s:?}: {e}")))
 }
@@ -334,9 +339,7 @@ fn block_json(s: &Shared, height: u64) -> ApiResult {
 }
 
 async fn block(State(s): State<Shared>, Path(height): Path<String>) -> ApiResult {
-    let height: u64 = height
-        .parse()
-        .map_err(|_| bad(format!("height {height:?} is not a number")))?;
+    let height: u64 = parse_number(&height, "height")?;
     block_json(&s, height)
 }
 
@@ -399,9 +402,7 @@ async fn proposals(State(s): State<Shared>) -> ApiResult {
 }
 
 async fn proposal(State(s): State<Shared>, Path(id): Path<String>) -> ApiResult {
-    let id: u64 = id
-        .parse()
-        .map_err(|_| bad(format!("proposal id {id:?} is not a number")))?;
+    let id: u64 = parse_number(&id, "proposal id")?;
     let view = s.store.state_view().map_err(internal)?;
     governance::proposal(&view, id)
         .map(to_json)
@@ -423,9 +424,7 @@ async fn subject_history(State(s): State<Shared>, Path(uscc): Path<String>) -> A
 }
 
 async fn credit_record(State(s): State<Shared>, Path(id): Path<String>) -> ApiResult {
-    let id: u64 = id
-        .parse()
-        .map_err(|_| bad(format!("record id {id:?} is not a number")))?;
+    let id: u64 = parse_number(&id, "record id")?;
     let view = s.store.state_view().map_err(internal)?;
     credit::record_view(&view, id)
         .map(to_json)
@@ -482,9 +481,7 @@ async fn credit_since(
     Path(height): Path<String>,
     Params(q): Params<LimitQuery>,
 ) -> ApiResult {
-    let height: u64 = height
-        .parse()
-        .map_err(|_| bad(format!("height {height:?} is not a number")))?;
+    let height: u64 = parse_number(&height, "height")?;
     let view = s.store.state_view().map_err(internal)?;
     Ok(to_json(credit::records_since(
         &view,
@@ -556,9 +553,7 @@ async fn expert(State(s): State<Shared>, Path(id): Path<String>) -> ApiResult {
 }
 
 async fn extraction(State(s): State<Shared>, Path(id): Path<String>) -> ApiResult {
-    let id: u64 = id
-        .parse()
-        .map_err(|_| bad(format!("extraction id {id:?} is not a number")))?;
+    let id: u64 = parse_number(&id, "extraction id")?;
     let view = s.store.state_view().map_err(internal)?;
     let ext =
         experts::extraction(&view, id).ok_or_else(|| not_found(format!("no extraction {id}")))?;
