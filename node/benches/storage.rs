@@ -51,7 +51,7 @@ fn open() -> (tempfile::TempDir, Store) {
         txs_root: txs_root(&[]),
         receipts_root: receipts_root(&[]),
         state_root: genesis_state_root(&writes),
-        validators_hash: Hash::ZERO,
+        next_validators_hash: Hash::ZERO,
     };
     store.init_genesis(&writes, &header).unwrap();
     (dir, store)
@@ -96,7 +96,7 @@ fn next_block(store: &Store, writes: &WriteSet) -> (Block, CommitCertificate, Ve
         txs_root: txs_root(&txs),
         receipts_root: receipts_root(&receipts),
         state_root: store.state_root_after(writes).unwrap(),
-        validators_hash: Hash::ZERO,
+        next_validators_hash: Hash::ZERO,
     };
     let block = Block { header, txs };
     let cert = CommitCertificate {

@@ -16,12 +16,14 @@ use axum::{Json, Router};
 use caihong_chaincode::ca::{self, Scope};
 use caihong_chaincode::members::{MemberId, members};
 use caihong_chaincode::{
-    Hash, PublicKey, SignedTransaction, TxStatus, Uscc, credit, exec, experts, governance, subjects,
+    Hash, PublicKey, SignedTransaction, TxOutput, TxStatus, Uscc, credit, exec, experts,
+    governance, keys, subjects,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::config::ApiConfig;
+use crate::light;
 use crate::mempool::AdmitError;
 use crate::runtime::Shared;
 
@@ -102,6 +104,8 @@ pub fn router(shared: Shared) -> Router {
         .route("/v1/blocks/latest", get(latest_block))
         .route("/v1/blocks/{height}", get(block))
         .route("/v1/state/proof", get(state_proof))
+        .route("/v1/validators", get(validator_history))
+        .route("/v1/light/blocks", get(light_blocks))
         .route("/v1/nonce/{key}", get(nonce))
         .route("/v1/members", get(member_list))
         .route("/v1/evidence", get(evidence))
@@ -325,7 +329,7 @@ fn block_json(s: &Shared, height: u64) -> ApiResult {
         "txs_root": h.txs_root.to_hex(),
         "receipts_root": h.receipts_root.to_hex(),
         "state_root": h.state_root.to_hex(),
-        "validators_hash": h.validators_hash.to_hex(),
+        "next_validators_hash": h.next_validators_hash.to_hex(),
         "txs": block.txs.iter().map(|t| t.hash().to_hex()).collect::<Vec<_>>(),
         "header_bincode_hex": hex::encode(caihong_chaincode::codec::encode(h)),
         "certificate_bincode_hex": cert.as_ref().map(|c| hex::encode(caihong_chaincode::codec::encode(c))),
@@ -371,6 +375,128 @@ async fn state_proof(State(s): State<Shared>, Params(q): Params<ProofQuery>) -> 
         "key": q.key,
         "proof_bincode_hex": hex::encode(caihong_chaincode::codec::encode(&proof)),
     })))
+}
+
+async fn validator_history(State(s): State<Shared>) -> ApiResult {
+    let history = s.store.validator_history().map_err(internal)?;
+    Ok(Json(Value::Array(
+        history
+            .into_iter()
+            .map(|(from, keys)| {
+                json!({"from_height": from, "node_keys": keys.iter().map(|k| k.to_hex()).collect::<Vec<_>>()})
+            })
+            .collect(),
+    )))
+}
+
+#[derive(Debug, Deserialize)]
+struct LightQuery {
+    from: u64,
+    count: Option<u64>,
+    #[serde(default)]
+    bodies: bool,
+}
+
+/// Blocks with their certificates (and, with `bodies`, transactions, receipts and credit
+/// proofs) for light clients, as bincode: see [`crate::light`].
+async fn light_blocks(
+    State(s): State<Shared>,
+    Params(q): Params<LightQuery>,
+) -> Result<Response, ApiError> {
+    let latest = s.store.latest_height().map_err(internal)?.unwrap_or(0);
+    if q.from == 0 || q.from > latest {
+        return Err(not_found(format!(
+            "from={} is not a committed height after genesis (latest is {latest})",
+            q.from
+        )));
+    }
+    let count = q.count.unwrap_or(100).clamp(1, light::MAX_LIGHT_BLOCKS);
+    let last = latest.min(q.from + count - 1);
+    let s2 = s.clone();
+    let bytes = tokio::task::spawn_blocking(move || light_answer(&s2, q.from, last, q.bodies))
+        .await
+        .map_err(internal)??;
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/octet-stream")],
+        bytes,
+    )
+        .into_response())
+}
+
+fn light_answer(s: &Shared, from: u64, last: u64, bodies: bool) -> Result<Vec<u8>, ApiError> {
+    let history = s.store.validator_history().map_err(internal)?;
+    let mut blocks = Vec::new();
+    let mut size = 0;
+    for height in from..=last {
+        let missing = || internal(format!("block {height} is missing from the store"));
+        let block = s
+            .store
+            .block(height)
+            .map_err(internal)?
+            .ok_or_else(missing)?;
+        let certificate = s
+            .store
+            .commit_certificate(height)
+            .map_err(internal)?
+            .ok_or_else(missing)?;
+        let body = if bodies {
+            Some(light_body(s, &block)?)
+        } else {
+            None
+        };
+        let next_validators = history
+            .iter()
+            .find(|(h, _)| *h == height + 1)
+            .map(|(_, keys)| keys.clone());
+        let item = light::LightBlock {
+            header: block.header,
+            certificate,
+            body,
+            next_validators,
+        };
+        size += light::encode_light(std::slice::from_ref(&item)).len();
+        blocks.push(item);
+        if size > light::LIGHT_ANSWER_BYTES {
+            break;
+        }
+    }
+    Ok(light::encode_light(&blocks))
+}
+
+fn light_body(s: &Shared, block: &crate::block::Block) -> Result<light::LightBody, ApiError> {
+    let height = block.header.height;
+    let mut receipts = Vec::with_capacity(block.txs.len());
+    let mut credit_proofs = Vec::new();
+    for (index, tx) in block.txs.iter().enumerate() {
+        let hash = tx.hash();
+        let stored = s
+            .store
+            .receipt(&hash)
+            .map_err(internal)?
+            .filter(|r| r.location.height == height && r.location.index as usize == index)
+            .ok_or_else(|| {
+                internal(format!(
+                    "the receipt of transaction {index} at height {height} is not stored (a replayed transaction)"
+                ))
+            })?;
+        if let (
+            caihong_chaincode::Action::Credit(_),
+            TxStatus::Success(TxOutput::CreditRecord(id)),
+        ) = (&tx.tx.action, &stored.receipt.status)
+        {
+            credit_proofs.push(
+                s.store
+                    .prove(&keys::credit(*id), height)
+                    .map_err(internal)?,
+            );
+        }
+        receipts.push(stored.receipt);
+    }
+    Ok(light::LightBody {
+        txs: block.txs.clone(),
+        receipts,
+        credit_proofs,
+    })
 }
 
 async fn nonce(State(s): State<Shared>, Path(key): Path<String>) -> ApiResult {

@@ -21,8 +21,18 @@ pub struct Header {
     pub receipts_root: Hash,
     /// Root of the state after executing this block.
     pub state_root: Hash,
-    /// Hash of the validator set that decides this height.
-    pub validators_hash: Hash,
+    /// [`validators_hash`] of the members after this block: the validator set that decides the
+    /// next height. A light client that trusts this header's certificate learns from it the set
+    /// whose certificate it must check next, so trust passes from genesis through every
+    /// membership change without executing transactions.
+    pub next_validators_hash: Hash,
+}
+
+/// Commits to a validator set: SHA-256 of the canonical encoding of its node keys, sorted.
+pub fn validators_hash(keys: &[PublicKey]) -> Hash {
+    let mut sorted = keys.to_vec();
+    sorted.sort();
+    Hash::of(&caihong_chaincode::codec::encode(&sorted))
 }
 
 impl Header {

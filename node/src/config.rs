@@ -433,26 +433,14 @@ pub fn make_testnet(
     };
     for (id, p2p, api, node_key, admin_key) in homes {
         let home = dir.join(&id);
-        std::fs::create_dir_all(&home).map_err(io(&home))?;
-        KeyFile::write(&Home::node_key_path(&home), &node_key)?;
-        KeyFile::write(&Home::admin_key_path(&home), &admin_key)?;
-        write_genesis(&Home::genesis_path(&home), &genesis)?;
-        write_config(
-            &Home::config_path(&home),
-            &NodeConfig {
-                member: id.clone(),
-                p2p: P2pConfig {
-                    listen: p2p.clone(),
-                    extra_peers: Vec::new(),
-                },
-                api: ApiConfig {
-                    listen: api.clone(),
-                    max_body_bytes: default_max_body(),
-                },
-                consensus: ConsensusConfig::default(),
-                mempool: MempoolConfig::default(),
-                log: LogConfig::default(),
-            },
+        init_home(
+            &home,
+            &id,
+            &genesis,
+            &p2p,
+            &api,
+            Some(node_key),
+            Some(admin_key),
         )?;
         file.members.push(NetworkMember {
             name: id,
@@ -475,6 +463,7 @@ pub fn init_home(
     p2p_listen: &str,
     api_listen: &str,
     node_key: Option<SigningKey>,
+    admin_key: Option<SigningKey>,
 ) -> Result<PublicKey, ConfigError> {
     if Home::config_path(home).exists() {
         return Err(invalid(
@@ -485,7 +474,10 @@ pub fn init_home(
     std::fs::create_dir_all(home).map_err(io(home))?;
     let node_key = node_key.unwrap_or_else(KeyFile::generate);
     KeyFile::write(&Home::node_key_path(home), &node_key)?;
-    KeyFile::write(&Home::admin_key_path(home), &KeyFile::generate())?;
+    KeyFile::write(
+        &Home::admin_key_path(home),
+        &admin_key.unwrap_or_else(KeyFile::generate),
+    )?;
     write_genesis(&Home::genesis_path(home), genesis)?;
     write_config(
         &Home::config_path(home),

@@ -10,6 +10,7 @@
 pub mod api;
 pub mod block;
 pub mod config;
+pub mod light;
 pub mod mempool;
 pub mod network;
 pub mod runtime;

@@ -38,7 +38,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, mpsc};
 use tracing::{debug, info, warn};
 
-use crate::block::{Block, Header, receipts_root, txs_root};
+use crate::block::{Block, Header, receipts_root, txs_root, validators_hash};
 use crate::config::Home;
 use crate::mempool::{AdmitError, Mempool};
 use crate::network::{self, Acceptance, NetworkConfig, NetworkEvent, NetworkHandle, Topic};
@@ -186,7 +186,7 @@ pub fn genesis_header(
         txs_root: txs_root(&[]),
         receipts_root: receipts_root(&[]),
         state_root: crate::storage::genesis_state_root(writes),
-        validators_hash: validators_hash(&validators),
+        next_validators_hash: validators_hash(&validators),
     })
 }
 
@@ -194,12 +194,6 @@ fn validator_keys_of_writes(writes: &WriteSet) -> anyhow::Result<Vec<PublicKey>>
     let mut state = caihong_chaincode::MemState::new();
     state.apply(writes);
     Ok(members(&state).into_iter().map(|m| m.node_key).collect())
-}
-
-fn validators_hash(keys: &[PublicKey]) -> Hash {
-    let mut sorted = keys.to_vec();
-    sorted.sort();
-    Hash::of(&codec::encode(&sorted))
 }
 
 /// Members at the latest committed state: (node key, p2p address).
@@ -496,7 +490,9 @@ impl Core {
             txs_root: txs_root(&signed),
             receipts_root: receipts_root(&receipts),
             state_root,
-            validators_hash: validators_hash(&self.validator_keys),
+            next_validators_hash: validators_hash(&crate::storage::member_node_keys(
+                &view, &writes,
+            )),
         };
         let block = Block {
             header,
@@ -555,9 +551,6 @@ impl Core {
                 h.time_ms
             ));
         }
-        if h.validators_hash != validators_hash(&self.validator_keys) {
-            return Err("validators hash differs".into());
-        }
         if !block.txs_match_header() {
             return Err("transactions do not match txs_root".into());
         }
@@ -572,6 +565,11 @@ impl Core {
         let (writes, receipts) = execute_block(&view, &ctx, &verified);
         if receipts_root(&receipts) != h.receipts_root {
             return Err("receipts differ".into());
+        }
+        if h.next_validators_hash
+            != validators_hash(&crate::storage::member_node_keys(&view, &writes))
+        {
+            return Err("next validators hash differs from the members after the block".into());
         }
         let root = view.state_root_after(&writes).map_err(|e| e.to_string())?;
         if root != h.state_root {

@@ -44,7 +44,7 @@ fn genesis() -> (WriteSet, Header) {
         txs_root: txs_root(&[]),
         receipts_root: receipts_root(&[]),
         state_root: genesis_state_root(&writes),
-        validators_hash: Hash::ZERO,
+        next_validators_hash: Hash::ZERO,
     };
     (writes, header)
 }
@@ -134,7 +134,7 @@ fn next_block(store: &Store) -> Next {
         txs_root: txs_root(&signed),
         receipts_root: receipts_root(&receipts),
         state_root: view.state_root_after(&writes).unwrap(),
-        validators_hash: Hash::ZERO,
+        next_validators_hash: Hash::ZERO,
     };
     let block = Block {
         header,
@@ -170,7 +170,7 @@ fn commit_writes(store: &Store, writes: WriteSet) -> Header {
         txs_root: txs_root(&[]),
         receipts_root: receipts_root(&[]),
         state_root: store.state_root_after(&writes).unwrap(),
-        validators_hash: Hash::ZERO,
+        next_validators_hash: Hash::ZERO,
     };
     let block = Block {
         header: header.clone(),

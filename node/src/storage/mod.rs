@@ -44,7 +44,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use bincode::Options as _;
-use caihong_chaincode::{Hash, Receipt, SignedTransaction, WriteSet};
+use caihong_chaincode::{
+    Hash, Overlay, PublicKey, Receipt, SignedTransaction, StateReader, WriteSet,
+};
 use caihong_consensus::{CommitCertificate, Evidence, SafetyState};
 use rocksdb::{
     ColumnFamily, ColumnFamilyDescriptor, DB, DBCompressionType, IteratorMode, Options, WriteBatch,
@@ -103,6 +105,31 @@ const META_LATEST_HASH: &[u8] = b"latest_hash";
 const META_GENESIS_HASH: &[u8] = b"genesis_hash";
 const META_CHAIN_ID: &[u8] = b"chain_id";
 const META_OLDEST_TREE_VERSION: &[u8] = b"oldest_tree_version";
+/// `validators/{height}` → the validator set (member node keys) from that height on, written
+/// at genesis and whenever a block changes the members.
+const META_VALIDATORS_PREFIX: &[u8] = b"validators/";
+
+fn validators_key(from_height: u64) -> Vec<u8> {
+    [META_VALIDATORS_PREFIX, &from_height.to_be_bytes()].concat()
+}
+
+/// The node keys of the members in `state` with `writes` applied: after a block, the validator
+/// set of the next height. Only member keys are read from `writes`.
+pub fn member_node_keys(state: &dyn StateReader, writes: &WriteSet) -> Vec<PublicKey> {
+    let prefix = caihong_chaincode::keys::MEMBER_PREFIX;
+    let mut after = Overlay::new(state);
+    after.apply(
+        writes
+            .range(prefix.to_vec()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    );
+    caihong_chaincode::members::members(&after)
+        .into_iter()
+        .map(|m| m.node_key)
+        .collect()
+}
 const SAFETY_KEY: &[u8] = b"safety_state";
 
 /// Where a committed transaction is.
@@ -311,7 +338,7 @@ impl Store {
             txs: vec![],
         };
         let mut batch = WriteBatch::default();
-        self.put_block(&mut batch, &block, &given, writes, &update);
+        self.put_block(&mut batch, &view, &block, &given, writes, &update);
         let meta = cf(&self.db, CF_META);
         batch.put_cf(meta, META_GENESIS_HASH, given.0);
         batch.put_cf(meta, META_CHAIN_ID, header.chain_id.as_bytes());
@@ -594,7 +621,7 @@ impl Store {
         }
 
         let mut batch = WriteBatch::default();
-        self.put_block(&mut batch, block, &block_hash, writes, &update);
+        self.put_block(&mut batch, &view, block, &block_hash, writes, &update);
         batch.put_cf(
             cf(&self.db, CF_CERTIFICATES),
             height.to_be_bytes(),
@@ -632,10 +659,12 @@ impl Store {
         self.write_synced(batch)
     }
 
-    /// Block, hash index, state writes, tree update and the latest height/hash.
+    /// Block, hash index, state writes, tree update, the latest height/hash, and the validator
+    /// set of the next height when the block changes it.
     fn put_block(
         &self,
         batch: &mut WriteBatch,
+        before: &StateView<'_>,
         block: &Block,
         hash: &Hash,
         writes: &WriteSet,
@@ -655,6 +684,39 @@ impl Store {
         let meta = cf(&self.db, CF_META);
         batch.put_cf(meta, META_LATEST_HEIGHT, height.to_be_bytes());
         batch.put_cf(meta, META_LATEST_HASH, hash.0);
+        let after = member_node_keys(before, writes);
+        if height == 0 || after != member_node_keys(before, &WriteSet::new()) {
+            batch.put_cf(meta, validators_key(height + 1), enc(&after));
+        }
+    }
+
+    /// Every validator set the chain has had: `(first height, node keys)`, in height order.
+    pub fn validator_history(&self) -> Result<Vec<(u64, Vec<PublicKey>)>, StorageError> {
+        let meta = cf(&self.db, CF_META);
+        let mut out = Vec::new();
+        let iter = self.db.iterator_cf(
+            meta,
+            IteratorMode::From(META_VALIDATORS_PREFIX, rocksdb::Direction::Forward),
+        );
+        for item in iter {
+            let (k, v) = item.map_err(|e| db_error(&self.db, e))?;
+            let Some(height) = k.strip_prefix(META_VALIDATORS_PREFIX) else {
+                break;
+            };
+            let height = u64_from(CF_META, "validator set height", height)?;
+            out.push((height, dec(CF_META, "validator set", &v)?));
+        }
+        Ok(out)
+    }
+
+    /// The validator set that decides `height` (`None` before genesis).
+    pub fn validators_at(&self, height: u64) -> Result<Option<Vec<PublicKey>>, StorageError> {
+        Ok(self
+            .validator_history()?
+            .into_iter()
+            .take_while(|(from, _)| *from <= height)
+            .last()
+            .map(|(_, keys)| keys))
     }
 
     fn write_synced(&self, batch: WriteBatch) -> Result<(), StorageError> {

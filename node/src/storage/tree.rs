@@ -274,7 +274,7 @@ mod tests {
             txs_root: Hash::ZERO,
             receipts_root: Hash::ZERO,
             state_root: crate::storage::genesis_state_root(&writes),
-            validators_hash: Hash::ZERO,
+            next_validators_hash: Hash::ZERO,
         };
         store.init_genesis(&writes, &header).unwrap();
         let view = store.state_view().unwrap();
