@@ -124,6 +124,38 @@ impl Alliance {
         alliance
     }
 
+    /// Makes a home for a city that is not a member yet with `caihong init` against this
+    /// alliance's genesis, on free ports; returns its index (it is not started).
+    pub fn add_home(&mut self, id: &str) -> usize {
+        let base = free_ports(2);
+        let home = self.dir.path().join("net").join(id);
+        let genesis = self.members[0].home.join("genesis.json");
+        let p2p = format!("/ip4/127.0.0.1/tcp/{base}");
+        let api = format!("127.0.0.1:{}", base + 1);
+        let (code, _, stderr) = run(&[
+            "init",
+            "--home",
+            home.to_str().unwrap(),
+            "--member",
+            id,
+            "--genesis",
+            genesis.to_str().unwrap(),
+            "--p2p-listen",
+            &p2p,
+            "--api-listen",
+            &api,
+        ]);
+        assert_eq!(code, 0, "caihong init failed: {stderr}");
+        self.members.push(Member {
+            name: id.to_string(),
+            home,
+            api: format!("http://{api}"),
+            p2p,
+            process: None,
+        });
+        self.members.len() - 1
+    }
+
     pub fn log_path(&self, i: usize) -> PathBuf {
         self.members[i].home.join("node.log")
     }

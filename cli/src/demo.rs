@@ -9,18 +9,25 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use caihong_chaincode::Action;
+use caihong_chaincode::ca::CaAction;
 use caihong_chaincode::credit::{
     CreditAction, CreditKind, CreditRecordInput, PenaltyCategory, Severity,
 };
+use caihong_chaincode::experts::extraction::{
+    ExtractionRequest, RemoteRequest, Requirement, commitment,
+};
+use caihong_chaincode::experts::{ExpertAction, ExpertInfo, expert_id};
 use caihong_chaincode::subjects::{SubjectAction, SubjectInfo, SubjectRole, SubjectStatus};
 use caihong_chaincode::types::parse_date;
-use caihong_chaincode::{Action, PublicKey, Transaction};
+use caihong_chaincode::x509;
 use caihong_node::config::{Home, KeyFile};
 use clap::Args;
 use ed25519_dalek::SigningKey;
 use serde_json::{Value, json};
 
-use crate::node::{Failure, http_get, http_post_json, read_network};
+use crate::client::{Client, explain_rejection};
+use crate::node::{Failure, http_get, http_post_bytes, read_network};
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -35,6 +42,7 @@ struct DemoMember {
     api: String,
     region: String,
     admin: SigningKey,
+    chain_id: String,
 }
 
 fn bidder(region: &str, body: &str, name: &str) -> anyhow::Result<SubjectInfo> {
@@ -88,48 +96,20 @@ fn credit(
     })
 }
 
-fn submit(
-    member: &DemoMember,
-    chain_id: &str,
-    nonce: &mut u64,
-    action: Action,
-) -> anyhow::Result<Value> {
-    let signed = Transaction {
-        chain_id: chain_id.to_string(),
-        signer: PublicKey::from(&member.admin.verifying_key()),
-        nonce: *nonce,
-        action,
-    }
-    .sign(&member.admin);
-    *nonce += 1;
-    let body = json!({"tx": hex::encode(signed.encode()), "wait": true});
-    match http_post_json(
-        &format!("{}/v1/tx", member.api),
-        &body,
-        Duration::from_secs(60),
-    ) {
+/// Submits `action` signed by the member's admin and waits for it to commit.
+fn submit(member: &DemoMember, action: Action) -> anyhow::Result<Value> {
+    let client = Client {
+        url: member.api.clone(),
+        chain_id: member.chain_id.clone(),
+    };
+    match client.submit(&member.admin, action, true) {
         Ok(v) if v["status"] == "committed" => Ok(v),
-        Ok(v) => bail!(
-            "{}: transaction {} not committed: {v}",
+        Ok(v) => bail!("{}: transaction not committed: {v}", member.name),
+        Err(Failure::Rejected { status, body }) => bail!(
+            "{}: rejected: {}",
             member.name,
-            signed.hash()
+            explain_rejection(status, &body)
         ),
-        Err(Failure::Rejected { status, body }) => {
-            bail!("{}: rejected ({status}): {body}", member.name)
-        }
-        Err(Failure::Local(e)) => Err(e),
-    }
-}
-
-fn next_nonce(member: &DemoMember) -> anyhow::Result<u64> {
-    let key = PublicKey::from(&member.admin.verifying_key()).to_hex();
-    match http_get(&format!("{}/v1/nonce/{key}", member.api)) {
-        Ok(v) => v["next_free_nonce"]
-            .as_u64()
-            .context("nonce answer has no next_free_nonce"),
-        Err(Failure::Rejected { status, body }) => {
-            bail!("{}: nonce ({status}): {body}", member.name)
-        }
         Err(Failure::Local(e)) => Err(e),
     }
 }
@@ -173,30 +153,24 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
             api: m.api.clone(),
             region,
             admin: KeyFile::read(&Home::admin_key_path(&m.home))?,
+            chain_id: net.chain_id.clone(),
         });
     }
     if members.len() < 2 {
         bail!("the demo needs at least two members");
     }
     wait_for_alliance(&members)?;
-    let chain = net.chain_id.as_str();
 
     // Each member registers two bidders of its own region.
     let mut subjects = Vec::new();
     for (i, m) in members.iter().enumerate() {
-        let mut nonce = next_nonce(m)?;
         for k in 0..2 {
             let info = bidder(
                 &m.region,
                 &format!("MA{:02}{:04}", i + 1, k + 1),
                 &format!("{}第{}建设工程有限公司", m.name, k + 1),
             )?;
-            submit(
-                m,
-                chain,
-                &mut nonce,
-                Action::Subject(SubjectAction::Register(info.clone())),
-            )?;
+            submit(m, Action::Subject(SubjectAction::Register(info.clone())))?;
             println!(
                 "{:<10} registered subject (市场主体) {} {}",
                 m.name, info.uscc, info.name
@@ -208,14 +182,11 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     // the third member's (or its own, with two members) for collusion: a decision made in one
     // city that every city enforces.
     let recorder = &members[1];
-    let mut nonce = next_nonce(recorder)?;
     let violator = &subjects[0].1;
     let blacklisted = &subjects[2 * (2 % members.len())].1;
     let authority = format!("{}发展和改革委员会", recorder.name);
     submit(
         recorder,
-        chain,
-        &mut nonce,
         Action::Credit(CreditAction::Record(Box::new(credit(
             CreditKind::Violation,
             violator,
@@ -231,8 +202,6 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     );
     submit(
         recorder,
-        chain,
-        &mut nonce,
         Action::Credit(CreditAction::Record(Box::new(credit(
             CreditKind::Blacklist,
             blacklisted,
@@ -246,6 +215,9 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         "{:<10} blacklisted (黑名单) {} for collusion (串通投标)",
         recorder.name, blacklisted.uscc
     );
+
+    demo_certificates(&members)?;
+    demo_extraction(&members, &subjects)?;
 
     // Every member answers the same.
     let tip = members
@@ -303,6 +275,159 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         members.len()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// An SM2 CA (the kind most Chinese CAs run) registered by the first member and recognized by
+/// every member; a bidder's certificate from it registered and verified alliance-wide.
+fn demo_certificates(members: &[DemoMember]) -> anyhow::Result<()> {
+    let root = x509::parse_certificate(SM2_ROOT)?;
+    let bidder = x509::parse_certificate(SM2_BIDDER)?;
+    let first = &members[0];
+    submit(
+        first,
+        Action::Ca(CaAction::RegisterIssuer {
+            certificate: root.der().to_vec(),
+        }),
+    )?;
+    let fingerprint = root.fingerprint_sha256();
+    println!(
+        "{:<10} registered CA issuer (CA 机构) {} [{}]",
+        first.name,
+        root.subject(),
+        short(&json!(fingerprint.to_hex()))
+    );
+    for m in members {
+        submit(
+            m,
+            Action::Ca(CaAction::SetRecognition {
+                issuer: fingerprint,
+                recognized: true,
+            }),
+        )?;
+    }
+    println!("every member recognizes it (互认)");
+    submit(
+        first,
+        Action::Ca(CaAction::RegisterCertificate {
+            certificate: bidder.der().to_vec(),
+        }),
+    )?;
+    let last = &members[members.len() - 1];
+    let v =
+        http_post_bytes(&format!("{}/v1/ca/verify", last.api), bidder.der()).map_err(failure)?;
+    println!(
+        "{:<10} verifies bidder certificate (数字证书) {}: recognized={} {}",
+        last.name,
+        bidder.subject(),
+        v["recognized"],
+        v["reasons_text"]
+    );
+    Ok(())
+}
+
+const SM2_ROOT: &[u8] = include_bytes!("../../chaincode/tests/fixtures/certs/sm2-root.pem");
+const SM2_BIDDER: &[u8] = include_bytes!("../../chaincode/tests/fixtures/certs/sm2-bidder.pem");
+
+/// Three experts per member, then a cross-region (远程异地) extraction requested by the first
+/// member with a committed secret, revealed, drawn and re-derived by another member.
+fn demo_extraction(
+    members: &[DemoMember],
+    subjects: &[(usize, SubjectInfo)],
+) -> anyhow::Result<()> {
+    const SPECIALTY: &str = "A010101";
+    for (i, m) in members.iter().enumerate() {
+        let employer = caihong_chaincode::uscc::build(
+            &format!("91{}", m.region),
+            &format!("MB{:02}0001", i + 1),
+        )
+        .map_err(|e| anyhow::anyhow!("demo employer code: {e}"))?;
+        for k in 0..3 {
+            submit(
+                m,
+                Action::Expert(ExpertAction::Register(Box::new(ExpertInfo {
+                    id: expert_id(&format!("{}19700101{:04}", m.region, i * 10 + k)),
+                    name: format!("{}专家{}", m.name, k + 1),
+                    specialties: vec![SPECIALTY.into()],
+                    title: "高级工程师".into(),
+                    employer_uscc: employer.as_str().to_string(),
+                }))),
+            )?;
+        }
+    }
+    println!("each member registered 3 evaluation experts (评标专家) in specialty {SPECIALTY}");
+    let requester = &members[0];
+    // The requester's secret: random, committed now, revealed after the anchor block.
+    let secret = KeyFile::generate().to_bytes().to_vec();
+    let start = crate::node::now_secs() * 1000 + 2 * 86_400_000;
+    let others: Vec<String> = members[1..].iter().map(|m| m.name.clone()).collect();
+    let request = ExtractionRequest {
+        project_code: "DEMO-2026-001".into(),
+        window_start: start,
+        window_end: start + 8 * 3_600_000,
+        requirements: vec![Requirement {
+            specialty: SPECIALTY.into(),
+            // An odd committee of at least five (评标委员会, the chain's minimum).
+            count: 5,
+            backups: 1,
+        }],
+        tenderee_uscc: subjects[0].1.uscc.clone(),
+        bidder_usccs: subjects
+            .iter()
+            .skip(1)
+            .map(|(_, s)| s.uscc.clone())
+            .collect(),
+        remote: Some(RemoteRequest {
+            members: others,
+            min_outside: 2,
+        }),
+        commitment: Some(commitment(&secret)),
+    };
+    let answer = submit(
+        requester,
+        Action::Expert(ExpertAction::RequestExtraction(Box::new(request))),
+    )?;
+    let id = answer["output"]["Extraction"]
+        .as_u64()
+        .context("extraction id in the receipt")?;
+    // The next block anchors the request; then the secret is revealed and the draw runs.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ext = http_get(&format!("{}/v1/extractions/{id}", requester.api)).map_err(failure)?;
+        if ext["anchor"].is_object() {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("extraction {id} was not anchored within 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    submit(
+        requester,
+        Action::Expert(ExpertAction::RevealExtraction {
+            extraction: id,
+            secret,
+        }),
+    )?;
+    let checker = &members[members.len() - 1];
+    let ext = http_get(&format!("{}/v1/extractions/{id}", checker.api)).map_err(failure)?;
+    let seated: Vec<String> = ext["draws"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|d| d["primaries"].as_array().cloned().unwrap_or_default())
+        .map(|e| short(&e))
+        .collect();
+    println!(
+        "{:<10} requested cross-region extraction (远程异地专家抽取) {id}: status {}, drawn {}",
+        requester.name,
+        ext["status"],
+        seated.join(" ")
+    );
+    println!(
+        "{:<10} re-derives the draw from the chain: verified={}",
+        checker.name, ext["rederivation"]["verified"]
+    );
+    Ok(())
 }
 
 fn short(v: &Value) -> String {

@@ -9,9 +9,14 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cert;
+mod client;
 mod demo;
+mod import;
 mod node;
+mod query;
 mod setup;
+mod sync;
+mod tx;
 mod uscc;
 
 #[derive(Debug, Parser)]
@@ -37,6 +42,8 @@ enum Command {
     Keygen(setup::KeygenArgs),
     /// Create one member's home for an existing alliance genesis.
     Init(setup::InitArgs),
+    /// Write an alliance's genesis.json from its founding members' public keys.
+    Genesis(setup::GenesisArgs),
     /// Write a local alliance: one home per member and network.json.
     Testnet(setup::TestnetArgs),
     /// Run a member node until Ctrl-C or SIGTERM.
@@ -47,19 +54,16 @@ enum Command {
     Demo(demo::DemoArgs),
     /// A node's height, peers and sync state.
     Status(node::NodeArgs),
-    /// Read committed chain data.
+    /// Sign and submit a transaction (交易) for any chaincode action.
+    Tx(tx::TxCommand),
+    /// Read committed chain data and every chaincode query.
+    Query(query::QueryCommand),
+    /// Bulk import from CSV files centers already keep.
     #[command(subcommand)]
-    Query(QueryCommand),
-}
-
-#[derive(Debug, Subcommand)]
-enum QueryCommand {
-    /// A block (区块) with its commit certificate: HEIGHT or `latest`.
-    Block {
-        height: String,
-        #[command(flatten)]
-        node: node::NodeArgs,
-    },
+    Import(import::ImportCommand),
+    /// Pull data for another region, verified from genesis.
+    #[command(subcommand)]
+    Sync(sync::SyncCommand),
 }
 
 fn main() -> ExitCode {
@@ -69,12 +73,16 @@ fn main() -> ExitCode {
         Command::Cert(cmd) => cert::run(cmd),
         Command::Keygen(args) => setup::keygen(args),
         Command::Init(args) => setup::init(args),
+        Command::Genesis(args) => setup::genesis(args),
         Command::Testnet(args) => setup::testnet(args),
         Command::Start(args) => node::start(args),
         Command::Localnet(args) => node::localnet(args),
         Command::Demo(args) => demo::demo(args),
         Command::Status(args) => node::status(args),
-        Command::Query(QueryCommand::Block { height, node }) => node::query_block(node, height),
+        Command::Tx(cmd) => tx::run(cmd),
+        Command::Query(cmd) => query::run(cmd),
+        Command::Sync(cmd) => sync::run(cmd),
+        Command::Import(cmd) => import::run(cmd),
     };
     match result {
         Ok(code) => code,

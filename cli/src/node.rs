@@ -1,4 +1,5 @@
-//! Running and asking nodes: `caihong start`, `localnet`, `status`, `query block`.
+//! Running and asking nodes: `caihong start`, `localnet`, `status`, `query block`, and the
+//! HTTP helpers the other commands use.
 
 use std::path::PathBuf;
 use std::process::{Child, ExitCode};
@@ -61,6 +62,14 @@ impl NodeArgs {
     }
 }
 
+/// Seconds since the Unix epoch.
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 /// An HTTP failure, split into "the node said no" and "could not reach it".
 #[derive(Debug)]
 pub enum Failure {
@@ -83,6 +92,16 @@ pub fn http_get(url: &str) -> Result<Value, Failure> {
 pub fn http_post_json(url: &str, body: &Value, timeout: Duration) -> Result<Value, Failure> {
     response(
         ureq::post(url).timeout(timeout).send_json(body.clone()),
+        url,
+    )
+}
+
+pub fn http_post_bytes(url: &str, body: &[u8]) -> Result<Value, Failure> {
+    response(
+        ureq::post(url)
+            .timeout(Duration::from_secs(30))
+            .set("content-type", "application/octet-stream")
+            .send_bytes(body),
         url,
     )
 }

@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
+use caihong_chaincode::PublicKey;
+use caihong_chaincode::genesis::{Genesis, GenesisMember};
 use caihong_node::config::{self, KeyFile};
 use clap::Args;
 
@@ -31,6 +33,28 @@ pub struct InitArgs {
     /// HTTP API listen address (keep it on loopback unless behind a proxy).
     #[arg(long, default_value = "127.0.0.1:26657")]
     pub api_listen: String,
+    /// Use this node key file (from `caihong keygen`) instead of generating one: the key
+    /// listed for this member in genesis.
+    #[arg(long)]
+    pub node_key: Option<PathBuf>,
+    /// Use this admin key file instead of generating one.
+    #[arg(long)]
+    pub admin_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct GenesisArgs {
+    /// The alliance's chain id, e.g. `mengning-ggzy`.
+    #[arg(long)]
+    pub chain_id: String,
+    /// A founding member as
+    /// `id=hohhot,name=呼和浩特市公共资源交易中心,region=150100,node_key=HEX,admin_key=HEX,p2p=/ip4/10.1.0.11/tcp/26656`;
+    /// `admin_key` may repeat. Repeat --member for every city.
+    #[arg(long = "member", required = true)]
+    pub members: Vec<String>,
+    /// Where to write genesis.json (not overwritten).
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -69,7 +93,8 @@ pub fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
         &genesis,
         &args.p2p_listen,
         &args.api_listen,
-        None,
+        args.node_key.as_deref().map(KeyFile::read).transpose()?,
+        args.admin_key.as_deref().map(KeyFile::read).transpose()?,
     )
     .with_context(|| format!("initializing {}", args.home.display()))?;
     let in_genesis = genesis.members.iter().any(|m| m.id == args.member);
@@ -87,6 +112,82 @@ pub fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
             config::Home::admin_key_path(&args.home).display()
         );
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Parses one `--member key=value,…` of `caihong genesis`.
+fn genesis_member(text: &str) -> anyhow::Result<GenesisMember> {
+    let (mut id, mut name, mut region, mut node_key, mut p2p) = (None, None, None, None, None);
+    let mut admin_keys = Vec::new();
+    for part in text.split(',') {
+        let (k, v) = part
+            .split_once('=')
+            .with_context(|| format!("--member {text:?}: {part:?} is not key=value"))?;
+        let v = v.trim().to_string();
+        let key = |v: &str| {
+            PublicKey::from_hex(v).map_err(|e| anyhow::anyhow!("--member {text:?}: {k}: {e}"))
+        };
+        match k.trim() {
+            "id" => id = Some(v),
+            "name" => name = Some(v),
+            "region" => region = Some(v),
+            "node_key" => node_key = Some(key(&v)?),
+            "admin_key" => admin_keys.push(key(&v)?),
+            "p2p" => p2p = Some(v),
+            other => bail!(
+                "--member {text:?}: unknown field {other:?} (use id, name, region, node_key, admin_key, p2p)"
+            ),
+        }
+    }
+    let need = |v: Option<String>, what: &str| {
+        v.with_context(|| format!("--member {text:?} lacks {what}="))
+    };
+    Ok(GenesisMember {
+        id: need(id, "id")?,
+        name: need(name, "name")?,
+        region_code: need(region, "region")?,
+        node_key: node_key.with_context(|| format!("--member {text:?} lacks node_key="))?,
+        admin_keys: if admin_keys.is_empty() {
+            bail!("--member {text:?} lacks admin_key=")
+        } else {
+            admin_keys
+        },
+        p2p_address: need(p2p, "p2p")?,
+    })
+}
+
+pub fn genesis(args: GenesisArgs) -> anyhow::Result<ExitCode> {
+    if args.out.exists() {
+        bail!(
+            "{} exists already; not overwriting a genesis",
+            args.out.display()
+        );
+    }
+    let members = args
+        .members
+        .iter()
+        .map(|m| genesis_member(m))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let genesis = Genesis {
+        chain_id: args.chain_id,
+        genesis_time_ms: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0),
+        members,
+        params: Default::default(),
+    };
+    // The same checks every node runs when it starts from this file.
+    genesis
+        .initial_state()
+        .map_err(|e| anyhow::anyhow!("genesis is not valid: {}", e.message))?;
+    config::write_genesis(&args.out, &genesis)?;
+    println!(
+        "wrote {} with {} members; its hash {} identifies the alliance",
+        args.out.display(),
+        genesis.members.len(),
+        config::genesis_hash(&genesis)
+    );
     Ok(ExitCode::SUCCESS)
 }
 

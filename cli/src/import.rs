@@ -1,0 +1,577 @@
+//! `caihong import credit`: administrative penalty decisions from the nationwide 双公示 CSV
+//! export (行政处罚信息, columns as in shared/docs/DOMAIN.md) into credit records.
+//!
+//! The whole file is checked first and every bad row reported by line number and reason; with
+//! a bad row nothing is submitted unless `--skip-invalid`. Rows are then submitted in order,
+//! each signed with the next nonce, and waited for in batches. A decision already on chain (same
+//! subject, kind and document number) is reported as such and not recorded again, so an import
+//! can be rerun after an interruption.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use caihong_chaincode::credit::{
+    CreditAction, CreditKind, CreditRecordInput, PenaltyCategory, Severity,
+};
+use caihong_chaincode::types::parse_date;
+use caihong_chaincode::{Action, PublicKey, Uscc};
+use clap::{Args, Subcommand};
+
+use crate::client::{Client, TxArgs, explain_rejection};
+use crate::node::{Failure, http_get};
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Administrative penalties (行政处罚) from a 双公示 CSV export as credit records (信用记录).
+    Credit(CreditImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CreditImportArgs {
+    #[command(flatten)]
+    pub tx: TxArgs,
+    /// The CSV file (UTF-8 with or without BOM, or GB18030), headers in Chinese.
+    #[arg(long)]
+    pub file: PathBuf,
+    /// Submit the valid rows even when some are invalid (they are still reported).
+    #[arg(long)]
+    pub skip_invalid: bool,
+    /// Record kind for every row: violation (违法违规, the default) or blacklist (黑名单).
+    #[arg(long, default_value = "violation")]
+    pub kind: String,
+    /// Severity for every row: general (一般, the default) or serious (严重).
+    #[arg(long, default_value = "general")]
+    pub severity: String,
+    /// Rows submitted before waiting for them to commit.
+    #[arg(long, default_value_t = 200)]
+    pub batch: usize,
+    /// Only check the file; submit nothing.
+    #[arg(long)]
+    pub check: bool,
+}
+
+/// The columns the importer reads, by their 双公示 header.
+mod col {
+    pub const NAME: &str = "行政相对人名称";
+    pub const CATEGORY: &str = "行政相对人类别";
+    pub const USCC: &str = "行政相对人代码_1(统一社会信用代码)";
+    pub const DOCUMENT: &str = "行政处罚决定书文号";
+    pub const VIOLATION: &str = "违法行为类型";
+    pub const FACTS: &str = "违法事实";
+    pub const BASIS: &str = "处罚依据";
+    pub const PENALTY: &str = "处罚类别";
+    pub const CONTENT: &str = "处罚内容";
+    pub const FINE: &str = "罚款金额(万元)";
+    pub const DECISION_DATE: &str = "处罚决定日期";
+    pub const PENALTY_END: &str = "处罚有效期";
+    pub const PUBLICATION_END: &str = "公示截止期";
+    pub const AUTHORITY: &str = "处罚机关";
+    pub const AUTHORITY_USCC: &str = "处罚机关统一社会信用代码";
+    pub const REQUIRED: [&str; 10] = [
+        NAME,
+        USCC,
+        DOCUMENT,
+        VIOLATION,
+        BASIS,
+        PENALTY,
+        CONTENT,
+        DECISION_DATE,
+        PUBLICATION_END,
+        AUTHORITY,
+    ];
+}
+
+/// A header as exports write it, reduced to the canonical form: no spaces, ASCII parentheses.
+fn normalize_header(h: &str) -> String {
+    h.trim_start_matches('\u{feff}')
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .map(|c| match c {
+            '（' => '(',
+            '）' => ')',
+            other => other,
+        })
+        .collect()
+}
+
+/// The file's text: UTF-8 (a BOM is dropped) or, failing that, GB18030.
+pub fn decode_text(bytes: &[u8]) -> String {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s.to_string(),
+        Err(_) => encoding_rs::GB18030.decode(bytes).0.into_owned(),
+    }
+}
+
+/// 万元 with up to six decimals to fen, exactly: 1 万元 = 1,000,000 fen.
+pub fn wan_yuan_to_fen(text: &str) -> Result<u64, String> {
+    let t = text.trim().replace(',', "");
+    if t.is_empty() {
+        return Ok(0);
+    }
+    let (whole, frac) = t.split_once('.').unwrap_or((&t, ""));
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(whole) || !(frac.is_empty() || digits(frac)) {
+        return Err(format!("fine {text:?} is not an amount in 万元 (e.g. 1.5)"));
+    }
+    if frac.len() > 6 {
+        return Err(format!(
+            "fine {text:?} has more than 6 decimals of 万元 (finer than a fen)"
+        ));
+    }
+    let whole: u64 = whole
+        .parse()
+        .map_err(|_| format!("fine {text:?} is too large"))?;
+    let frac: u64 = format!("{frac:0<6}").parse().expect("six digits");
+    whole
+        .checked_mul(1_000_000)
+        .and_then(|w| w.checked_add(frac))
+        .ok_or_else(|| format!("fine {text:?} is too large"))
+}
+
+/// 处罚类别 (several separated by `;`, `；` or `、`) plus bidding restrictions named in 处罚内容.
+fn penalty_categories(categories: &str, content: &str) -> Result<Vec<PenaltyCategory>, String> {
+    let mut out = Vec::new();
+    for part in categories.split([';', '；', '、']) {
+        if part.trim().is_empty() {
+            continue;
+        }
+        let c = PenaltyCategory::parse(part)?;
+        if !out.contains(&c) {
+            out.push(c);
+        }
+    }
+    for (phrase, c) in [
+        ("取消投标资格", PenaltyCategory::BiddingDisqualification),
+        ("暂停投标资格", PenaltyCategory::BiddingSuspension),
+    ] {
+        if content.contains(phrase) && !out.contains(&c) {
+            out.push(c);
+        }
+    }
+    if out.is_empty() {
+        return Err("处罚类别 is empty".into());
+    }
+    Ok(out)
+}
+
+/// One row of the file as read.
+#[derive(Debug)]
+pub struct Row {
+    pub line: u64,
+    pub input: CreditRecordInput,
+}
+
+/// One rejected row.
+#[derive(Debug, PartialEq, Eq)]
+pub struct BadRow {
+    pub line: u64,
+    pub reason: String,
+}
+
+/// Reads and checks every row; the file's own problems (no header, missing columns) are errors.
+pub fn read_rows(
+    text: &str,
+    kind: CreditKind,
+    severity: Severity,
+) -> anyhow::Result<(Vec<Row>, Vec<BadRow>)> {
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let headers: Vec<String> = reader
+        .headers()
+        .context("the file has no header row")?
+        .iter()
+        .map(normalize_header)
+        .collect();
+    let missing: Vec<&str> = col::REQUIRED
+        .iter()
+        .filter(|c| !headers.iter().any(|h| h == *c))
+        .copied()
+        .collect();
+    if !missing.is_empty() {
+        bail!(
+            "the header row lacks {}; is this a 双公示 行政处罚 export?",
+            missing.join(", ")
+        );
+    }
+    let index = |name: &str| headers.iter().position(|h| h == name);
+    let mut rows = Vec::new();
+    let mut bad = Vec::new();
+    for record in reader.records() {
+        let record = record.context("the CSV is malformed")?;
+        let line = record.position().map_or(0, |p| p.line());
+        if record.iter().all(|f| f.is_empty()) {
+            continue;
+        }
+        let field = |name: &str| {
+            index(name)
+                .and_then(|i| record.get(i))
+                .unwrap_or("")
+                .to_string()
+        };
+        match row_input(&field, kind, severity) {
+            Ok(input) => rows.push(Row { line, input }),
+            Err(reason) => bad.push(BadRow { line, reason }),
+        }
+    }
+    Ok((rows, bad))
+}
+
+fn row_input(
+    field: &dyn Fn(&str) -> String,
+    kind: CreditKind,
+    severity: Severity,
+) -> Result<CreditRecordInput, String> {
+    let category = field(col::CATEGORY);
+    if category == "自然人" {
+        return Err("natural persons (自然人) are not shared between centers".into());
+    }
+    let uscc = field(col::USCC);
+    if uscc.is_empty() {
+        return Err("统一社会信用代码 is empty".into());
+    }
+    Uscc::parse(&uscc).map_err(|e| format!("统一社会信用代码 {uscc}: {e}"))?;
+    let authority_uscc = field(col::AUTHORITY_USCC);
+    if !authority_uscc.is_empty() {
+        Uscc::parse(&authority_uscc)
+            .map_err(|e| format!("处罚机关统一社会信用代码 {authority_uscc}: {e}"))?;
+    }
+    let date = |name: &str| {
+        let text = field(name);
+        parse_date(&text).map_err(|e| format!("{name}: {e}"))
+    };
+    let decision_date = date(col::DECISION_DATE)?;
+    let publication_end_date = date(col::PUBLICATION_END)?;
+    let penalty_end_date = match field(col::PENALTY_END).as_str() {
+        "" => None,
+        _ => Some(date(col::PENALTY_END)?),
+    };
+    if publication_end_date < decision_date {
+        return Err(format!(
+            "公示截止期 {publication_end_date} is before 处罚决定日期 {decision_date}"
+        ));
+    }
+    for required in [col::NAME, col::DOCUMENT, col::AUTHORITY] {
+        if field(required).is_empty() {
+            return Err(format!("{required} is empty"));
+        }
+    }
+    let content = field(col::CONTENT);
+    let facts = field(col::FACTS);
+    Ok(CreditRecordInput {
+        kind,
+        subject_uscc: uscc,
+        subject_name: field(col::NAME),
+        document_no: field(col::DOCUMENT),
+        violation_type: field(col::VIOLATION),
+        legal_basis: field(col::BASIS),
+        penalty_categories: penalty_categories(&field(col::PENALTY), &content)?,
+        content: if facts.is_empty() {
+            content
+        } else {
+            format!("{content}（违法事实：{facts}）")
+        },
+        fine_fen: wan_yuan_to_fen(&field(col::FINE)).map_err(|e| format!("罚款金额: {e}"))?,
+        decision_date,
+        penalty_end_date,
+        publication_end_date,
+        authority_name: field(col::AUTHORITY),
+        authority_uscc,
+        severity,
+        rating: None,
+    })
+}
+
+pub fn run(cmd: ImportCommand) -> anyhow::Result<ExitCode> {
+    let ImportCommand::Credit(args) = cmd;
+    credit(args)
+}
+
+fn credit(args: CreditImportArgs) -> anyhow::Result<ExitCode> {
+    let kind = match CreditKind::parse(&args.kind).map_err(|e| anyhow::anyhow!("--kind: {e}"))? {
+        k @ (CreditKind::Violation | CreditKind::Blacklist) => k,
+        other => bail!(
+            "--kind {}: a penalty file holds violations or a blacklist",
+            other.as_str()
+        ),
+    };
+    let severity =
+        Severity::parse(&args.severity).map_err(|e| anyhow::anyhow!("--severity: {e}"))?;
+    let bytes = std::fs::read(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let (rows, bad) = read_rows(&decode_text(&bytes), kind, severity)
+        .with_context(|| args.file.display().to_string())?;
+    let name = args.file.display();
+    for b in &bad {
+        eprintln!("{name}:{}: {}", b.line, b.reason);
+    }
+    println!("{name}: {} valid rows, {} invalid", rows.len(), bad.len());
+    if !bad.is_empty() && !args.skip_invalid {
+        eprintln!("nothing submitted: fix the rows above or rerun with --skip-invalid");
+        return Ok(ExitCode::from(1));
+    }
+    if args.check || rows.is_empty() {
+        return Ok(if bad.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        });
+    }
+    let url = args.tx.node.url()?;
+    let key = args.tx.signing_key()?;
+    let report = match submit_rows(&url, &key, &rows, args.batch.max(1)) {
+        Ok(r) => r,
+        Err(Failure::Rejected { status, body }) => {
+            eprintln!("rejected by {url}: {}", explain_rejection(status, &body));
+            return Ok(ExitCode::from(1));
+        }
+        Err(Failure::Local(e)) => return Err(e),
+    };
+    for (line, reason) in &report.failed {
+        eprintln!("{name}:{line}: rejected by the chain: {reason}");
+    }
+    println!(
+        "recorded {} credit records (信用记录); {} already on chain; {} rejected by the chain; {} invalid rows skipped",
+        report.recorded,
+        report.already,
+        report.failed.len(),
+        bad.len()
+    );
+    Ok(if report.failed.is_empty() && bad.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+#[derive(Debug, Default)]
+struct ImportReport {
+    recorded: u64,
+    already: u64,
+    failed: Vec<(u64, String)>,
+}
+
+/// A text progress bar on stderr.
+fn progress(done: usize, total: usize) {
+    let width = 30;
+    let filled = done * width / total.max(1);
+    eprint!(
+        "\r[{}{}] {done}/{total}",
+        "#".repeat(filled),
+        "-".repeat(width - filled)
+    );
+    if done == total {
+        eprintln!();
+    }
+    let _ = std::io::stderr().flush();
+}
+
+fn submit_rows(
+    url: &str,
+    key: &ed25519_dalek::SigningKey,
+    rows: &[Row],
+    batch: usize,
+) -> Result<ImportReport, Failure> {
+    let client = Client::connect(url)?;
+    let signer = PublicKey::from(&key.verifying_key());
+    let mut report = ImportReport::default();
+    let mut nonce = client.next_nonce(&signer)?;
+    let mut done = 0;
+    for chunk in rows.chunks(batch) {
+        // Each row with the next nonce; a row refused at admission leaves the nonce free.
+        let mut pending = Vec::new();
+        for row in chunk {
+            let tx = client.sign(
+                key,
+                nonce,
+                Action::Credit(CreditAction::Record(Box::new(row.input.clone()))),
+            );
+            match client.post(&tx, false) {
+                Ok(_) => {
+                    nonce += 1;
+                    pending.push((row.line, tx.hash()));
+                }
+                Err(Failure::Rejected { status, body }) => {
+                    if body["code"] == "ALREADY_EXISTS" {
+                        report.already += 1;
+                    } else if body["code"] == "BAD_NONCE" {
+                        return Err(Failure::Rejected { status, body });
+                    } else {
+                        report
+                            .failed
+                            .push((row.line, explain_rejection(status, &body)));
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        // Wait for the batch, then read every row's receipt.
+        for (line, hash) in pending {
+            let receipt = wait_receipt(url, &hash.to_hex())?;
+            match receipt["status"].as_str() {
+                Some("committed") => report.recorded += 1,
+                _ if receipt["error"]["code"] == "ALREADY_EXISTS" => report.already += 1,
+                _ => report.failed.push((
+                    line,
+                    format!(
+                        "{}: {}",
+                        receipt["error"]["code"].as_str().unwrap_or("?"),
+                        receipt["error"]["message"].as_str().unwrap_or_default()
+                    ),
+                )),
+            }
+        }
+        done += chunk.len();
+        progress(done, rows.len());
+    }
+    Ok(report)
+}
+
+/// Polls a transaction until it has a receipt (60 s at most).
+fn wait_receipt(url: &str, hash: &str) -> Result<serde_json::Value, Failure> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        match http_get(&format!("{url}/v1/tx/{hash}")) {
+            Ok(v) if v["status"] == "committed" || v["status"] == "failed" => return Ok(v),
+            Ok(_) | Err(Failure::Rejected { status: 404, .. }) => {}
+            Err(e) => return Err(e),
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(Failure::Local(anyhow::anyhow!(
+                "transaction {hash} was not committed within 60 s; rerun the import to continue"
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The header row of the national export.
+    const NATIONAL_HEADER: &str = "行政相对人名称,行政相对人类别,行政相对人代码_1(统一社会信用代码),行政相对人代码_2(工商注册号),行政相对人代码_3(组织机构代码),行政相对人代码_4(税务登记号),行政相对人代码_5(事业单位证书号),行政相对人代码_6(社会组织登记证号),法定代表人,法定代表人证件类型,法定代表人证件号码,证件类型,证件号码,行政处罚决定书文号,违法行为类型,违法事实,处罚依据,处罚类别,处罚内容,罚款金额（万元）,没收违法所得、没收非法财物的金额（万元）,暂扣或吊销证照名称及编号,处罚决定日期,处罚有效期,公示截止期,处罚机关,处罚机关统一社会信用代码,数据来源单位,数据来源单位统一社会信用代码,备注";
+
+    #[test]
+    fn wan_yuan_converts_exactly_to_fen() {
+        assert_eq!(wan_yuan_to_fen("1"), Ok(1_000_000));
+        assert_eq!(wan_yuan_to_fen("0.000001"), Ok(1));
+        assert_eq!(wan_yuan_to_fen("2.5"), Ok(2_500_000));
+        assert_eq!(wan_yuan_to_fen(" 12,000.35 "), Ok(12_000_350_000));
+        assert_eq!(wan_yuan_to_fen(""), Ok(0));
+        assert!(
+            wan_yuan_to_fen("0.0000001")
+                .unwrap_err()
+                .contains("6 decimals")
+        );
+        assert!(wan_yuan_to_fen("1e3").is_err());
+        assert!(wan_yuan_to_fen("-1").is_err());
+        assert!(wan_yuan_to_fen("99999999999999999999").is_err());
+    }
+
+    #[test]
+    fn headers_match_with_full_width_parentheses_and_spaces() {
+        assert_eq!(normalize_header("\u{feff}罚款金额 （万元）"), col::FINE);
+        assert_eq!(
+            normalize_header("行政相对人代码_1 (统一社会信用代码)"),
+            col::USCC
+        );
+    }
+
+    #[test]
+    fn gb18030_files_decode() {
+        let (bytes, _, _) = encoding_rs::GB18030.encode("处罚机关,罚款");
+        assert_eq!(decode_text(&bytes), "处罚机关,罚款");
+        assert_eq!(decode_text("\u{feff}abc".as_bytes()), "abc");
+    }
+
+    fn row(uscc: &str, document: &str, fine: &str, decided: &str, published: &str) -> String {
+        format!(
+            "某某建设有限公司,法人及非法人组织,{uscc},,,,,,张三,身份证,110101199001011234,,,{document},串通投标,与他人串通投标,《招标投标法》第五十三条,罚款;警告,罚款并暂停投标资格六个月,{fine},,,{decided},,{published},包头市发展和改革委员会,,,,"
+        )
+    }
+
+    #[test]
+    fn every_bad_row_is_reported_with_its_line_and_reason() {
+        let good = caihong_chaincode::uscc::build("91150200", "MA0N1234")
+            .unwrap()
+            .as_str()
+            .to_string();
+        let text = [
+            NATIONAL_HEADER.to_string(),
+            row(
+                &good,
+                "包发改罚〔2026〕1号",
+                "2.5",
+                "2026-03-01",
+                "2027-02-28",
+            ),
+            row(
+                "91150200MA0N1234XX",
+                "包发改罚〔2026〕2号",
+                "1",
+                "2026-03-01",
+                "2027-02-28",
+            ),
+            row(
+                &good,
+                "包发改罚〔2026〕3号",
+                "1.2345678",
+                "2026-03-01",
+                "2027-02-28",
+            ),
+            row(
+                &good,
+                "包发改罚〔2026〕4号",
+                "1",
+                "2026年13月01日",
+                "2027-02-28",
+            ),
+            row(
+                &good,
+                "包发改罚〔2026〕5号",
+                "1",
+                "2026-03-01",
+                "2025-02-28",
+            ),
+        ]
+        .join("\n");
+        let (rows, bad) = read_rows(&text, CreditKind::Violation, Severity::General).unwrap();
+        assert_eq!(rows.len(), 1);
+        let r = &rows[0].input;
+        assert_eq!(rows[0].line, 2);
+        assert_eq!(r.fine_fen, 2_500_000);
+        assert_eq!(
+            r.penalty_categories,
+            [
+                PenaltyCategory::Fine,
+                PenaltyCategory::Warning,
+                PenaltyCategory::BiddingSuspension
+            ]
+        );
+        assert!(r.content.contains("违法事实：与他人串通投标"));
+        let lines: Vec<u64> = bad.iter().map(|b| b.line).collect();
+        assert_eq!(lines, [3, 4, 5, 6], "{bad:?}");
+        assert!(
+            bad[0].reason.contains("统一社会信用代码"),
+            "{}",
+            bad[0].reason
+        );
+        assert!(bad[1].reason.contains("罚款金额"), "{}", bad[1].reason);
+        assert!(bad[2].reason.contains("处罚决定日期"), "{}", bad[2].reason);
+        assert!(bad[3].reason.contains("before"), "{}", bad[3].reason);
+    }
+
+    #[test]
+    fn a_file_without_the_national_columns_is_refused() {
+        let err = read_rows("名称,代码\nA,B\n", CreditKind::Violation, Severity::General)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("行政处罚决定书文号"), "{err}");
+    }
+}

@@ -1,0 +1,200 @@
+//! An administrator's day at the terminal against a real alliance: register a subject, record
+//! and repair credit, bulk-import a 双公示 CSV with good and bad rows (twice), and the errors an
+//! administrator can act on: wrong role, bad USCC, unknown subject, unreachable node.
+
+mod harness;
+
+use harness::{Alliance, run, test_uscc};
+use serde_json::Value;
+
+/// `caihong <args…> --home HOME --json` for member `i`; returns (exit code, JSON or Null, stderr).
+fn as_member(a: &Alliance, i: usize, args: &[&str]) -> (i32, Value, String) {
+    let home = a.members[i].home.to_str().unwrap().to_string();
+    let mut full: Vec<&str> = args.to_vec();
+    full.extend(["--home", &home, "--json"]);
+    let (code, out, err) = run(&full);
+    (code, serde_json::from_str(&out).unwrap_or(Value::Null), err)
+}
+
+fn penalty_row(uscc: &str, document: &str, fine: &str) -> String {
+    format!(
+        "鄂尔多斯某建设有限公司,法人及非法人组织,{uscc},,,,,,李四,,,,,{document},串通投标,与他人串通投标,《中华人民共和国招标投标法》第五十三条,罚款,罚款并取消投标资格一年,{fine},,,2026/09/01,2027/08/31,2027年08月31日,鄂尔多斯市发展和改革委员会,,,,"
+    )
+}
+
+#[test]
+fn an_administrators_day_from_the_command_line() {
+    let a = Alliance::start_new(4);
+    let uscc = test_uscc("150600", 1);
+
+    // Register a subject (Ordos keeps it) and read it back from another member.
+    let (code, v, err) = as_member(
+        &a,
+        2,
+        &[
+            "tx",
+            "--wait",
+            "subject",
+            "register",
+            "--uscc",
+            &uscc,
+            "--name",
+            "鄂尔多斯某建设有限公司",
+            "--role",
+            "bidder",
+            "--legal-rep",
+            "李四",
+        ],
+    );
+    assert_eq!(code, 0, "{v} {err}");
+    assert_eq!(v["status"], "committed", "{v}");
+    let (code, subject, err) = as_member(&a, 0, &["query", "subject", &uscc]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(subject["home"], "ordos");
+
+    // A bad USCC names the check that failed, and the chain refuses it: exit 1.
+    let mut broken = uscc.clone();
+    broken.replace_range(17..18, if uscc.ends_with('0') { "1" } else { "0" });
+    let (code, _, err) = as_member(
+        &a,
+        2,
+        &[
+            "tx",
+            "--wait",
+            "subject",
+            "register",
+            "--uscc",
+            &broken,
+            "--name",
+            "某公司",
+            "--role",
+            "bidder",
+            "--legal-rep",
+            "李四",
+        ],
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("check"), "{err}");
+
+    // A key that is no member's operator is refused, and so is an operator without the role.
+    let stranger = a.dir.path().join("stranger.key");
+    let (code, public, _) = run(&["keygen", "--out", stranger.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    let repair = |key: &str| {
+        as_member(
+            &a,
+            2,
+            &[
+                "tx", "--wait", "--key", key, "credit", "repair", "--record", "1", "--reason", "x",
+            ],
+        )
+    };
+    let (code, _, err) = repair(stranger.to_str().unwrap());
+    assert_eq!(code, 1);
+    assert!(err.contains("UNKNOWN_SIGNER"), "{err}");
+    let (code, v, err) = as_member(
+        &a,
+        2,
+        &[
+            "tx",
+            "--wait",
+            "operator",
+            "register",
+            "--operator",
+            public.trim(),
+            "--name",
+            "登记员王五",
+            "--role",
+            "registrar",
+        ],
+    );
+    assert_eq!(code, 0, "{v} {err}");
+    let (code, _, err) = repair(stranger.to_str().unwrap());
+    assert_eq!(code, 1);
+    assert!(err.contains("UNAUTHORIZED"), "{err}");
+
+    // An unknown subject: not found, exit 1.
+    let (code, _, err) = as_member(&a, 1, &["query", "subject", &test_uscc("150600", 99)]);
+    assert_eq!(code, 1, "{err}");
+
+    // Bulk import: a bad row stops the whole file; --skip-invalid records the rest.
+    let csv = a.dir.path().join("penalties.csv");
+    let second = test_uscc("150600", 2);
+    let text = [
+        national_header(),
+        penalty_row(&uscc, "鄂发改罚〔2026〕1号", "2.5"),
+        penalty_row("91150600MA000002XX", "鄂发改罚〔2026〕2号", "1"),
+        penalty_row(&second, "鄂发改罚〔2026〕3号", "0.5"),
+    ]
+    .join("\n");
+    std::fs::write(&csv, text).unwrap();
+    let home = a.members[2].home.to_str().unwrap().to_string();
+    let import = |extra: &[&str]| {
+        let mut args = vec![
+            "import",
+            "credit",
+            "--file",
+            csv.to_str().unwrap(),
+            "--home",
+            &home,
+        ];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let (code, out, err) = import(&[]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(err.contains("penalties.csv:3:"), "{err}");
+    assert!(err.contains("nothing submitted"), "{err}");
+    let (code, records, _) = as_member(&a, 0, &["query", "credit", "subject", &uscc]);
+    assert_eq!(code, 0);
+    assert_eq!(records.as_array().unwrap().len(), 0, "{records}");
+
+    let (code, out, err) = import(&["--skip-invalid"]);
+    assert_eq!(
+        code, 1,
+        "a skipped row still makes the exit code 1: {out}\n{err}"
+    );
+    assert!(out.contains("recorded 2 credit records"), "{out}\n{err}");
+    let (_, records, _) = as_member(&a, 0, &["query", "credit", "subject", &uscc]);
+    assert_eq!(records.as_array().unwrap().len(), 1, "{records}");
+    assert_eq!(records[0]["record"]["fine_fen"], 2_500_000);
+    // The penalty content cancels bidding: the subject is barred everywhere.
+    let (_, restriction, _) = as_member(&a, 3, &["query", "credit", "restriction", &uscc]);
+    assert_eq!(restriction["barred"], true, "{restriction}");
+
+    // Rerun: nothing is recorded twice.
+    let (_, out, err) = import(&["--skip-invalid"]);
+    assert!(
+        out.contains("recorded 0 credit records (信用记录); 2 already on chain"),
+        "{out}\n{err}"
+    );
+
+    // Every command that needs a node says which URL it could not reach: exit 2.
+    for args in [
+        vec!["status", "--node", "http://127.0.0.1:9"],
+        vec!["query", "members", "--node", "http://127.0.0.1:9"],
+        vec![
+            "tx",
+            "--node",
+            "http://127.0.0.1:9",
+            "--key",
+            stranger.to_str().unwrap(),
+            "governance",
+            "vote",
+            "--proposal",
+            "1",
+        ],
+    ] {
+        let (code, _, err) = run(&args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains("http://127.0.0.1:9"), "{args:?}: {err}");
+    }
+    // And without any node named, the usage error says how to name one.
+    let (code, _, err) = run(&["query", "members"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--node"), "{err}");
+}
+
+fn national_header() -> String {
+    "行政相对人名称,行政相对人类别,行政相对人代码_1（统一社会信用代码）,行政相对人代码_2(工商注册号),行政相对人代码_3(组织机构代码),行政相对人代码_4(税务登记号),行政相对人代码_5(事业单位证书号),行政相对人代码_6(社会组织登记证号),法定代表人,法定代表人证件类型,法定代表人证件号码,证件类型,证件号码,行政处罚决定书文号,违法行为类型,违法事实,处罚依据,处罚类别,处罚内容,罚款金额（万元）,没收违法所得、没收非法财物的金额（万元）,暂扣或吊销证照名称及编号,处罚决定日期,处罚有效期,公示截止期,处罚机关,处罚机关统一社会信用代码,数据来源单位,数据来源单位统一社会信用代码,备注".to_string()
+}
