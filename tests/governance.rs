@@ -34,14 +34,25 @@ fn approve(a: &Alliance, voter: usize, id: u64) {
     assert_eq!(v["status"], "committed", "{v}");
 }
 
-/// The height at which a passed proposal takes (or took) effect.
+/// The height at which a passed proposal takes (or took) effect, as `member` sees it (waiting a
+/// little: the last vote may have committed on another member's node a moment earlier).
 fn effective_height(a: &Alliance, member: usize, id: u64) -> u64 {
-    let p = a.get(member, &format!("/v1/governance/proposals/{id}"));
-    let status = &p["status"];
-    status["Passed"]["effective_height"]
-        .as_u64()
-        .or_else(|| status["Applied"]["height"].as_u64())
-        .unwrap_or_else(|| panic!("proposal {id} has not passed: {p}"))
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let p = a.get(member, &format!("/v1/governance/proposals/{id}"));
+        let status = &p["status"];
+        if let Some(h) = status["Passed"]["effective_height"]
+            .as_u64()
+            .or_else(|| status["Applied"]["height"].as_u64())
+        {
+            return h;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "proposal {id} has not passed: {p}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 fn member_ids(a: &Alliance, i: usize) -> Vec<String> {
@@ -147,6 +158,48 @@ fn a_fifth_city_joins_by_vote_and_a_removed_member_is_no_longer_needed() {
         "lanzhou joined at height {}, yinchuan removed at height {effective}; tip {tip}",
         effective_height(&a, 0, add)
     );
+
+    // Baotou rotates its admin key by proposal: afterwards the old key signs nothing and the
+    // new one acts for Baotou.
+    let new_key = a.dir.path().join("baotou-admin-2.json");
+    let (code, new_public, err) = run(&["keygen", "--out", new_key.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let old_public = hex::encode(a.admin_key(1).verifying_key().to_bytes());
+    let (code, v, err) = tx(
+        &a,
+        0,
+        &[
+            "governance",
+            "propose-rotate-admin-key",
+            "--member",
+            "baotou",
+            "--old-key",
+            &old_public,
+            "--new-key",
+            new_public.trim(),
+        ],
+    );
+    assert_eq!(code, 0, "{v} {err}");
+    let rotate = v["output"]["Proposal"].as_u64().expect("proposal id");
+    approve(&a, 1, rotate);
+    approve(&a, new, rotate);
+    let effective = effective_height(&a, 0, rotate);
+    a.wait_height(0, effective + 1, MINUTE);
+    let parameter = [
+        "governance",
+        "propose-parameter",
+        "--name",
+        "proposal_ttl_blocks",
+        "--value",
+        "20000",
+    ];
+    let (code, _, err) = tx(&a, 1, &parameter);
+    assert_eq!(code, 1, "the old admin key still signs: {err}");
+    let mut with_new_key = vec!["--key", new_key.to_str().unwrap()];
+    with_new_key.extend(parameter);
+    let (code, v, err) = tx(&a, 1, &with_new_key);
+    assert_eq!(code, 0, "the new admin key: {v} {err}");
+    assert_eq!(v["status"], "committed", "{v}");
 
     // Another region verifies the chain from genesis through both membership changes: the
     // certificates after each change are signed by the new set, which it learns from headers.

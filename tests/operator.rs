@@ -169,10 +169,53 @@ fn an_administrators_day_from_the_command_line() {
         "{out}\n{err}"
     );
 
+    // Subjects from a list: two rows, then the same file again records nothing twice.
+    let subjects = a.dir.path().join("subjects.csv");
+    std::fs::write(
+        &subjects,
+        format!(
+            "统一社会信用代码,名称,主体角色,法定代表人\n{},包头甲公司,\"投标人,供应商\",王一\n{},包头乙公司,招标人,王二\n",
+            test_uscc("150200", 11),
+            test_uscc("150200", 12)
+        ),
+    )
+    .unwrap();
+    let baotou = a.members[1].home.to_str().unwrap().to_string();
+    let list = [
+        "import",
+        "subjects",
+        "--file",
+        subjects.to_str().unwrap(),
+        "--home",
+        &baotou,
+    ];
+    let (code, out, err) = run(&list);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("recorded 2 subjects"), "{out}");
+    let (code, out, _) = run(&list);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("recorded 0 subjects (市场主体); 2 already on chain"),
+        "{out}"
+    );
+    let (_, subject, _) = as_member(&a, 3, &["query", "subject", &test_uscc("150200", 11)]);
+    assert_eq!(subject["roles"].as_array().unwrap().len(), 2, "{subject}");
+
     // Every command that needs a node says which URL it could not reach: exit 2.
     for args in [
         vec!["status", "--node", "http://127.0.0.1:9"],
         vec!["query", "members", "--node", "http://127.0.0.1:9"],
+        vec!["query", "block", "latest", "--node", "http://127.0.0.1:9"],
+        vec![
+            "import",
+            "subjects",
+            "--file",
+            subjects.to_str().unwrap(),
+            "--node",
+            "http://127.0.0.1:9",
+            "--key",
+            stranger.to_str().unwrap(),
+        ],
         vec![
             "tx",
             "--node",

@@ -1,5 +1,6 @@
-//! `caihong import credit`: administrative penalty decisions from the nationwide 双公示 CSV
-//! export (行政处罚信息, columns as in shared/docs/DOMAIN.md) into credit records.
+//! `caihong import credit|subjects|experts`: CSV files centers already keep. Credit comes from
+//! the nationwide 双公示 administrative penalty export (行政处罚信息, columns as in
+//! shared/docs/DOMAIN.md); subjects and experts from the simple formats in docs/FORMATS.md.
 //!
 //! The whole file is checked first and every bad row reported by line number and reason; with
 //! a bad row nothing is submitted unless `--skip-invalid`. Rows are then submitted in order,
@@ -7,6 +8,7 @@
 //! subject, kind and document number) is reported as such and not recorded again, so an import
 //! can be rerun after an interruption.
 
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,6 +18,8 @@ use anyhow::{Context, bail};
 use caihong_chaincode::credit::{
     CreditAction, CreditKind, CreditRecordInput, PenaltyCategory, Severity,
 };
+use caihong_chaincode::experts::{ExpertAction, ExpertInfo, expert_id, parse_specialty};
+use caihong_chaincode::subjects::{SubjectAction, SubjectInfo, SubjectRole, SubjectStatus};
 use caihong_chaincode::types::parse_date;
 use caihong_chaincode::{Action, PublicKey, Uscc};
 use clap::{Args, Subcommand};
@@ -27,30 +31,42 @@ use crate::node::{Failure, http_get};
 pub enum ImportCommand {
     /// Administrative penalties (行政处罚) from a 双公示 CSV export as credit records (信用记录).
     Credit(CreditImportArgs),
+    /// Market subjects (市场主体): 统一社会信用代码,名称,主体角色,法定代表人[,状态].
+    Subjects(ImportArgs),
+    /// Evaluation experts (评标专家): 身份证号,姓名,专业代码,职称,工作单位统一社会信用代码.
+    Experts(ImportArgs),
 }
 
+/// What every import takes.
 #[derive(Debug, Args)]
-pub struct CreditImportArgs {
+pub struct ImportArgs {
     #[command(flatten)]
     pub tx: TxArgs,
-    /// The CSV file (UTF-8 with or without BOM, or GB18030), headers in Chinese.
+    /// The CSV file (UTF-8 with or without BOM, or GB18030), headers in Chinese
+    /// (docs/FORMATS.md).
     #[arg(long)]
     pub file: PathBuf,
     /// Submit the valid rows even when some are invalid (they are still reported).
     #[arg(long)]
     pub skip_invalid: bool,
-    /// Record kind for every row: violation (违法违规, the default) or blacklist (黑名单).
-    #[arg(long, default_value = "violation")]
-    pub kind: String,
-    /// Severity for every row: general (一般, the default) or serious (严重).
-    #[arg(long, default_value = "general")]
-    pub severity: String,
     /// Rows submitted before waiting for them to commit.
     #[arg(long, default_value_t = 200)]
     pub batch: usize,
     /// Only check the file; submit nothing.
     #[arg(long)]
     pub check: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CreditImportArgs {
+    #[command(flatten)]
+    pub common: ImportArgs,
+    /// Record kind for every row: violation (违法违规, the default) or blacklist (黑名单).
+    #[arg(long, default_value = "violation")]
+    pub kind: String,
+    /// Severity for every row: general (一般, the default) or serious (严重).
+    #[arg(long, default_value = "general")]
+    pub severity: String,
 }
 
 /// The columns the importer reads, by their 双公示 header.
@@ -160,9 +176,9 @@ fn penalty_categories(categories: &str, content: &str) -> Result<Vec<PenaltyCate
 
 /// One row of the file as read.
 #[derive(Debug)]
-pub struct Row {
+pub struct Row<T> {
     pub line: u64,
-    pub input: CreditRecordInput,
+    pub input: T,
 }
 
 /// One rejected row.
@@ -172,12 +188,16 @@ pub struct BadRow {
     pub reason: String,
 }
 
-/// Reads and checks every row; the file's own problems (no header, missing columns) are errors.
-pub fn read_rows(
+/// Reads a CSV whose header row names `required` columns (matched by [`normalize_header`]) and
+/// turns every non-empty row into `T` with `parse`, which gets a field reader by header name.
+/// The file's own problems (no header, missing columns, broken quoting) are errors; a row's
+/// are [`BadRow`]s with its line number.
+fn read_table<T>(
     text: &str,
-    kind: CreditKind,
-    severity: Severity,
-) -> anyhow::Result<(Vec<Row>, Vec<BadRow>)> {
+    required: &[&str],
+    format: &str,
+    parse: impl Fn(&dyn Fn(&str) -> String) -> Result<T, String>,
+) -> anyhow::Result<(Vec<Row<T>>, Vec<BadRow>)> {
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .trim(csv::Trim::All)
@@ -188,14 +208,14 @@ pub fn read_rows(
         .iter()
         .map(normalize_header)
         .collect();
-    let missing: Vec<&str> = col::REQUIRED
+    let missing: Vec<&str> = required
         .iter()
         .filter(|c| !headers.iter().any(|h| h == *c))
         .copied()
         .collect();
     if !missing.is_empty() {
         bail!(
-            "the header row lacks {}; is this a 双公示 行政处罚 export?",
+            "the header row lacks {}; is this a {format}?",
             missing.join(", ")
         );
     }
@@ -214,12 +234,116 @@ pub fn read_rows(
                 .unwrap_or("")
                 .to_string()
         };
-        match row_input(&field, kind, severity) {
+        match parse(&field) {
             Ok(input) => rows.push(Row { line, input }),
             Err(reason) => bad.push(BadRow { line, reason }),
         }
     }
     Ok((rows, bad))
+}
+
+/// Reads a 双公示 penalty export into credit record inputs.
+pub fn read_rows(
+    text: &str,
+    kind: CreditKind,
+    severity: Severity,
+) -> anyhow::Result<(Vec<Row<CreditRecordInput>>, Vec<BadRow>)> {
+    read_table(
+        text,
+        &col::REQUIRED,
+        "双公示 行政处罚 export",
+        |field| row_input(field, kind, severity),
+    )
+}
+
+/// Several values in one cell, separated as Chinese spreadsheets do.
+fn split_list(cell: &str) -> Vec<String> {
+    cell.split([';', '；', '、', ',', '，'])
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// `import subjects`: 统一社会信用代码,名称,主体角色,法定代表人[,状态].
+pub fn read_subjects(text: &str) -> anyhow::Result<(Vec<Row<SubjectInfo>>, Vec<BadRow>)> {
+    read_table(
+        text,
+        &["统一社会信用代码", "名称", "主体角色", "法定代表人"],
+        "subject list",
+        |field| {
+            let uscc = field("统一社会信用代码");
+            Uscc::parse(&uscc).map_err(|e| format!("统一社会信用代码 {uscc}: {e}"))?;
+            let roles = split_list(&field("主体角色"))
+                .iter()
+                .map(|r| SubjectRole::parse(r))
+                .collect::<Result<BTreeSet<_>, _>>()?;
+            if roles.is_empty() {
+                return Err("主体角色 is empty".into());
+            }
+            let status = match field("状态").as_str() {
+                "" | "存续" | "active" => SubjectStatus::Active,
+                "暂停" | "suspended" => SubjectStatus::Suspended,
+                "注销" | "deregistered" => SubjectStatus::Deregistered,
+                other => return Err(format!("状态 {other:?}: use 存续, 暂停 or 注销")),
+            };
+            for name in ["名称", "法定代表人"] {
+                if field(name).is_empty() {
+                    return Err(format!("{name} is empty"));
+                }
+            }
+            Ok(SubjectInfo {
+                uscc,
+                name: field("名称"),
+                roles,
+                legal_representative: field("法定代表人"),
+                qualifications: Vec::new(),
+                status,
+            })
+        },
+    )
+}
+
+/// `import experts`: 身份证号,姓名,专业代码,职称,工作单位统一社会信用代码. The ID number is hashed
+/// here (`expert_id`); it never leaves the machine.
+pub fn read_experts(text: &str) -> anyhow::Result<(Vec<Row<ExpertInfo>>, Vec<BadRow>)> {
+    read_table(
+        text,
+        &[
+            "身份证号",
+            "姓名",
+            "专业代码",
+            "职称",
+            "工作单位统一社会信用代码",
+        ],
+        "expert list",
+        |field| {
+            let national_id = field("身份证号");
+            if national_id.chars().count() != 18 {
+                return Err(format!(
+                    "身份证号 has {} characters, not 18",
+                    national_id.chars().count()
+                ));
+            }
+            let employer = field("工作单位统一社会信用代码");
+            Uscc::parse(&employer)
+                .map_err(|e| format!("工作单位统一社会信用代码 {employer}: {e}"))?;
+            let specialties = split_list(&field("专业代码"));
+            for code in &specialties {
+                parse_specialty(code).map_err(|e| e.message)?;
+            }
+            if specialties.is_empty() || field("姓名").is_empty() {
+                return Err("姓名 and 专业代码 are required".into());
+            }
+            Ok(ExpertInfo {
+                id: expert_id(&national_id),
+                name: field("姓名"),
+                specialties,
+                title: field("职称"),
+                employer_uscc: employer,
+            })
+        },
+    )
 }
 
 fn row_input(
@@ -288,8 +412,37 @@ fn row_input(
 }
 
 pub fn run(cmd: ImportCommand) -> anyhow::Result<ExitCode> {
-    let ImportCommand::Credit(args) = cmd;
-    credit(args)
+    match cmd {
+        ImportCommand::Credit(args) => credit(args),
+        ImportCommand::Subjects(args) => {
+            let (rows, bad) = read_subjects(&read_text(&args.file)?)
+                .with_context(|| args.file.display().to_string())?;
+            let rows = rows
+                .into_iter()
+                .map(|r| (r.line, Action::Subject(SubjectAction::Register(r.input))))
+                .collect();
+            submit_file(&args, rows, bad, "subjects (市场主体)")
+        }
+        ImportCommand::Experts(args) => {
+            let (rows, bad) = read_experts(&read_text(&args.file)?)
+                .with_context(|| args.file.display().to_string())?;
+            let rows = rows
+                .into_iter()
+                .map(|r| {
+                    (
+                        r.line,
+                        Action::Expert(ExpertAction::Register(Box::new(r.input))),
+                    )
+                })
+                .collect();
+            submit_file(&args, rows, bad, "experts (评标专家)")
+        }
+    }
+}
+
+fn read_text(path: &std::path::Path) -> anyhow::Result<String> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(decode_text(&bytes))
 }
 
 fn credit(args: CreditImportArgs) -> anyhow::Result<ExitCode> {
@@ -302,10 +455,29 @@ fn credit(args: CreditImportArgs) -> anyhow::Result<ExitCode> {
     };
     let severity =
         Severity::parse(&args.severity).map_err(|e| anyhow::anyhow!("--severity: {e}"))?;
-    let bytes = std::fs::read(&args.file)
-        .with_context(|| format!("cannot read {}", args.file.display()))?;
-    let (rows, bad) = read_rows(&decode_text(&bytes), kind, severity)
-        .with_context(|| args.file.display().to_string())?;
+    let file = &args.common.file;
+    let (rows, bad) =
+        read_rows(&read_text(file)?, kind, severity).with_context(|| file.display().to_string())?;
+    let rows = rows
+        .into_iter()
+        .map(|r| {
+            (
+                r.line,
+                Action::Credit(CreditAction::Record(Box::new(r.input))),
+            )
+        })
+        .collect();
+    submit_file(&args.common, rows, bad, "credit records (信用记录)")
+}
+
+/// Reports bad rows, then (unless stopped by them or `--check`) submits the rest and reports
+/// what the chain did with each.
+fn submit_file(
+    args: &ImportArgs,
+    rows: Vec<(u64, Action)>,
+    bad: Vec<BadRow>,
+    what: &str,
+) -> anyhow::Result<ExitCode> {
     let name = args.file.display();
     for b in &bad {
         eprintln!("{name}:{}: {}", b.line, b.reason);
@@ -336,7 +508,7 @@ fn credit(args: CreditImportArgs) -> anyhow::Result<ExitCode> {
         eprintln!("{name}:{line}: rejected by the chain: {reason}");
     }
     println!(
-        "recorded {} credit records (信用记录); {} already on chain; {} rejected by the chain; {} invalid rows skipped",
+        "recorded {} {what}; {} already on chain; {} rejected by the chain; {} invalid rows skipped",
         report.recorded,
         report.already,
         report.failed.len(),
@@ -374,7 +546,7 @@ fn progress(done: usize, total: usize) {
 fn submit_rows(
     url: &str,
     key: &ed25519_dalek::SigningKey,
-    rows: &[Row],
+    rows: &[(u64, Action)],
     batch: usize,
 ) -> Result<ImportReport, Failure> {
     let client = Client::connect(url)?;
@@ -385,16 +557,12 @@ fn submit_rows(
     for chunk in rows.chunks(batch) {
         // Each row with the next nonce; a row refused at admission leaves the nonce free.
         let mut pending = Vec::new();
-        for row in chunk {
-            let tx = client.sign(
-                key,
-                nonce,
-                Action::Credit(CreditAction::Record(Box::new(row.input.clone()))),
-            );
+        for (line, action) in chunk {
+            let tx = client.sign(key, nonce, action.clone());
             match client.post(&tx, false) {
                 Ok(_) => {
                     nonce += 1;
-                    pending.push((row.line, tx.hash()));
+                    pending.push((*line, tx.hash()));
                 }
                 Err(Failure::Rejected { status, body }) => {
                     if body["code"] == "ALREADY_EXISTS" {
@@ -404,7 +572,7 @@ fn submit_rows(
                     } else {
                         report
                             .failed
-                            .push((row.line, explain_rejection(status, &body)));
+                            .push((*line, explain_rejection(status, &body)));
                     }
                 }
                 Err(e) => return Err(e),
@@ -565,6 +733,42 @@ mod tests {
         assert!(bad[1].reason.contains("罚款金额"), "{}", bad[1].reason);
         assert!(bad[2].reason.contains("处罚决定日期"), "{}", bad[2].reason);
         assert!(bad[3].reason.contains("before"), "{}", bad[3].reason);
+    }
+
+    #[test]
+    fn subject_and_expert_lists_check_every_row() {
+        let code = |n: &str| {
+            caihong_chaincode::uscc::build("91150200", n)
+                .unwrap()
+                .as_str()
+                .to_string()
+        };
+        let subjects = format!(
+            "统一社会信用代码,名称,主体角色,法定代表人,状态\n{},包头甲公司,投标人、供应商,王一,存续\n{},包头乙公司,bidder,王二,\n{},包头丙公司,裁判,王三,\n",
+            code("MA000001"),
+            "91150200MA0000019X",
+            code("MA000003"),
+        );
+        let (rows, bad) = read_subjects(&subjects).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].input.roles.len(), 2);
+        assert_eq!(bad.iter().map(|b| b.line).collect::<Vec<_>>(), [3, 4]);
+        assert!(
+            bad[1].reason.contains("unknown subject role"),
+            "{}",
+            bad[1].reason
+        );
+
+        let experts = format!(
+            "身份证号,姓名,专业代码,职称,工作单位统一社会信用代码\n150203197001011234,赵工,A010101;A010102,高级工程师,{}\n15020319700101,钱工,A010101,工程师,{}\n",
+            code("MA000001"),
+            code("MA000001"),
+        );
+        let (rows, bad) = read_experts(&experts).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].input.id, expert_id("150203197001011234"));
+        assert_eq!(rows[0].input.specialties.len(), 2);
+        assert!(bad[0].reason.contains("not 18"), "{}", bad[0].reason);
     }
 
     #[test]
