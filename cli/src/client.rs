@@ -40,12 +40,7 @@ impl TxArgs {
         if let Some(path) = &self.key {
             return Ok(KeyFile::read(path)?);
         }
-        let home = self
-            .node
-            .home
-            .clone()
-            .or_else(|| std::env::var_os("CAIHONG_HOME").map(PathBuf::from));
-        match home {
+        match self.node.home_dir() {
             Some(h) => KeyFile::read(&Home::admin_key_path(&h))
                 .with_context(|| format!("the admin key of {}", h.display())),
             None => anyhow::bail!(
@@ -218,4 +213,14 @@ fn describe_output(output: &Value) -> Option<String> {
         "Revoked" => format!("revoked {} certificate serials", value["count"]),
         other => format!("{other}: {value}"),
     })
+}
+
+/// A failure as an error, for commands that stop at the first one.
+pub fn failure(f: Failure) -> anyhow::Error {
+    match f {
+        Failure::Rejected { status, body } => {
+            anyhow::anyhow!("rejected: {}", explain_rejection(status, &body))
+        }
+        Failure::Local(e) => e,
+    }
 }

@@ -26,7 +26,7 @@ use clap::Args;
 use ed25519_dalek::SigningKey;
 use serde_json::{Value, json};
 
-use crate::client::{Client, explain_rejection};
+use crate::client::{Client, explain_rejection, failure};
 use crate::node::{Failure, http_get, http_post_bytes, read_network};
 
 #[derive(Debug, Args)]
@@ -434,11 +434,4 @@ fn short(v: &Value) -> String {
     v.as_str()
         .map(|s| s.chars().take(16).collect())
         .unwrap_or_default()
-}
-
-fn failure(f: Failure) -> anyhow::Error {
-    match f {
-        Failure::Rejected { status, body } => anyhow::anyhow!("HTTP {status}: {body}"),
-        Failure::Local(e) => e,
-    }
 }

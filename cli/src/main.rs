@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod cert;
 mod client;
 mod demo;
@@ -50,6 +51,8 @@ enum Command {
     Start(node::StartArgs),
     /// Start every member of a testnet directory; Ctrl-C stops them all.
     Localnet(node::LocalnetArgs),
+    /// Measure a fresh local alliance under load (committed tx/s, latency, CPU, memory).
+    Bench(bench::BenchArgs),
     /// Load demo subjects and credit records into a running local alliance.
     Demo(demo::DemoArgs),
     /// A node's height, peers and sync state.
@@ -78,6 +81,7 @@ fn main() -> ExitCode {
         Command::Start(args) => node::start(args),
         Command::Localnet(args) => node::localnet(args),
         Command::Demo(args) => demo::demo(args),
+        Command::Bench(args) => bench::bench(args),
         Command::Status(args) => node::status(args),
         Command::Tx(cmd) => tx::run(cmd),
         Command::Query(cmd) => query::run(cmd),

@@ -42,15 +42,18 @@ pub struct NodeArgs {
 }
 
 impl NodeArgs {
+    /// `--home`, or `$CAIHONG_HOME`.
+    pub fn home_dir(&self) -> Option<PathBuf> {
+        self.home
+            .clone()
+            .or_else(|| std::env::var_os("CAIHONG_HOME").map(PathBuf::from))
+    }
+
     pub fn url(&self) -> anyhow::Result<String> {
         if let Some(url) = &self.node {
             return Ok(url.trim_end_matches('/').to_string());
         }
-        let home = self
-            .home
-            .clone()
-            .or_else(|| std::env::var_os("CAIHONG_HOME").map(PathBuf::from));
-        match home {
+        match self.home_dir() {
             Some(h) => {
                 let home = Home::load(&h)?;
                 Ok(format!("http://{}", home.config.api.listen))

@@ -1,0 +1,466 @@
+//! `caihong bench`: a fresh local alliance of real processes, driven with signed transactions
+//! of a realistic mix, measured from the chain.
+//!
+//! Committed transactions per second count the transactions in blocks member 0 reported
+//! committed inside the measured window (after the warm-up), not submissions. Latency is from a
+//! transaction's submission to the moment the observer saw its block committed (polling every
+//! 20 ms, so it is at most that much late). CPU and peak RSS come from /proc for every node
+//! process; disk per transaction is the nodes' data directories over the transactions committed.
+
+use std::collections::HashMap;
+use std::process::{Child, ExitCode};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use caihong_chaincode::credit::{
+    CreditAction, CreditKind, CreditRecordInput, PenaltyCategory, Severity,
+};
+use caihong_chaincode::experts::{ExpertAction, ExpertInfo, expert_id};
+use caihong_chaincode::members::{OperatorAction, Role};
+use caihong_chaincode::subjects::{SubjectAction, SubjectInfo, SubjectRole, SubjectStatus};
+use caihong_chaincode::types::parse_date;
+use caihong_chaincode::{Action, PublicKey};
+use caihong_node::config::{Home, KeyFile, make_testnet};
+use clap::Args;
+use ed25519_dalek::SigningKey;
+use serde_json::{Value, json};
+
+use crate::client::Client;
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Members (nodes) in the alliance.
+    #[arg(long, default_value_t = 4)]
+    pub members: usize,
+    /// Measured seconds, after the warm-up.
+    #[arg(long, default_value_t = 60)]
+    pub duration: u64,
+    /// Seconds of load before measuring.
+    #[arg(long, default_value_t = 10)]
+    pub warmup: u64,
+    /// Offered load in transactions per second; 0 offers as fast as the alliance takes them.
+    #[arg(long, default_value_t = 0)]
+    pub rate: u64,
+    /// Signing operators (spread over the members).
+    #[arg(long, default_value_t = 32)]
+    pub signers: usize,
+    /// Client threads submitting.
+    #[arg(long, default_value_t = 4)]
+    pub clients: usize,
+    /// First port; member i uses base+2i and base+2i+1.
+    #[arg(long, default_value_t = 27600)]
+    pub base_port: u16,
+}
+
+/// Every node process started; killed when dropped, so no exit path leaves one running.
+struct Nodes(Vec<Child>);
+
+impl Drop for Nodes {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// One operator key driving transactions, with its local nonce and sequence.
+struct Signer {
+    key: SigningKey,
+    region: String,
+    api: String,
+    index: usize,
+    nonce: u64,
+    seq: u64,
+}
+
+fn uscc(region: &str, signer: usize, n: u64) -> String {
+    caihong_chaincode::uscc::build(
+        &format!("91{region}"),
+        &format!("{:08}", signer as u64 * 1_000_000 + n),
+    )
+    .expect("bench codes are well formed")
+    .as_str()
+    .to_string()
+}
+
+fn subject(region: &str, signer: usize, n: u64, version: u32) -> SubjectInfo {
+    SubjectInfo {
+        uscc: uscc(region, signer, n),
+        name: format!("压测主体{signer}-{n}有限公司"),
+        roles: [SubjectRole::Bidder].into_iter().collect(),
+        legal_representative: format!("法人{version}"),
+        qualifications: vec![],
+        status: SubjectStatus::Active,
+    }
+}
+
+/// The mix, by sequence number: of every 20 transactions 8 register a subject, 4 update one,
+/// 5 record credit and 3 register an expert.
+fn next_action(s: &mut Signer) -> Action {
+    let n = s.seq;
+    s.seq += 1;
+    let (region, i) = (s.region.as_str(), s.index);
+    match n % 20 {
+        0..=7 => Action::Subject(SubjectAction::Register(subject(region, i, n, 1))),
+        8..=11 => Action::Subject(SubjectAction::Update(subject(region, i, n - 8, 2))),
+        12..=16 => Action::Credit(CreditAction::Record(Box::new(CreditRecordInput {
+            kind: CreditKind::Violation,
+            subject_uscc: uscc(region, i, n - 12),
+            subject_name: format!("压测主体{i}-{}有限公司", n - 12),
+            document_no: format!("压测罚〔2026〕{i}-{n}号"),
+            violation_type: "未按规定提交投标保证金".into(),
+            legal_basis: "《中华人民共和国招标投标法》第五十三条".into(),
+            penalty_categories: vec![PenaltyCategory::Fine],
+            content: "罚款".into(),
+            fine_fen: 100_000,
+            decision_date: parse_date("2026-09-01").expect("date"),
+            penalty_end_date: None,
+            publication_end_date: parse_date("2027-08-31").expect("date"),
+            authority_name: "压测发展和改革委员会".into(),
+            authority_uscc: String::new(),
+            severity: Severity::General,
+            rating: None,
+        }))),
+        _ => Action::Expert(ExpertAction::Register(Box::new(ExpertInfo {
+            id: expert_id(&format!("bench-{i}-{n}")),
+            name: format!("压测专家{i}-{n}"),
+            specialties: vec!["A010101".into()],
+            title: "高级工程师".into(),
+            employer_uscc: uscc(region, i, 999_999),
+        }))),
+    }
+}
+
+fn now_ms_since(start: Instant) -> u64 {
+    start.elapsed().as_millis() as u64
+}
+
+/// utime + stime of a process in seconds, from /proc.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of stat, i.e. 11 and 12 after the state field.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Peak resident set (VmHWM) in MiB.
+fn peak_rss_mb(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn dir_bytes(path: &std::path::Path) -> u64 {
+    let mut total = 0;
+    if let Ok(entries) = std::fs::read_dir(path) {
+        for e in entries.flatten() {
+            match e.metadata() {
+                Ok(m) if m.is_dir() => total += dir_bytes(&e.path()),
+                Ok(m) => total += m.len(),
+                Err(_) => {}
+            }
+        }
+    }
+    total
+}
+
+fn get(agent: &ureq::Agent, url: &str) -> Option<Value> {
+    agent
+        .get(url)
+        .timeout(Duration::from_secs(10))
+        .call()
+        .ok()?
+        .into_json()
+        .ok()
+}
+
+fn percentile(sorted: &[u64], p: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    if args.members == 0 || args.signers == 0 || args.clients == 0 || args.duration == 0 {
+        bail!("--members, --signers, --clients and --duration must be at least 1");
+    }
+    let dir = tempfile::tempdir()?;
+    let net = make_testnet(dir.path(), args.members, args.base_port, "caihong-bench")?;
+    let exe = std::env::current_exe()?;
+    let mut nodes = Nodes(Vec::new());
+    for m in &net.members {
+        let log = std::fs::File::create(m.home.join("node.log"))?;
+        nodes.0.push(
+            std::process::Command::new(&exe)
+                .args(["start", "--home"])
+                .arg(&m.home)
+                .env("RUST_LOG", "warn")
+                .stdout(log.try_clone()?)
+                .stderr(log)
+                .spawn()
+                .with_context(|| format!("starting {}", m.name))?,
+        );
+    }
+    let agent = ureq::AgentBuilder::new().build();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for m in &net.members {
+        while get(&agent, &format!("{}/v1/status", m.api))
+            .and_then(|s| s["height"].as_u64())
+            .unwrap_or(0)
+            < 1
+        {
+            if Instant::now() > deadline {
+                bail!(
+                    "{} did not commit a block within 60 s; see {}",
+                    m.name,
+                    m.home.join("node.log").display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    eprintln!(
+        "alliance of {} members up in {}",
+        args.members,
+        dir.path().display()
+    );
+
+    // Operators with the registrar, credit and expert roles, registered by each member's admin.
+    let mut signers = Vec::new();
+    for (m, member) in net.members.iter().enumerate() {
+        let home = Home::load(&member.home)?;
+        let admin = KeyFile::read(&Home::admin_key_path(&member.home))?;
+        let region = home
+            .genesis
+            .members
+            .iter()
+            .find(|g| g.id == home.config.member)
+            .map(|g| g.region_code.clone())
+            .context("member in genesis")?;
+        let client = Client::connect(&member.api).map_err(crate::client::failure)?;
+        for k in (m..args.signers).step_by(args.members) {
+            let key = KeyFile::generate();
+            let register = Action::Operator(OperatorAction::Register {
+                key: PublicKey::from(&key.verifying_key()),
+                name: format!("压测操作员{k}"),
+                roles: [Role::Registrar, Role::Credit, Role::Expert]
+                    .into_iter()
+                    .collect(),
+            });
+            let v = client
+                .submit(&admin, register, true)
+                .map_err(crate::client::failure)?;
+            if v["status"] != "committed" {
+                bail!("registering bench operator {k}: {v}");
+            }
+            signers.push(Signer {
+                key,
+                region: region.clone(),
+                api: member.api.clone(),
+                index: k,
+                nonce: 0,
+                seq: 0,
+            });
+        }
+    }
+    let chain_id = net.chain_id.clone();
+
+    // Load: client threads, each with its share of the signers.
+    let start = Instant::now();
+    let end_ms = (args.warmup + args.duration) * 1000;
+    let stop = Arc::new(AtomicBool::new(false));
+    let submitted: Arc<Mutex<HashMap<String, u64>>> = Arc::new(Mutex::new(HashMap::new()));
+    let rejected = Arc::new(AtomicU64::new(0));
+    let mut shares: Vec<Vec<Signer>> = (0..args.clients).map(|_| Vec::new()).collect();
+    for (i, s) in signers.into_iter().enumerate() {
+        shares[i % args.clients].push(s);
+    }
+    let per_client_interval =
+        (args.rate > 0).then(|| Duration::from_secs_f64(args.clients as f64 / args.rate as f64));
+    let mut threads = Vec::new();
+    for mut share in shares.into_iter().filter(|s| !s.is_empty()) {
+        let (stop, submitted, rejected) = (stop.clone(), submitted.clone(), rejected.clone());
+        let chain_id = chain_id.clone();
+        threads.push(std::thread::spawn(move || {
+            let agent = ureq::AgentBuilder::new().build();
+            let mut next_send = Instant::now();
+            let mut turn = 0;
+            while !stop.load(Ordering::Relaxed) && now_ms_since(start) < end_ms {
+                if let Some(interval) = per_client_interval {
+                    let now = Instant::now();
+                    if now < next_send {
+                        std::thread::sleep(next_send - now);
+                    }
+                    next_send += interval;
+                }
+                let count = share.len();
+                let s = &mut share[turn % count];
+                turn += 1;
+                let seq = s.seq;
+                let action = next_action(s);
+                let tx = caihong_chaincode::Transaction {
+                    chain_id: chain_id.clone(),
+                    signer: PublicKey::from(&s.key.verifying_key()),
+                    nonce: s.nonce,
+                    action,
+                }
+                .sign(&s.key);
+                let body = json!({"tx": hex::encode(tx.encode())});
+                let at = now_ms_since(start);
+                match agent
+                    .post(&format!("{}/v1/tx", s.api))
+                    .timeout(Duration::from_secs(10))
+                    .send_json(body)
+                {
+                    Ok(_) => {
+                        s.nonce += 1;
+                        submitted
+                            .lock()
+                            .expect("submitted")
+                            .insert(tx.hash().to_hex(), at);
+                    }
+                    Err(ureq::Error::Status(503, _)) => {
+                        // Mempool full: offer the same transaction again shortly.
+                        s.seq = seq;
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    Err(_) => {
+                        rejected.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }));
+    }
+
+    // Observer: member 0's commits, with the time each was seen.
+    let observer_api = net.members[0].api.clone();
+    let mut blocks: Vec<(u64, u64, Vec<String>)> = Vec::new();
+    let mut seen = get(&agent, &format!("{observer_api}/v1/status"))
+        .and_then(|s| s["height"].as_u64())
+        .unwrap_or(0);
+    let pids: Vec<u32> = nodes.0.iter().map(|c| c.id()).collect();
+    let mut cpu_at_window_start = None;
+    let settle_ms = end_ms + 5_000;
+    while now_ms_since(start) < settle_ms {
+        if cpu_at_window_start.is_none() && now_ms_since(start) >= args.warmup * 1000 {
+            cpu_at_window_start = Some(pids.iter().map(|p| cpu_seconds(*p)).collect::<Vec<_>>());
+        }
+        if let Some(h) =
+            get(&agent, &format!("{observer_api}/v1/status")).and_then(|s| s["height"].as_u64())
+        {
+            let observed = now_ms_since(start);
+            for height in seen + 1..=h {
+                if let Some(b) = get(&agent, &format!("{observer_api}/v1/blocks/{height}")) {
+                    let txs = b["txs"]
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|t| t.as_str().map(String::from))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    blocks.push((height, observed, txs));
+                }
+            }
+            seen = h;
+        }
+        if now_ms_since(start) >= end_ms {
+            // The window is over: stop the load and keep observing a little, so what was
+            // submitted inside it is seen committed.
+            stop.store(true, Ordering::Relaxed);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let cpu_end: Vec<f64> = pids.iter().map(|p| cpu_seconds(*p)).collect();
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        let _ = t.join();
+    }
+
+    // Figures over the window [warmup, warmup + duration).
+    let window = (args.warmup * 1000, end_ms);
+    let in_window: Vec<&(u64, u64, Vec<String>)> = blocks
+        .iter()
+        .filter(|(_, at, _)| *at >= window.0 && *at < window.1)
+        .collect();
+    let committed: usize = in_window.iter().map(|(_, _, t)| t.len()).sum();
+    let seconds = args.duration as f64;
+    let tps = committed as f64 / seconds;
+    let submitted = submitted.lock().expect("submitted");
+    let mut latencies: Vec<u64> = in_window
+        .iter()
+        .flat_map(|(_, at, txs)| {
+            txs.iter()
+                .filter_map(|t| submitted.get(t).map(|s| at.saturating_sub(*s)))
+        })
+        .collect();
+    latencies.sort_unstable();
+    let cpu_start = cpu_at_window_start.unwrap_or_else(|| vec![0.0; pids.len()]);
+    let window_secs = (settle_ms - args.warmup * 1000) as f64 / 1000.0;
+    let cpu_pct: f64 = cpu_end
+        .iter()
+        .zip(&cpu_start)
+        .map(|(e, s)| (e - s) / window_secs * 100.0)
+        .sum();
+    let rss = pids.iter().map(|p| peak_rss_mb(*p)).fold(0.0, f64::max);
+    let total_committed: usize = blocks.iter().map(|(_, _, t)| t.len()).sum();
+    let disk: u64 = net
+        .members
+        .iter()
+        .map(|m| dir_bytes(&m.home.join("data")))
+        .sum();
+    drop(nodes);
+
+    println!(
+        "window {}s after {}s warm-up: {} blocks ({:.1}/s), {committed} transactions committed, {} submitted in all, {} refused",
+        args.duration,
+        args.warmup,
+        in_window.len(),
+        in_window.len() as f64 / seconds,
+        submitted.len(),
+        rejected.load(Ordering::Relaxed)
+    );
+    println!(
+        "latency submit->committed: p50 {} ms, p99 {} ms, max {} ms ({} samples)",
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+        latencies.last().copied().unwrap_or(0),
+        latencies.len()
+    );
+    println!(
+        "cpu {:.0}% of one core for all nodes together; peak rss {:.0} MiB per node; disk {:.0} bytes per committed transaction (all nodes)",
+        cpu_pct,
+        rss,
+        if total_committed > 0 {
+            disk as f64 / total_committed as f64
+        } else {
+            0.0
+        }
+    );
+    println!(
+        "members={} tps={:.0} p50_ms={} p99_ms={} cpu_pct={:.0} rss_mb={:.0}",
+        args.members,
+        tps,
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+        cpu_pct,
+        rss
+    );
+    Ok(ExitCode::SUCCESS)
+}
