@@ -320,6 +320,64 @@ fn malformed_api_input_is_rejected_and_nothing_is_stored() {
     let e = a.submit(0, &replay, false).expect_err("stale nonce");
     assert!(e.status == 409 || e.status == 422, "{e}");
 
+    // A batch: each entry admitted or refused on its own, with the single route's error code.
+    let batch_url = format!("{}/v1/txs", a.api(2));
+    let first = a.sign(&key, nonce + 1, register_subject("150100", 5));
+    let second = a.sign(&key, nonce + 2, register_subject("150100", 6));
+    let answer = harness::post(
+        &batch_url,
+        &json!({"txs": [
+            hex::encode(first.encode()),
+            "zz",
+            hex::encode(forged.encode()),
+            hex::encode(other_chain.encode()),
+            hex::encode(second.encode()),
+        ]}),
+    )
+    .expect("a batch with bad entries is still answered");
+    assert_eq!(answer["accepted"], 2, "{answer}");
+    let results = answer["results"].as_array().unwrap();
+    assert_eq!(results[0]["hash"], first.hash().to_hex(), "{answer}");
+    assert_eq!(results[0]["status"], "pending", "{answer}");
+    assert_eq!(results[1]["code"], "INVALID_INPUT", "{answer}");
+    assert!(
+        results[1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("txs[1] is not hex"),
+        "{answer}"
+    );
+    assert!(
+        results[2]["error"].as_str().unwrap().contains("signature"),
+        "{answer}"
+    );
+    assert!(
+        results[3]["error"]
+            .as_str()
+            .unwrap()
+            .contains("another-chain"),
+        "{answer}"
+    );
+    assert_eq!(results[4]["status"], "pending", "{answer}");
+    for (body, needle) in [
+        (json!({"txs": []}), "1 to 10000"),
+        (json!({"tx": "00"}), "missing field `txs`"),
+    ] {
+        let e = harness::post(&batch_url, &body).expect_err("malformed batch");
+        assert!(e.status == 400 || e.status == 422, "{e}");
+        assert!(e.body["error"].as_str().unwrap().contains(needle), "{e}");
+    }
+    // Both good entries commit, on every member.
+    a.wait_height(0, a.height(2).unwrap() + 2, MINUTE);
+    for tx in [&first, &second] {
+        let url = format!("{}/v1/tx/{}", a.api(3), tx.hash().to_hex());
+        let deadline = Instant::now() + MINUTE;
+        while harness::get(&url).map(|r| r["status"].clone()).ok() != Some(json!("committed")) {
+            assert!(Instant::now() < deadline, "{} not committed", tx.hash());
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
     // Bad query input gets a 400 naming the problem.
     for (path, needle) in [
         ("/v1/blocks/abc", "not a number"),

@@ -34,6 +34,13 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
         .expect("values built in memory stay under the size limit")
 }
 
+/// Length of `value`'s canonical bytes, without making them.
+pub fn encoded_len<T: Serialize + ?Sized>(value: &T) -> usize {
+    options()
+        .serialized_size(value)
+        .expect("values built in memory stay under the size limit") as usize
+}
+
 /// Decodes canonical bytes, rejecting oversize input, trailing bytes,
 /// unknown enum variants and invalid field values.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {

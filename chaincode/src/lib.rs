@@ -39,6 +39,6 @@ pub mod x509;
 pub use error::{ErrorCode, TxError};
 pub use exec::{BlockContext, Receipt, TxOutput, TxStatus};
 pub use state::{MemState, Overlay, StateReader, WriteSet};
-pub use tx::{Action, SignedTransaction, Transaction, VerifiedTx};
+pub use tx::{Action, SignedTransaction, Transaction, TxCheckError, VerifiedTx};
 pub use types::{Date, Hash, PublicKey, Signature, TimestampMs};
 pub use uscc::{Uscc, UsccError};

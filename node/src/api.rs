@@ -100,6 +100,7 @@ pub fn router(shared: Shared) -> Router {
         .route("/metrics", get(metrics))
         .route("/v1/status", get(status))
         .route("/v1/tx", post(submit))
+        .route("/v1/txs", post(submit_batch))
         .route("/v1/tx/{hash}", get(tx_status))
         .route("/v1/blocks/latest", get(latest_block))
         .route("/v1/blocks/{height}", get(block))
@@ -175,6 +176,87 @@ struct Submit {
     timeout_ms: Option<u64>,
 }
 
+/// Why a transaction was not admitted, as the API answers it: 503 when the mempool (or the
+/// signer's share of it) is full, 422 with the chaincode's code when the chain would reject
+/// it, 409 for a nonce taken or out of reach.
+fn admit_error(e: AdmitError) -> ApiError {
+    match e {
+        e @ (AdmitError::Full(_) | AdmitError::SignerFull { .. }) => ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            e.to_string(),
+            Some("MEMPOOL_FULL"),
+        ),
+        AdmitError::Rejected(e) => ApiError(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            e.message,
+            Some(e.code.as_str()),
+        ),
+        e => ApiError(StatusCode::CONFLICT, e.to_string(), Some("BAD_NONCE")),
+    }
+}
+
+/// Most transactions in one `POST /v1/txs`.
+const MAX_BATCH: usize = 10_000;
+
+#[derive(Debug, Deserialize)]
+struct SubmitBatch {
+    /// Hex of the canonical bytes of each SignedTransaction.
+    txs: Vec<String>,
+}
+
+/// `POST /v1/txs`: many transactions in one request (bulk import, busy gateways). Each is
+/// admitted or refused on its own; the answer lists, in order, its hash and `pending`, or the
+/// error the single-transaction route would have given.
+async fn submit_batch(
+    State(s): State<Shared>,
+    body: Result<Json<SubmitBatch>, JsonRejection>,
+) -> ApiResult {
+    let Json(req) =
+        body.map_err(|e| ApiError(e.status(), format!("request body: {}", e.body_text()), None))?;
+    if req.txs.is_empty() || req.txs.len() > MAX_BATCH {
+        return Err(bad(format!(
+            "txs has {} entries; send 1 to {MAX_BATCH}",
+            req.txs.len()
+        )));
+    }
+    let decoded: Vec<Result<SignedTransaction, String>> = req
+        .txs
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let bytes = hex::decode(t.trim()).map_err(|e| format!("txs[{i}] is not hex: {e}"))?;
+            SignedTransaction::decode(&bytes).map_err(|e| format!("txs[{i}] does not decode: {e}"))
+        })
+        .collect();
+    let good: Vec<SignedTransaction> = decoded.iter().filter_map(|d| d.clone().ok()).collect();
+    let hashes: Vec<Hash> = good.iter().map(|t| t.hash()).collect();
+    // Verifying thousands of signatures would hold a runtime worker for a while.
+    let admitted = tokio::task::spawn_blocking(move || s.admit_batch(good))
+        .await
+        .map_err(internal)?;
+    let mut admitted = admitted.into_iter().zip(hashes);
+    let results: Vec<Value> = decoded
+        .iter()
+        .map(|d| match d {
+            Err(message) => json!({"error": message, "code": "INVALID_INPUT"}),
+            Ok(_) => {
+                let (result, hash) = admitted.next().expect("one result per decoded tx");
+                match result {
+                    Ok(_) | Err(AdmitError::Duplicate(_)) => {
+                        json!({"hash": hash.to_hex(), "status": "pending"})
+                    }
+                    Err(e) => {
+                        let ApiError(_, message, code) = admit_error(e);
+                        json!({"hash": hash.to_hex(), "error": message, "code": code})
+                    }
+                }
+            }
+        })
+        .collect();
+    let accepted = results.iter().filter(|r| r["status"] == "pending").count();
+    Ok(Json(json!({"accepted": accepted, "results": results})))
+}
+
 async fn submit(
     State(s): State<Shared>,
     body: Result<Json<Submit>, JsonRejection>,
@@ -189,29 +271,8 @@ async fn submit(
     let hash = tx.hash();
     let mut commits = s.commits.subscribe();
     match s.admit(tx) {
-        Ok(_) => {}
-        Err(AdmitError::Duplicate(_)) => {}
-        Err(e @ (AdmitError::Full(_) | AdmitError::SignerFull { .. })) => {
-            return Err(ApiError(
-                StatusCode::SERVICE_UNAVAILABLE,
-                e.to_string(),
-                Some("MEMPOOL_FULL"),
-            ));
-        }
-        Err(AdmitError::Rejected(e)) => {
-            return Err(ApiError(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                e.message,
-                Some(e.code.as_str()),
-            ));
-        }
-        Err(e) => {
-            return Err(ApiError(
-                StatusCode::CONFLICT,
-                e.to_string(),
-                Some("BAD_NONCE"),
-            ));
-        }
+        Ok(_) | Err(AdmitError::Duplicate(_)) => {}
+        Err(e) => return Err(admit_error(e)),
     }
     if !req.wait {
         return Ok((

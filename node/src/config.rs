@@ -109,7 +109,7 @@ impl Default for ConsensusConfig {
         ConsensusConfig {
             block_interval_ms: 200,
             max_block_txs: 10_000,
-            max_block_bytes: 8 * 1024 * 1024,
+            max_block_bytes: 3 * 1024 * 1024,
             timeout_propose_ms: 2000,
             timeout_prevote_ms: 1000,
             timeout_precommit_ms: 1000,
@@ -117,7 +117,27 @@ impl Default for ConsensusConfig {
     }
 }
 
+/// Largest `max_block_bytes` a node accepts: a proposed block travels as one gossip message,
+/// so its transactions plus header and envelope must fit the network's gossip limit, or the
+/// other members would never see the body and the height would stall.
+pub const MAX_BLOCK_BYTES_LIMIT: usize =
+    crate::network::DEFAULT_MAX_GOSSIP_SIZE - crate::network::BLOCK_MESSAGE_OVERHEAD;
+
 impl ConsensusConfig {
+    fn check(&self) -> Result<(), String> {
+        if self.max_block_bytes > MAX_BLOCK_BYTES_LIMIT {
+            return Err(format!(
+                "consensus.max_block_bytes = {} is above {MAX_BLOCK_BYTES_LIMIT}: a block is gossiped as one message and must fit the {} byte gossip limit",
+                self.max_block_bytes,
+                crate::network::DEFAULT_MAX_GOSSIP_SIZE
+            ));
+        }
+        if self.max_block_txs == 0 || self.max_block_bytes == 0 {
+            return Err("consensus.max_block_txs and max_block_bytes must be at least 1".into());
+        }
+        Ok(())
+    }
+
     pub fn consensus(&self) -> caihong_consensus::Config {
         caihong_consensus::Config {
             timeout_propose: Duration::from_millis(self.timeout_propose_ms),
@@ -256,6 +276,10 @@ impl Home {
         let config_path = Self::config_path(dir);
         let text = std::fs::read_to_string(&config_path).map_err(io(&config_path))?;
         let config: NodeConfig = toml::from_str(&text).map_err(|e| invalid(&config_path, e))?;
+        config
+            .consensus
+            .check()
+            .map_err(|e| invalid(&config_path, e))?;
         let genesis = read_genesis(&Self::genesis_path(dir))?;
         let node_key = KeyFile::read(&Self::node_key_path(dir))?;
         let public = PublicKey::from(&node_key.verifying_key());
@@ -521,6 +545,28 @@ mod testnet_tests {
             .unwrap_err()
             .to_string();
         assert!(again.contains("exists already"), "{again}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A block must fit one gossip message: a config that allows bigger blocks is refused at
+    /// load, naming the setting and the bound, instead of stalling the chain later.
+    #[test]
+    fn blocks_larger_than_a_gossip_message_are_refused() {
+        let dir = std::env::temp_dir().join(format!("caihong-blockcap-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let net = make_testnet(&dir, 1, 27100, "caihong-test").unwrap();
+        let home = &net.members[0].home;
+        let mut config = Home::load(home).unwrap().config;
+        config.consensus.max_block_bytes = MAX_BLOCK_BYTES_LIMIT;
+        write_config(&Home::config_path(home), &config).unwrap();
+        Home::load(home).expect("the largest allowed block size loads");
+        config.consensus.max_block_bytes = MAX_BLOCK_BYTES_LIMIT + 1;
+        write_config(&Home::config_path(home), &config).unwrap();
+        let e = Home::load(home).unwrap_err().to_string();
+        assert!(
+            e.contains("consensus.max_block_bytes") && e.contains("gossip"),
+            "{e}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

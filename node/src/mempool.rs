@@ -69,6 +69,12 @@ impl Mempool {
         self.entries.contains_key(hash)
     }
 
+    /// The pending transaction with this hash; its signature was verified on admission, so a
+    /// block that includes it need not verify it again.
+    pub fn get(&self, hash: &Hash) -> Option<&VerifiedTx> {
+        self.entries.get(hash).map(|e| &e.tx)
+    }
+
     /// Admits a verified transaction after the stateful checks against
     /// `state` (the latest committed state; `block` names the chain and the
     /// next height).
@@ -116,7 +122,7 @@ impl Mempool {
                 next,
             });
         }
-        let size = tx.signed().encode().len();
+        let size = caihong_chaincode::codec::encoded_len(tx.signed());
         self.by_signer
             .entry(signer)
             .or_default()
@@ -181,16 +187,18 @@ impl Mempool {
     /// After a block: drops committed transactions and those whose nonce is
     /// used or whose signer can no longer sign.
     pub fn recheck(&mut self, state: &dyn StateReader, block: &BlockContext) {
+        // The envelope's state checks (signer still an active operator, nonce) depend on the
+        // signer only, so one check per signer decides for all its pending transactions:
+        // a block's cost here grows with signers, not with the mempool's size.
         let mut dropped = Vec::new();
         for (signer, pending) in &self.by_signer {
             let next = exec::next_nonce(state, signer);
-            for (nonce, hash) in pending {
-                let stale = *nonce < next;
-                let unusable = !stale
-                    && exec::check_envelope(state, block, &self.entries[hash].tx)
-                        .is_err_and(|e| e.code != ErrorCode::BadNonce);
-                if stale || unusable {
-                    dropped.push(*hash);
+            dropped.extend(pending.range(..next).map(|(_, hash)| *hash));
+            if let Some((_, hash)) = pending.range(next..).next() {
+                let unusable = exec::check_envelope(state, block, &self.entries[hash].tx)
+                    .is_err_and(|e| e.code != ErrorCode::BadNonce);
+                if unusable {
+                    dropped.extend(pending.range(next..).map(|(_, hash)| *hash));
                 }
             }
         }
@@ -199,8 +207,6 @@ impl Mempool {
         }
     }
 
-    /// The nonce a signer should use next, counting its pending
-    /// transactions that follow `committed_next` without a gap.
     pub fn next_free_nonce(&self, signer: &PublicKey, committed_next: u64) -> u64 {
         let mut next = committed_next;
         if let Some(pending) = self.by_signer.get(signer) {

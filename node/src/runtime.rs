@@ -29,7 +29,9 @@ use anyhow::Context;
 use caihong_chaincode::exec::{BlockContext, execute_block};
 use caihong_chaincode::members::members;
 use caihong_chaincode::state::WriteSet;
-use caihong_chaincode::{Hash, PublicKey, Receipt, SignedTransaction, VerifiedTx, codec};
+use caihong_chaincode::{
+    Hash, PublicKey, Receipt, SignedTransaction, TxCheckError, VerifiedTx, codec,
+};
 use caihong_consensus::{
     ChainId, CommitCertificate, Consensus, Ed25519Signer, Input, Message, Output, Timeout,
     ValidatorSet,
@@ -41,8 +43,10 @@ use tracing::{debug, info, warn};
 use crate::block::{Block, Header, receipts_root, txs_root, validators_hash};
 use crate::config::Home;
 use crate::mempool::{AdmitError, Mempool};
-use crate::network::{self, Acceptance, NetworkConfig, NetworkEvent, NetworkHandle, Topic};
-use crate::storage::Store;
+use crate::network::{
+    self, Acceptance, NetworkConfig, NetworkEvent, NetworkHandle, Topic, Validation,
+};
+use crate::storage::{PreparedState, Store};
 
 /// What travels on the consensus topic.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -77,8 +81,14 @@ pub struct SyncResponse {
     pub blocks: Vec<(Block, CommitCertificate)>,
 }
 
-/// Most blocks answered per sync request.
+/// Most blocks answered per sync request (fewer when they would not fit one response).
 const SYNC_BATCH: u64 = 64;
+
+/// Transactions gossiped in one message, up to about this many bytes.
+const TX_BATCH_BYTES: usize = 512 << 10;
+
+/// Gossiped transaction batches waiting for the intake thread; more are dropped unforwarded.
+const INTAKE_QUEUE: usize = 64;
 
 /// What the API and metrics read.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -122,39 +132,156 @@ pub struct Shared {
 impl Shared {
     /// Checks and admits a transaction and gossips it. Errors say why not.
     pub fn admit(&self, tx: SignedTransaction) -> Result<Hash, AdmitError> {
-        let verified = tx.clone().verify(&self.chain_id).map_err(|e| {
-            AdmitError::Rejected(caihong_chaincode::TxError::new(
-                caihong_chaincode::ErrorCode::InvalidInput,
-                e.to_string(),
-            ))
-        })?;
-        let hash = admit_verified(&self.store, &self.mempool, &self.chain_id, verified)?;
-        // Gossip from the core task (it owns the network handle).
-        let _ = self.submit.try_send(tx);
-        Ok(hash)
+        self.admit_batch(vec![tx])
+            .pop()
+            .expect("one result per transaction")
+    }
+
+    /// Checks and admits transactions (signatures verified in one batch, state read once) and
+    /// gossips those admitted. One result per transaction, in order.
+    pub fn admit_batch(&self, txs: Vec<SignedTransaction>) -> Vec<Result<Hash, AdmitError>> {
+        let verified = verify_each(txs.clone(), &self.chain_id);
+        let results = admit_all(&self.store, &self.mempool, &self.chain_id, verified);
+        for (tx, result) in txs.into_iter().zip(&results) {
+            if result.is_ok() {
+                // Gossip from the core task (it owns the network handle). A full queue only
+                // delays the transaction: it stays in our mempool and reaches a block from here.
+                let _ = self.submit.try_send(tx);
+            }
+        }
+        results
     }
 }
 
+/// Verifies each transaction's chain id and signature: all in one batch when every signature
+/// is good (the common case), one by one to find the bad ones otherwise.
+pub fn verify_each(
+    txs: Vec<SignedTransaction>,
+    chain_id: &str,
+) -> Vec<Result<VerifiedTx, TxCheckError>> {
+    if txs.len() > 1 && txs.iter().all(|t| t.tx.chain_id == chain_id) && verify_batch(&txs).is_ok()
+    {
+        return txs.into_iter().map(|t| Ok(t.assume_verified())).collect();
+    }
+    txs.into_iter().map(|t| t.verify(chain_id)).collect()
+}
+
+/// One ed25519 batch verification over the transactions' signatures.
+fn verify_batch(txs: &[SignedTransaction]) -> Result<(), String> {
+    let messages: Vec<Vec<u8>> = txs.iter().map(|t| t.tx.signing_bytes()).collect();
+    let refs: Vec<&[u8]> = messages.iter().map(|m| m.as_slice()).collect();
+    let signatures: Vec<ed25519_dalek::Signature> = txs
+        .iter()
+        .map(|t| ed25519_dalek::Signature::from_bytes(&t.signature.0))
+        .collect();
+    let keys = txs
+        .iter()
+        .map(|t| verifying_key(&t.tx.signer).map_err(|_| format!("bad signer key in {}", t.hash())))
+        .collect::<Result<Vec<_>, _>>()?;
+    ed25519_dalek::verify_batch(&refs, &signatures, &keys)
+        .map_err(|_| "a transaction signature does not verify".to_string())
+}
+
+/// A signer's decompressed key. Decompressing is about a quarter of a signature check, and an
+/// alliance has few signers sending many transactions, so keys are kept (a bounded set).
+fn verifying_key(
+    key: &PublicKey,
+) -> Result<ed25519_dalek::VerifyingKey, ed25519_dalek::SignatureError> {
+    const MAX_KEYS: usize = 16_384;
+    static KEYS: std::sync::OnceLock<Mutex<HashMap<PublicKey, ed25519_dalek::VerifyingKey>>> =
+        std::sync::OnceLock::new();
+    let keys = KEYS.get_or_init(Default::default);
+    if let Some(k) = keys.lock().expect("key cache").get(key) {
+        return Ok(*k);
+    }
+    let k = key.verifying_key()?;
+    let mut cache = keys.lock().expect("key cache");
+    if cache.len() >= MAX_KEYS {
+        cache.clear();
+    }
+    cache.insert(*key, k);
+    Ok(k)
+}
+
 fn next_block_context(store: &Store, chain_id: &str) -> anyhow::Result<BlockContext> {
-    let height = store.latest_height()?.context("store has no genesis")?;
-    let parent = store.block(height)?.context("latest block missing")?;
+    let parent = store.latest_header()?.context("store has no genesis")?;
     Ok(BlockContext {
         chain_id: chain_id.to_string(),
-        height: height + 1,
-        time_ms: now_ms().max(parent.header.time_ms + 1),
+        height: parent.height + 1,
+        time_ms: now_ms().max(parent.time_ms + 1),
         parent_hash: parent.hash(),
     })
 }
 
-fn admit_verified(
+/// Admits verified transactions against one view of the latest state, under one lock.
+fn admit_all(
     store: &Store,
     mempool: &Mutex<Mempool>,
     chain_id: &str,
-    tx: VerifiedTx,
-) -> Result<Hash, AdmitError> {
-    let view = store.state_view().map_err(|e| internal(e.to_string()))?;
-    let ctx = next_block_context(store, chain_id).map_err(|e| internal(e.to_string()))?;
-    mempool.lock().expect("mempool lock").admit(tx, &view, &ctx)
+    txs: Vec<Result<VerifiedTx, TxCheckError>>,
+) -> Vec<Result<Hash, AdmitError>> {
+    let setup = store
+        .state_view()
+        .map_err(|e| e.to_string())
+        .and_then(|view| {
+            next_block_context(store, chain_id)
+                .map(|ctx| (view, ctx))
+                .map_err(|e| e.to_string())
+        });
+    let (view, ctx) = match setup {
+        Ok(s) => s,
+        Err(e) => return txs.iter().map(|_| Err(internal(e.clone()))).collect(),
+    };
+    let mut pool = mempool.lock().expect("mempool lock");
+    txs.into_iter()
+        .map(|tx| match tx {
+            Ok(tx) => pool.admit(tx, &view, &ctx),
+            Err(e) => Err(AdmitError::Rejected(caihong_chaincode::TxError::new(
+                caihong_chaincode::ErrorCode::InvalidInput,
+                e.to_string(),
+            ))),
+        })
+        .collect()
+}
+
+/// Gossiped transaction batches with the verdict each awaits.
+type IntakeQueue = std::sync::mpsc::SyncSender<(Vec<u8>, Validation)>;
+
+/// The intake thread: decodes gossiped transaction batches, verifies their signatures in one
+/// batch, admits them, and reports the verdict that decides forwarding. It ends when the core
+/// drops the queue.
+fn spawn_intake(shared: Shared) -> anyhow::Result<IntakeQueue> {
+    let (queue, batches) = std::sync::mpsc::sync_channel::<(Vec<u8>, Validation)>(INTAKE_QUEUE);
+    std::thread::Builder::new()
+        .name("tx-intake".into())
+        .spawn(move || {
+            for (data, validation) in batches {
+                validation.report(intake_verdict(&shared, &data));
+            }
+        })
+        .context("starting the transaction intake thread")?;
+    Ok(queue)
+}
+
+/// Reject (and penalise the sender) for bytes that are not transactions of this chain with
+/// good signatures: a member verifies what it forwards. Ignore when nothing was new.
+fn intake_verdict(shared: &Shared, data: &[u8]) -> Acceptance {
+    let Ok(txs) = codec::decode::<Vec<SignedTransaction>>(data) else {
+        return Acceptance::Reject;
+    };
+    if txs.is_empty() {
+        return Acceptance::Reject;
+    }
+    let verified = verify_each(txs, &shared.chain_id);
+    if verified.iter().any(|v| v.is_err()) {
+        return Acceptance::Reject;
+    }
+    let admitted = admit_all(&shared.store, &shared.mempool, &shared.chain_id, verified);
+    if admitted.iter().any(|r| r.is_ok()) {
+        Acceptance::Accept
+    } else {
+        Acceptance::Ignore
+    }
 }
 
 fn internal(message: String) -> AdmitError {
@@ -210,6 +337,25 @@ fn validator_set(keys: &[PublicKey]) -> anyhow::Result<ValidatorSet> {
         .map_err(|e| anyhow::anyhow!("validator set: {e}"))
 }
 
+/// Milliseconds spent on one height, by phase (for the commit log line and tuning).
+#[derive(Debug, Default, Clone, Copy)]
+struct HeightTimings {
+    /// From the start of the height until a body for it was here (built or received).
+    body_at_ms: u64,
+    /// Building our proposal: reaping, executing, the state root.
+    build_ms: u64,
+    /// Checking a received proposal: signatures, execution, the state root.
+    validate_ms: u64,
+    /// Writing the block to storage.
+    store_ms: u64,
+}
+
+impl HeightTimings {
+    fn since_start(start: Instant) -> u64 {
+        start.elapsed().as_millis() as u64
+    }
+}
+
 enum CoreEvent {
     Timeout(Timeout),
     BuildBlock { height: u64, round: u32 },
@@ -225,11 +371,15 @@ struct Core {
     validators: ValidatorSet,
     validator_keys: Vec<PublicKey>,
     bodies: HashMap<Hash, Block>,
-    executed: HashMap<Hash, (WriteSet, Vec<Receipt>)>,
+    /// Blocks of this height executed here: their writes, receipts and state tree update.
+    executed: HashMap<Hash, (WriteSet, Vec<Receipt>, PreparedState)>,
     pending_validation: HashSet<Hash>,
+    intake: IntakeQueue,
     events: mpsc::Sender<CoreEvent>,
     last_commit: Instant,
     height_started: Instant,
+    /// Where this height's time went, logged with its commit.
+    timings: HeightTimings,
     rounds_this_height: u32,
     highest_peer: (u64, Option<[u8; 32]>),
     syncing: bool,
@@ -271,7 +421,7 @@ pub async fn run(
         home.config.mempool.per_signer,
     )));
     let (commits, _) = broadcast::channel(4096);
-    let (submit_tx, mut submit_rx) = mpsc::channel(4096);
+    let (submit_tx, mut submit_rx) = mpsc::channel(16_384);
     let shared = Shared {
         chain_id: chain_id.clone(),
         store: store.clone(),
@@ -299,6 +449,7 @@ pub async fn run(
     let (events_tx, mut events_rx) = mpsc::channel(1024);
     let latest = store.latest_height()?.unwrap_or(0);
     let keys: Vec<PublicKey> = members_now.iter().map(|(k, _)| *k).collect();
+    let intake = spawn_intake(shared.clone())?;
     let mut core = Core {
         shared,
         net: net.clone(),
@@ -310,9 +461,11 @@ pub async fn run(
         bodies: HashMap::new(),
         executed: HashMap::new(),
         pending_validation: HashSet::new(),
+        intake,
         events: events_tx,
         last_commit: Instant::now(),
         height_started: Instant::now(),
+        timings: HeightTimings::default(),
         rounds_this_height: 0,
         highest_peer: (latest, None),
         syncing: false,
@@ -334,9 +487,7 @@ pub async fn run(
                 CoreEvent::Timeout(t) => core.feed(Input::Timeout(t)).await?,
                 CoreEvent::BuildBlock { height, round } => core.build_block(height, round).await?,
             },
-            Some(tx) = submit_rx.recv() => {
-                let _ = core.net.publish(Topic::Transactions, tx.encode()).await;
-            }
+            Some(tx) = submit_rx.recv() => core.gossip_transactions(tx, &mut submit_rx).await,
             _ = tick.tick() => core.on_tick().await?,
         }
     }
@@ -373,6 +524,7 @@ impl Core {
     /// inside [`Core::feed`] queues it instead of recursing).
     fn start_height_input(&mut self) -> Input {
         self.height_started = Instant::now();
+        self.timings = HeightTimings::default();
         self.rounds_this_height = 0;
         Input::StartHeight {
             height: self.height,
@@ -451,6 +603,38 @@ impl Core {
         Ok(None)
     }
 
+    /// Gossips `first` and whatever else is queued, as batches of at most [`TX_BATCH_BYTES`]:
+    /// under load one message carries many transactions (one validation and one signature
+    /// batch at each receiver), and when idle a lone transaction leaves at once.
+    async fn gossip_transactions(
+        &self,
+        first: SignedTransaction,
+        queue: &mut mpsc::Receiver<SignedTransaction>,
+    ) {
+        let mut next = Some(first);
+        while let Some(tx) = next.take() {
+            let mut batch = vec![tx];
+            let mut bytes = 0;
+            while bytes < TX_BATCH_BYTES {
+                match queue.try_recv() {
+                    Ok(tx) => {
+                        bytes += codec::encoded_len(&tx);
+                        batch.push(tx);
+                    }
+                    Err(_) => break,
+                }
+            }
+            if let Err(e) = self
+                .net
+                .publish(Topic::Transactions, codec::encode(&batch))
+                .await
+            {
+                debug!("gossiping {} transactions: {e}", batch.len());
+            }
+            next = queue.try_recv().ok();
+        }
+    }
+
     async fn publish(&self, message: WireMessage) {
         let envelope = Envelope {
             sent_ms: now_ms(),
@@ -469,17 +653,25 @@ impl Core {
         if height != self.height {
             return Ok(());
         }
+        let started = Instant::now();
         let store = self.shared.store.clone();
         let ctx = next_block_context(&store, &self.shared.chain_id)?;
         let cfg = &self.home.config.consensus;
         let view = store.state_view()?;
-        let txs = self.shared.mempool.lock().expect("mempool").reap(
-            &view,
-            cfg.max_block_txs,
-            cfg.max_block_bytes,
+        let max_bytes = cfg.max_block_bytes.min(
+            self.net
+                .max_gossip_size()
+                .saturating_sub(network::BLOCK_MESSAGE_OVERHEAD),
         );
+        let txs =
+            self.shared
+                .mempool
+                .lock()
+                .expect("mempool")
+                .reap(&view, cfg.max_block_txs, max_bytes);
         let (writes, receipts) = execute_block(&view, &ctx, &txs);
-        let state_root = view.state_root_after(&writes)?;
+        let prepared = view.prepare(&writes)?;
+        let state_root = prepared.root();
         let signed: Vec<SignedTransaction> = txs.iter().map(|t| t.signed().clone()).collect();
         let header = Header {
             chain_id: ctx.chain_id.clone(),
@@ -499,10 +691,14 @@ impl Core {
             txs: signed,
         };
         let hash = block.hash();
+        self.timings.build_ms += HeightTimings::since_start(started);
+        if self.timings.body_at_ms == 0 {
+            self.timings.body_at_ms = HeightTimings::since_start(self.height_started);
+        }
         debug!(height, round, txs = block.txs.len(), %hash, "proposing");
         self.publish(WireMessage::Block(block.clone())).await;
         self.bodies.insert(hash, block);
-        self.executed.insert(hash, (writes, receipts));
+        self.executed.insert(hash, (writes, receipts, prepared));
         self.feed(Input::ProposeValue {
             height,
             round,
@@ -526,17 +722,21 @@ impl Core {
         if self.executed.contains_key(hash) {
             return Ok(());
         }
+        let started = Instant::now();
+        let result = self.check_block_body(hash);
+        self.timings.validate_ms += HeightTimings::since_start(started);
+        result
+    }
+
+    fn check_block_body(&mut self, hash: &Hash) -> Result<(), String> {
         let block = self.bodies.get(hash).ok_or("no body")?.clone();
         let store = self.shared.store.clone();
         let h = &block.header;
-        let latest = store
-            .latest_height()
-            .map_err(|e| e.to_string())?
-            .unwrap_or(0);
         let parent = store
-            .block(latest)
+            .latest_header()
             .map_err(|e| e.to_string())?
             .ok_or("no parent")?;
+        let latest = parent.height;
         if h.chain_id != self.shared.chain_id
             || h.height != latest + 1
             || h.parent_hash != parent.hash()
@@ -545,7 +745,7 @@ impl Core {
                 "header does not extend our chain at height {latest}"
             ));
         }
-        if h.time_ms <= parent.header.time_ms || h.time_ms > now_ms() + 10_000 {
+        if h.time_ms <= parent.time_ms || h.time_ms > now_ms() + 10_000 {
             return Err(format!(
                 "block time {} is not after its parent or too far ahead",
                 h.time_ms
@@ -554,7 +754,7 @@ impl Core {
         if !block.txs_match_header() {
             return Err("transactions do not match txs_root".into());
         }
-        let verified = verify_all(&block.txs, &self.shared.chain_id)?;
+        let verified = verify_block_txs(&block.txs, &self.shared.chain_id, &self.shared.mempool)?;
         let view = store.state_view().map_err(|e| e.to_string())?;
         let ctx = BlockContext {
             chain_id: h.chain_id.clone(),
@@ -571,14 +771,15 @@ impl Core {
         {
             return Err("next validators hash differs from the members after the block".into());
         }
-        let root = view.state_root_after(&writes).map_err(|e| e.to_string())?;
+        let prepared = view.prepare(&writes).map_err(|e| e.to_string())?;
+        let root = prepared.root();
         if root != h.state_root {
             return Err(format!(
                 "state root {root} differs from header {}",
                 h.state_root
             ));
         }
-        self.executed.insert(*hash, (writes, receipts));
+        self.executed.insert(*hash, (writes, receipts, prepared));
         Ok(())
     }
 
@@ -598,10 +799,12 @@ impl Core {
             );
         }
         let block = self.bodies.remove(&hash).context("decided block body")?;
-        let (writes, receipts) = self.executed.remove(&hash).context("executed block")?;
+        let (writes, receipts, prepared) = self.executed.remove(&hash).context("executed block")?;
+        let started = Instant::now();
         self.shared
             .store
-            .commit_block(&block, &certificate, &writes, &receipts)?;
+            .commit_prepared(&block, &certificate, &writes, &receipts, prepared)?;
+        self.timings.store_ms = HeightTimings::since_start(started);
         self.bodies.clear();
         self.executed.clear();
         self.pending_validation.clear();
@@ -625,7 +828,19 @@ impl Core {
                 receipt: receipt.clone(),
             });
         }
-        info!(height, txs = block.txs.len(), hash = %hash, interval_ms = interval.as_millis() as u64, "committed");
+        let t = self.timings;
+        info!(
+            height,
+            txs = block.txs.len(),
+            hash = %hash,
+            interval_ms = interval.as_millis() as u64,
+            rounds = self.rounds_this_height + 1,
+            body_at_ms = t.body_at_ms,
+            build_ms = t.build_ms,
+            validate_ms = t.validate_ms,
+            store_ms = t.store_ms,
+            "committed"
+        );
         // The next height's validators and peers come from the new state.
         let members_now = current_members(&self.shared.store)?;
         let keys: Vec<PublicKey> = members_now.iter().map(|(k, _)| *k).collect();
@@ -685,21 +900,15 @@ impl Core {
                 validation,
                 ..
             } => {
-                let verdict = match SignedTransaction::decode(&data)
-                    .map(|t| t.verify(&self.shared.chain_id))
+                // Verified and admitted on the intake thread, off the consensus loop. When it
+                // is behind, the batch is dropped unforwarded: its transactions still reach us
+                // in blocks, where they are verified then.
+                use std::sync::mpsc::TrySendError;
+                if let Err(TrySendError::Full((_, v)) | TrySendError::Disconnected((_, v))) =
+                    self.intake.try_send((data, validation))
                 {
-                    Ok(Ok(tx)) => match admit_verified(
-                        &self.shared.store,
-                        &self.shared.mempool,
-                        &self.shared.chain_id,
-                        tx,
-                    ) {
-                        Ok(_) => Acceptance::Accept,
-                        Err(_) => Acceptance::Ignore,
-                    },
-                    _ => Acceptance::Reject,
-                };
-                validation.report(verdict);
+                    v.report(Acceptance::Ignore);
+                }
             }
             NetworkEvent::Gossip {
                 topic: Topic::Consensus,
@@ -718,6 +927,10 @@ impl Core {
                     WireMessage::Block(block) => {
                         let hash = block.hash();
                         if block.header.height == self.height {
+                            if self.timings.body_at_ms == 0 {
+                                self.timings.body_at_ms =
+                                    HeightTimings::since_start(self.height_started);
+                            }
                             self.bodies.insert(hash, block);
                             if self.pending_validation.remove(&hash) {
                                 let valid = self.validate(&hash);
@@ -754,13 +967,25 @@ impl Core {
 
     fn serve_blocks(&self, from: u64, to: u64) -> SyncResponse {
         let to = to.min(from.saturating_add(SYNC_BATCH - 1));
+        // The response is one encoded value: keep it under the codec's and the network's limit
+        // (a single block always fits; see config::MAX_BLOCK_BYTES_LIMIT).
+        let limit = (caihong_chaincode::codec::MAX_ENCODED_LEN as usize)
+            .min(self.net.max_response_size())
+            - network::BLOCK_MESSAGE_OVERHEAD;
         let mut blocks = Vec::new();
+        let mut bytes = 0;
         for h in from.max(1)..=to {
             match (
                 self.shared.store.block(h),
                 self.shared.store.commit_certificate(h),
             ) {
-                (Ok(Some(b)), Ok(Some(c))) => blocks.push((b, c)),
+                (Ok(Some(b)), Ok(Some(c))) => {
+                    bytes += codec::encoded_len(&b) + codec::encoded_len(&c);
+                    if bytes > limit && !blocks.is_empty() {
+                        break;
+                    }
+                    blocks.push((b, c));
+                }
                 _ => break,
             }
         }
@@ -817,20 +1042,13 @@ impl Core {
 
     async fn refresh_status(&mut self) {
         let peers = self.net.peers().await;
-        let latest = self
-            .shared
-            .store
-            .latest_height()
-            .ok()
-            .flatten()
-            .unwrap_or(0);
-        let block = self.shared.store.block(latest).ok().flatten();
+        let header = self.shared.store.latest_header().ok().flatten();
         let mempool_size = self.shared.mempool.lock().map(|m| m.len()).unwrap_or(0);
         let mut s = self.shared.status.write().expect("status");
-        s.height = latest;
-        if let Some(b) = block {
-            s.latest_block_hash = b.hash().to_hex();
-            s.latest_block_time_ms = b.header.time_ms;
+        if let Some(h) = header {
+            s.height = h.height;
+            s.latest_block_hash = h.hash().to_hex();
+            s.latest_block_time_ms = h.time_ms;
         }
         s.peers = peers.iter().map(hex::encode).collect();
         s.syncing = self.syncing;
@@ -842,31 +1060,30 @@ impl Core {
     }
 }
 
-/// Verifies every transaction's signature, in one batch when all are good.
-fn verify_all(txs: &[SignedTransaction], chain_id: &str) -> Result<Vec<VerifiedTx>, String> {
-    let mut messages = Vec::with_capacity(txs.len());
-    let mut signatures = Vec::with_capacity(txs.len());
-    let mut keys = Vec::with_capacity(txs.len());
-    for tx in txs {
-        if tx.tx.chain_id != chain_id {
-            return Err(format!(
-                "transaction {} is for chain {}",
-                tx.hash(),
-                tx.tx.chain_id
-            ));
+/// The block's transactions, verified: those in our mempool were verified on admission and
+/// are taken from there; the rest are checked in one signature batch. Any bad one fails the
+/// block.
+fn verify_block_txs(
+    txs: &[SignedTransaction],
+    chain_id: &str,
+    mempool: &Mutex<Mempool>,
+) -> Result<Vec<VerifiedTx>, String> {
+    let mut out: Vec<Option<VerifiedTx>> = {
+        let pool = mempool.lock().expect("mempool");
+        txs.iter().map(|t| pool.get(&t.hash()).cloned()).collect()
+    };
+    let unknown: Vec<SignedTransaction> = txs
+        .iter()
+        .zip(&out)
+        .filter(|(_, known)| known.is_none())
+        .map(|(t, _)| t.clone())
+        .collect();
+    let mut checked = verify_each(unknown, chain_id).into_iter();
+    for slot in out.iter_mut().filter(|s| s.is_none()) {
+        match checked.next().expect("one result per unknown transaction") {
+            Ok(tx) => *slot = Some(tx),
+            Err(e) => return Err(format!("a transaction does not verify: {e}")),
         }
-        messages.push(tx.tx.signing_bytes());
-        signatures.push(ed25519_dalek::Signature::from_bytes(&tx.signature.0));
-        keys.push(
-            tx.tx
-                .signer
-                .verifying_key()
-                .map_err(|_| format!("bad signer key in {}", tx.hash()))?,
-        );
     }
-    let refs: Vec<&[u8]> = messages.iter().map(|m| m.as_slice()).collect();
-    if ed25519_dalek::verify_batch(&refs, &signatures, &keys).is_err() {
-        return Err("a transaction signature does not verify".into());
-    }
-    Ok(txs.iter().cloned().map(|t| t.assume_verified()).collect())
+    Ok(out.into_iter().flatten().collect())
 }

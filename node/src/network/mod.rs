@@ -189,6 +189,11 @@ pub struct NetworkConfig {
     pub event_buffer: usize,
 }
 
+/// Default [`NetworkConfig::max_gossip_size`]: 4 MiB.
+pub const DEFAULT_MAX_GOSSIP_SIZE: usize = 4 << 20;
+/// Room a gossiped block needs beyond its transactions (header, envelope, lengths).
+pub const BLOCK_MESSAGE_OVERHEAD: usize = 64 << 10;
+
 impl NetworkConfig {
     pub fn new(chain_id: impl Into<String>, secret_key: [u8; 32], listen: Multiaddr) -> Self {
         NetworkConfig {
@@ -197,7 +202,7 @@ impl NetworkConfig {
             listen,
             peers: Vec::new(),
             allowed: Vec::new(),
-            max_gossip_size: 4 << 20,
+            max_gossip_size: DEFAULT_MAX_GOSSIP_SIZE,
             max_request_size: 64 << 10,
             max_response_size: 16 << 20,
             request_timeout: Duration::from_secs(10),
@@ -401,6 +406,7 @@ pub struct NetworkHandle {
     commands: mpsc::Sender<Command>,
     local_key: NodeKey,
     max_request_size: usize,
+    max_response_size: usize,
     max_gossip_size: usize,
     request_timeout: Duration,
 }
@@ -419,6 +425,16 @@ impl NetworkHandle {
 
     /// Gossip `data` on `topic`. [`NetworkError::NoPeers`] (nobody connected yet) and
     /// [`NetworkError::Duplicate`] (same bytes within a minute) are harmless for rebroadcasts.
+    /// Largest gossip message this node publishes or accepts.
+    pub fn max_gossip_size(&self) -> usize {
+        self.max_gossip_size
+    }
+
+    /// Largest response this node sends or accepts.
+    pub fn max_response_size(&self) -> usize {
+        self.max_response_size
+    }
+
     pub async fn publish(&self, topic: Topic, data: Vec<u8>) -> Result<(), NetworkError> {
         if data.len() > self.max_gossip_size {
             return Err(NetworkError::TooLarge {

@@ -123,6 +123,7 @@ pub(super) async fn spawn(
         commands: commands_tx,
         local_key,
         max_request_size: cfg.max_request_size,
+        max_response_size: cfg.max_response_size,
         max_gossip_size: cfg.max_gossip_size,
         request_timeout: cfg.request_timeout,
     };

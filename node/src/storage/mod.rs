@@ -41,7 +41,7 @@ mod view;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 
 use bincode::Options as _;
 use caihong_chaincode::{
@@ -58,7 +58,7 @@ use crate::block::{self, Block, Header};
 
 pub use error::{ProofError, StorageError};
 pub use proof::{ProofLeaf, StateProof};
-pub use view::StateView;
+pub use view::{PreparedState, StateView};
 
 /// Block by height.
 pub const CF_BLOCKS: &str = "blocks";
@@ -232,6 +232,9 @@ pub fn genesis_state_root(writes: &WriteSet) -> Hash {
 pub struct Store {
     pub(crate) db: DB,
     commit_lock: Mutex<()>,
+    /// The latest committed header, kept in memory: building and admitting against the tip
+    /// must not decode the whole latest block each time. Set after each synced commit.
+    latest_header: RwLock<Option<Header>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -262,6 +265,7 @@ impl Store {
         Ok(Store {
             db,
             commit_lock: Mutex::new(()),
+            latest_header: RwLock::new(None),
         })
     }
 
@@ -343,6 +347,7 @@ impl Store {
         batch.put_cf(meta, META_GENESIS_HASH, given.0);
         batch.put_cf(meta, META_CHAIN_ID, header.chain_id.as_bytes());
         self.write_synced(batch)?;
+        self.set_latest_header(header);
         Ok(GenesisInit::Created)
     }
 
@@ -369,6 +374,35 @@ impl Store {
     /// The latest committed height; `None` before genesis (genesis is height 0).
     pub fn latest_height(&self) -> Result<Option<u64>, StorageError> {
         Self::read_latest_height(&self.db, |cf, k| self.db.get_cf(cf, k))
+    }
+
+    /// The latest committed header (`None` before genesis), from memory after the first read.
+    pub fn latest_header(&self) -> Result<Option<Header>, StorageError> {
+        if let Some(header) = self
+            .latest_header
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        {
+            return Ok(Some(header));
+        }
+        let _guard = self.commit_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let header = match self.latest_height()? {
+            Some(h) => self.block(h)?.map(|b| b.header),
+            None => None,
+        };
+        *self
+            .latest_header
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = header.clone();
+        Ok(header)
+    }
+
+    fn set_latest_header(&self, header: &Header) {
+        *self
+            .latest_header
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Some(header.clone());
     }
 
     /// Hash of the latest committed block.
@@ -549,6 +583,32 @@ impl Store {
         writes: &WriteSet,
         receipts: &[Receipt],
     ) -> Result<(), StorageError> {
+        self.commit_inner(block, certificate, writes, receipts, None)
+    }
+
+    /// [`Store::commit_block`] with the state tree update already computed on the parent's
+    /// view ([`StateView::prepare`]), as a validator has it from checking the proposal. It is
+    /// refused, writing nothing, if it is not for this block's height or its root is not the
+    /// header's.
+    pub fn commit_prepared(
+        &self,
+        block: &Block,
+        certificate: &CommitCertificate,
+        writes: &WriteSet,
+        receipts: &[Receipt],
+        prepared: PreparedState,
+    ) -> Result<(), StorageError> {
+        self.commit_inner(block, certificate, writes, receipts, Some(prepared))
+    }
+
+    fn commit_inner(
+        &self,
+        block: &Block,
+        certificate: &CommitCertificate,
+        writes: &WriteSet,
+        receipts: &[Receipt],
+        prepared: Option<PreparedState>,
+    ) -> Result<(), StorageError> {
         let _guard = self.commit_lock.lock().unwrap_or_else(|p| p.into_inner());
         let view = self.state_view()?;
         let latest = view.height().ok_or(StorageError::NoGenesis)?;
@@ -611,7 +671,16 @@ impl Store {
                 "the receipts do not match the header's receipts_root".into(),
             ));
         }
-        let update = view.tree_update(writes, height)?;
+        let update = match prepared {
+            Some(p) if p.version == height => p.update,
+            Some(p) => {
+                return Err(inconsistent(format!(
+                    "the prepared state is for height {}",
+                    p.version
+                )));
+            }
+            None => view.tree_update(writes, height)?,
+        };
         if update.root != header.state_root {
             return Err(StorageError::StateRootMismatch {
                 height,
@@ -656,7 +725,9 @@ impl Store {
                 }),
             );
         }
-        self.write_synced(batch)
+        self.write_synced(batch)?;
+        self.set_latest_header(header);
+        Ok(())
     }
 
     /// Block, hash index, state writes, tree update, the latest height/hash, and the validator

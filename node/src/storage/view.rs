@@ -59,6 +59,17 @@ impl<'a> StateView<'a> {
         Ok(tree::apply(&self.tree(), writes, version)?.root)
     }
 
+    /// Like [`StateView::state_root_after`], keeping the computed tree nodes so that
+    /// [`Store::commit_prepared`](super::Store::commit_prepared) writes them instead of
+    /// computing the same tree again.
+    pub fn prepare(&self, writes: &WriteSet) -> Result<PreparedState, StorageError> {
+        let version = self.height.map_or(0, |h| h + 1);
+        Ok(PreparedState {
+            version,
+            update: tree::apply(&self.tree(), writes, version)?,
+        })
+    }
+
     /// The root of this view's state.
     pub fn state_root(&self) -> Result<Hash, StorageError> {
         let h = self.height.ok_or(StorageError::NoGenesis)?;
@@ -85,6 +96,21 @@ impl<'a> StateView<'a> {
 
     pub(crate) fn tree_prove(&self, key: &[u8], version: u64) -> Result<StateProof, StorageError> {
         tree::prove(&self.tree(), key, version)
+    }
+}
+
+/// A block's state tree update computed on the view of its parent: the root for the header
+/// and the nodes the commit writes.
+#[derive(Debug)]
+pub struct PreparedState {
+    pub(crate) version: u64,
+    pub(crate) update: tree::TreeUpdate,
+}
+
+impl PreparedState {
+    /// The state root after the block.
+    pub fn root(&self) -> Hash {
+        self.update.root
     }
 }
 
