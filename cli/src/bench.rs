@@ -46,9 +46,19 @@ pub struct BenchArgs {
     /// Signing operators (spread over the members).
     #[arg(long, default_value_t = 32)]
     pub signers: usize,
-    /// Client threads submitting.
+    /// Client threads submitting (client c sends to member c % members).
     #[arg(long, default_value_t = 4)]
     pub clients: usize,
+    /// Most transactions per request (`POST /v1/txs`).
+    #[arg(long, default_value_t = 200)]
+    pub batch: usize,
+    /// Make the alliance in this directory (created; must be empty or absent) and keep it
+    /// afterwards, with each node's log, instead of a temporary directory.
+    #[arg(long)]
+    pub dir: Option<std::path::PathBuf>,
+    /// Log filter of the nodes (`RUST_LOG` syntax), e.g. `info` to see every commit.
+    #[arg(long, default_value = "warn")]
+    pub node_log: String,
     /// First port; member i uses base+2i and base+2i+1.
     #[arg(long, default_value_t = 27600)]
     pub base_port: u16,
@@ -66,13 +76,13 @@ impl Drop for Nodes {
     }
 }
 
-/// One operator key driving transactions, with its local nonce and sequence.
+/// One operator key driving transactions, with its sequence number.
 struct Signer {
     key: SigningKey,
     region: String,
     api: String,
     index: usize,
-    nonce: u64,
+    /// Next sequence number, which is also the next nonce.
     seq: u64,
 }
 
@@ -200,8 +210,20 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
     if args.members == 0 || args.signers == 0 || args.clients == 0 || args.duration == 0 {
         bail!("--members, --signers, --clients and --duration must be at least 1");
     }
-    let dir = tempfile::tempdir()?;
-    let net = make_testnet(dir.path(), args.members, args.base_port, "caihong-bench")?;
+    let temp;
+    let dir = match &args.dir {
+        Some(d) => {
+            if d.exists() && std::fs::read_dir(d)?.next().is_some() {
+                bail!("--dir {} is not empty", d.display());
+            }
+            d.clone()
+        }
+        None => {
+            temp = tempfile::tempdir()?;
+            temp.path().to_path_buf()
+        }
+    };
+    let net = make_testnet(&dir, args.members, args.base_port, "caihong-bench")?;
     let exe = std::env::current_exe()?;
     let mut nodes = Nodes(Vec::new());
     for m in &net.members {
@@ -210,7 +232,7 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
             std::process::Command::new(&exe)
                 .args(["start", "--home"])
                 .arg(&m.home)
-                .env("RUST_LOG", "warn")
+                .env("RUST_LOG", &args.node_log)
                 .stdout(log.try_clone()?)
                 .stderr(log)
                 .spawn()
@@ -238,7 +260,7 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
     eprintln!(
         "alliance of {} members up in {}",
         args.members,
-        dir.path().display()
+        dir.display()
     );
 
     // Operators with the registrar, credit and expert roles, registered by each member's admin.
@@ -274,75 +296,115 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
                 region: region.clone(),
                 api: member.api.clone(),
                 index: k,
-                nonce: 0,
                 seq: 0,
             });
         }
     }
     let chain_id = net.chain_id.clone();
 
-    // Load: client threads, each with its share of the signers.
+    // Load: client threads, each sending batches to one member on behalf of that member's
+    // operators. A transaction's nonce is its signer's sequence number, so a refused one is
+    // regenerated identically when offered again.
     let start = Instant::now();
     let end_ms = (args.warmup + args.duration) * 1000;
     let stop = Arc::new(AtomicBool::new(false));
     let submitted: Arc<Mutex<HashMap<String, u64>>> = Arc::new(Mutex::new(HashMap::new()));
     let rejected = Arc::new(AtomicU64::new(0));
     let mut shares: Vec<Vec<Signer>> = (0..args.clients).map(|_| Vec::new()).collect();
-    for (i, s) in signers.into_iter().enumerate() {
-        shares[i % args.clients].push(s);
+    for s in signers {
+        // Client c serves member c % members, so a share's signers all use one API.
+        let member = net.members.iter().position(|m| m.api == s.api).unwrap_or(0);
+        let clients_of_member: Vec<usize> = (0..args.clients)
+            .filter(|c| c % args.members == member)
+            .collect();
+        let client = if clients_of_member.is_empty() {
+            s.index % args.clients
+        } else {
+            clients_of_member[s.index / args.members % clients_of_member.len()]
+        };
+        shares[client].push(s);
     }
-    let per_client_interval =
-        (args.rate > 0).then(|| Duration::from_secs_f64(args.clients as f64 / args.rate as f64));
+    let per_client_rate = (args.rate > 0).then(|| args.rate as f64 / args.clients as f64);
+    let batch_max = args.batch.max(1);
     let mut threads = Vec::new();
     for mut share in shares.into_iter().filter(|s| !s.is_empty()) {
         let (stop, submitted, rejected) = (stop.clone(), submitted.clone(), rejected.clone());
         let chain_id = chain_id.clone();
         threads.push(std::thread::spawn(move || {
             let agent = ureq::AgentBuilder::new().build();
-            let mut next_send = Instant::now();
+            let api = share[0].api.clone();
+            let client_start = Instant::now();
+            let mut sent = 0u64;
             let mut turn = 0;
             while !stop.load(Ordering::Relaxed) && now_ms_since(start) < end_ms {
-                if let Some(interval) = per_client_interval {
-                    let now = Instant::now();
-                    if now < next_send {
-                        std::thread::sleep(next_send - now);
+                let due = match per_client_rate {
+                    Some(rate) => {
+                        let owed = (client_start.elapsed().as_secs_f64() * rate) as u64;
+                        (owed.saturating_sub(sent) as usize).min(batch_max)
                     }
-                    next_send += interval;
+                    None => batch_max,
+                };
+                if due == 0 {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
                 }
-                let count = share.len();
-                let s = &mut share[turn % count];
-                turn += 1;
-                let seq = s.seq;
-                let action = next_action(s);
-                let tx = caihong_chaincode::Transaction {
-                    chain_id: chain_id.clone(),
-                    signer: PublicKey::from(&s.key.verifying_key()),
-                    nonce: s.nonce,
-                    action,
+                // (signer slot, seq, hex, hash) of each transaction in the batch.
+                let mut batch = Vec::with_capacity(due);
+                for _ in 0..due {
+                    let slot = turn % share.len();
+                    turn += 1;
+                    let s = &mut share[slot];
+                    let seq = s.seq;
+                    let action = next_action(s);
+                    let tx = caihong_chaincode::Transaction {
+                        chain_id: chain_id.clone(),
+                        signer: PublicKey::from(&s.key.verifying_key()),
+                        nonce: seq,
+                        action,
+                    }
+                    .sign(&s.key);
+                    batch.push((slot, seq, hex::encode(tx.encode()), tx.hash().to_hex()));
                 }
-                .sign(&s.key);
-                let body = json!({"tx": hex::encode(tx.encode())});
+                let body = json!({"txs": batch.iter().map(|b| b.2.as_str()).collect::<Vec<_>>()});
                 let at = now_ms_since(start);
-                match agent
-                    .post(&format!("{}/v1/tx", s.api))
-                    .timeout(Duration::from_secs(10))
+                let answer: Option<Value> = agent
+                    .post(&format!("{api}/v1/txs"))
+                    .timeout(Duration::from_secs(30))
                     .send_json(body)
-                {
-                    Ok(_) => {
-                        s.nonce += 1;
-                        submitted
-                            .lock()
-                            .expect("submitted")
-                            .insert(tx.hash().to_hex(), at);
+                    .ok()
+                    .and_then(|r| r.into_json().ok());
+                let results = answer
+                    .as_ref()
+                    .and_then(|a| a["results"].as_array().cloned())
+                    .unwrap_or_default();
+                sent += batch.len() as u64;
+                // Each signer goes back to its first transaction that was not taken.
+                let mut first_refused: HashMap<usize, u64> = HashMap::new();
+                let mut full = false;
+                for (i, (slot, seq, _, hash)) in batch.iter().enumerate() {
+                    match results.get(i) {
+                        Some(r) if r["status"] == "pending" => {
+                            submitted
+                                .lock()
+                                .expect("submitted")
+                                .insert(hash.clone(), at);
+                        }
+                        other => {
+                            if other.is_some_and(|r| r["code"] == "MEMPOOL_FULL") {
+                                full = true;
+                            } else {
+                                rejected.fetch_add(1, Ordering::Relaxed);
+                            }
+                            let e = first_refused.entry(*slot).or_insert(*seq);
+                            *e = (*e).min(*seq);
+                        }
                     }
-                    Err(ureq::Error::Status(503, _)) => {
-                        // Mempool full: offer the same transaction again shortly.
-                        s.seq = seq;
-                        std::thread::sleep(Duration::from_millis(20));
-                    }
-                    Err(_) => {
-                        rejected.fetch_add(1, Ordering::Relaxed);
-                    }
+                }
+                for (slot, seq) in first_refused {
+                    share[slot].seq = seq;
+                }
+                if full || answer.is_none() {
+                    std::thread::sleep(Duration::from_millis(20));
                 }
             }
         }));
