@@ -87,6 +87,9 @@ const SYNC_BATCH: u64 = 64;
 /// Transactions gossiped in one message, up to about this many bytes.
 const TX_BATCH_BYTES: usize = 512 << 10;
 
+/// Admitted transactions wait at most this long to be gossiped together.
+const TX_GOSSIP_INTERVAL: Duration = Duration::from_millis(20);
+
 /// Gossiped transaction batches waiting for the intake thread; more are dropped unforwarded.
 const INTAKE_QUEUE: usize = 64;
 
@@ -126,7 +129,8 @@ pub struct Shared {
     pub mempool: Arc<Mutex<Mempool>>,
     pub status: Arc<RwLock<Status>>,
     pub commits: broadcast::Sender<Committed>,
-    pub submit: mpsc::Sender<SignedTransaction>,
+    /// Admitted transactions for the core task to gossip, one batch per admission call.
+    pub submit: mpsc::Sender<Vec<SignedTransaction>>,
 }
 
 impl Shared {
@@ -142,12 +146,17 @@ impl Shared {
     pub fn admit_batch(&self, txs: Vec<SignedTransaction>) -> Vec<Result<Hash, AdmitError>> {
         let verified = verify_each(txs.clone(), &self.chain_id);
         let results = admit_all(&self.store, &self.mempool, &self.chain_id, verified);
-        for (tx, result) in txs.into_iter().zip(&results) {
-            if result.is_ok() {
-                // Gossip from the core task (it owns the network handle). A full queue only
-                // delays the transaction: it stays in our mempool and reaches a block from here.
-                let _ = self.submit.try_send(tx);
-            }
+        let admitted: Vec<SignedTransaction> = txs
+            .into_iter()
+            .zip(&results)
+            .filter(|(_, r)| r.is_ok())
+            .map(|(tx, _)| tx)
+            .collect();
+        if !admitted.is_empty() {
+            // Gossip from the core task (it owns the network handle), as one batch: a message
+            // per transaction would cost every receiver a libp2p signature check each. A full
+            // queue only delays them: they stay in our mempool and reach a block from here.
+            let _ = self.submit.try_send(admitted);
         }
         results
     }
@@ -375,6 +384,9 @@ struct Core {
     executed: HashMap<Hash, (WriteSet, Vec<Receipt>, PreparedState)>,
     pending_validation: HashSet<Hash>,
     intake: IntakeQueue,
+    /// Admitted transactions waiting to be gossiped together, and their encoded size.
+    outbox: Vec<SignedTransaction>,
+    outbox_bytes: usize,
     events: mpsc::Sender<CoreEvent>,
     last_commit: Instant,
     height_started: Instant,
@@ -421,7 +433,7 @@ pub async fn run(
         home.config.mempool.per_signer,
     )));
     let (commits, _) = broadcast::channel(4096);
-    let (submit_tx, mut submit_rx) = mpsc::channel(16_384);
+    let (submit_tx, mut submit_rx) = mpsc::channel(1024);
     let shared = Shared {
         chain_id: chain_id.clone(),
         store: store.clone(),
@@ -462,6 +474,8 @@ pub async fn run(
         executed: HashMap::new(),
         pending_validation: HashSet::new(),
         intake,
+        outbox: Vec::new(),
+        outbox_bytes: 0,
         events: events_tx,
         last_commit: Instant::now(),
         height_started: Instant::now(),
@@ -475,6 +489,8 @@ pub async fn run(
     core.refresh_status().await;
     core.start_height().await?;
 
+    let mut gossip_tick = tokio::time::interval(TX_GOSSIP_INTERVAL);
+    gossip_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     // A slow sync request must not be followed by a burst of missed ticks.
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -487,7 +503,8 @@ pub async fn run(
                 CoreEvent::Timeout(t) => core.feed(Input::Timeout(t)).await?,
                 CoreEvent::BuildBlock { height, round } => core.build_block(height, round).await?,
             },
-            Some(tx) = submit_rx.recv() => core.gossip_transactions(tx, &mut submit_rx).await,
+            Some(txs) = submit_rx.recv() => core.queue_gossip(txs).await,
+            _ = gossip_tick.tick() => core.flush_gossip().await,
             _ = tick.tick() => core.on_tick().await?,
         }
     }
@@ -603,35 +620,36 @@ impl Core {
         Ok(None)
     }
 
-    /// Gossips `first` and whatever else is queued, as batches of at most [`TX_BATCH_BYTES`]:
-    /// under load one message carries many transactions (one validation and one signature
-    /// batch at each receiver), and when idle a lone transaction leaves at once.
-    async fn gossip_transactions(
-        &self,
-        first: SignedTransaction,
-        queue: &mut mpsc::Receiver<SignedTransaction>,
-    ) {
-        let mut next = Some(first);
-        while let Some(tx) = next.take() {
-            let mut batch = vec![tx];
-            let mut bytes = 0;
-            while bytes < TX_BATCH_BYTES {
-                match queue.try_recv() {
-                    Ok(tx) => {
-                        bytes += codec::encoded_len(&tx);
-                        batch.push(tx);
-                    }
-                    Err(_) => break,
-                }
+    /// Queues admitted transactions for gossip; sends at once when a message's worth is queued.
+    async fn queue_gossip(&mut self, txs: Vec<SignedTransaction>) {
+        for tx in txs {
+            self.outbox_bytes += codec::encoded_len(&tx);
+            self.outbox.push(tx);
+            if self.outbox_bytes >= TX_BATCH_BYTES {
+                self.flush_gossip().await;
             }
-            if let Err(e) = self
-                .net
-                .publish(Topic::Transactions, codec::encode(&batch))
-                .await
-            {
-                debug!("gossiping {} transactions: {e}", batch.len());
-            }
-            next = queue.try_recv().ok();
+        }
+    }
+
+    /// Gossips what is queued as one message. Called every [`TX_GOSSIP_INTERVAL`]: many clients
+    /// each sending one transaction still make few messages (each costs every receiver a
+    /// libp2p signature check), at the price of that much delay.
+    async fn flush_gossip(&mut self) {
+        if self.outbox.is_empty() {
+            return;
+        }
+        self.outbox_bytes = 0;
+        let batch = std::mem::take(&mut self.outbox);
+        self.publish_transactions(batch).await;
+    }
+
+    async fn publish_transactions(&self, batch: Vec<SignedTransaction>) {
+        if let Err(e) = self
+            .net
+            .publish(Topic::Transactions, codec::encode(&batch))
+            .await
+        {
+            debug!("gossiping {} transactions: {e}", batch.len());
         }
     }
 
