@@ -2,7 +2,8 @@
 //! `caihong init` waits, refused, while admins propose and vote with `caihong tx governance`;
 //! once the change takes effect it syncs from genesis and is a validator the alliance needs to
 //! commit.
-//! Then a member is removed the same way and the smaller set commits without it.
+//! Then a member is removed the same way and the smaller set commits without it, an admin key
+//! and a node key are rotated, and another region's sync verifies through all of it.
 
 mod harness;
 
@@ -201,7 +202,59 @@ fn a_fifth_city_joins_by_vote_and_a_removed_member_is_no_longer_needed() {
     assert_eq!(code, 0, "the new admin key: {v} {err}");
     assert_eq!(v["status"], "committed", "{v}");
 
-    // Another region verifies the chain from genesis through both membership changes: the
+    // Baotou's node key is rotated the same way. Ordos comes back first, so that Hohhot, Ordos
+    // and Lanzhou are a quorum while Baotou's node still has the old key.
+    a.start(2);
+    a.wait_height(2, a.height(0).unwrap(), MINUTE);
+    let node_key = a.dir.path().join("baotou-node-2.json");
+    let (code, node_public, err) = run(&["keygen", "--out", node_key.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let (code, v, err) = tx(
+        &a,
+        0,
+        &[
+            "governance",
+            "propose-rotate-node-key",
+            "--member",
+            "baotou",
+            "--new-key",
+            node_public.trim(),
+        ],
+    );
+    assert_eq!(code, 0, "{v} {err}");
+    let rotate_node = v["output"]["Proposal"].as_u64().expect("proposal id");
+    approve(&a, 2, rotate_node);
+    approve(&a, new, rotate_node);
+    let rotated_at = effective_height(&a, 0, rotate_node);
+    a.wait_height(0, rotated_at + 1, MINUTE);
+    // Baotou installs the new key (its genesis file still lists the old one) and restarts.
+    a.stop(1);
+    std::fs::copy(
+        &node_key,
+        caihong_node::config::Home::node_key_path(&a.members[1].home),
+    )
+    .unwrap();
+    a.start(1);
+    // With Ordos stopped again a quorum needs Baotou, so the chain moves only if Baotou's node
+    // signs with its new key.
+    a.kill(2);
+    let before = a.height(0).unwrap();
+    for i in [0, 1, new] {
+        a.wait_height(i, before + 3, MINUTE);
+    }
+    assert_eq!(a.status(1)["validator"], true, "{}", a.log_tail(1));
+    assert_eq!(
+        a.status(1)["node_key"],
+        node_public.trim(),
+        "{}",
+        a.log_tail(1)
+    );
+    println!(
+        "baotou's node key rotated at height {rotated_at}; it signs again from height {}",
+        before + 1
+    );
+
+    // Another region verifies the chain from genesis through every membership change: the
     // certificates after each change are signed by the new set, which it learns from headers.
     let out = a.dir.path().join("credit.jsonl");
     let genesis = a.members[0].home.join("genesis.json");
@@ -218,5 +271,5 @@ fn a_fifth_city_joins_by_vote_and_a_removed_member_is_no_longer_needed() {
     assert_eq!(code, 0, "{stdout}\n{err}");
     assert!(stdout.contains("verified blocks 1..="), "{stdout}");
     let history = a.get(new, "/v1/validators");
-    assert_eq!(history.as_array().unwrap().len(), 3, "{history}");
+    assert_eq!(history.as_array().unwrap().len(), 4, "{history}");
 }

@@ -282,18 +282,8 @@ impl Home {
             .map_err(|e| invalid(&config_path, e))?;
         let genesis = read_genesis(&Self::genesis_path(dir))?;
         let node_key = KeyFile::read(&Self::node_key_path(dir))?;
-        let public = PublicKey::from(&node_key.verifying_key());
-        if let Some(m) = genesis.members.iter().find(|m| m.id == config.member)
-            && m.node_key != public
-        {
-            return Err(invalid(
-                &Self::node_key_path(dir),
-                format!(
-                    "node key {public} is not member {}'s node key {} in genesis",
-                    config.member, m.node_key
-                ),
-            ));
-        }
+        // Whether the node key is this member's is checked against the chain's state when the
+        // node starts (runtime::check_node_key): governance may have rotated it since genesis.
         Ok(Home {
             dir: dir.to_path_buf(),
             config,
@@ -566,6 +556,25 @@ mod testnet_tests {
         assert!(
             e.contains("consensus.max_block_bytes") && e.contains("gossip"),
             "{e}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// After governance rotates a member's node key, its home keeps the genesis file (with the
+    /// old key) and gets the new key file: that home must still load; the runtime checks the
+    /// key against the chain's state instead.
+    #[test]
+    fn a_home_with_a_rotated_node_key_loads() {
+        let dir = std::env::temp_dir().join(format!("caihong-rotated-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let net = make_testnet(&dir, 1, 27200, "caihong-test").unwrap();
+        let home = &net.members[0].home;
+        let genesis_key = Home::load(home).unwrap().genesis.members[0].node_key;
+        KeyFile::write(&Home::node_key_path(home), &KeyFile::generate()).unwrap();
+        let loaded = Home::load(home).expect("a rotated node key loads");
+        assert_ne!(
+            PublicKey::from(&loaded.node_key.verifying_key()),
+            genesis_key
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -416,6 +416,7 @@ pub async fn run(
     store.init_genesis(&writes, &header)?;
 
     let node_key = PublicKey::from(&home.node_key.verifying_key());
+    check_node_key(&store, &home, node_key)?;
     let listen = home
         .config
         .p2p
@@ -510,6 +511,31 @@ pub async fn run(
     }
     info!("shutting down");
     net.shutdown().await;
+    Ok(())
+}
+
+/// A member's node key is what governance last set: genesis, then any rotation. A node whose key
+/// is not its member's key in the local state still starts, as a follower that syncs and
+/// signs nothing, since its state may predate a rotation to this key; the log says so, and
+/// `caihong status` shows `validator: false`.
+fn check_node_key(store: &Store, home: &Home, node_key: PublicKey) -> anyhow::Result<()> {
+    let view = store.state_view()?;
+    let height = view.height().unwrap_or(0);
+    let member = &home.config.member;
+    match members(&view).into_iter().find(|m| m.id.as_str() == member) {
+        Some(m) if m.node_key == node_key => {}
+        Some(m) => warn!(
+            "node key {node_key} is not member {member}'s node key {} at height {height}: \
+             running as a follower until the chain says this key is {member}'s (after a \
+             rotation by governance); if it never does, install the right key in {}",
+            m.node_key,
+            Home::node_key_path(&home.dir).display()
+        ),
+        None => warn!(
+            "{member} is not a member at height {height}: running as a follower until \
+             governance adds it"
+        ),
+    }
     Ok(())
 }
 
