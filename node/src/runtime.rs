@@ -164,6 +164,10 @@ impl Shared {
 
 /// Verifies each transaction's chain id and signature: all in one batch when every signature
 /// is good (the common case), one by one to find the bad ones otherwise.
+///
+/// Every check here is ed25519's batch (cofactored) equation, also for a single transaction:
+/// the single-signature check (cofactorless) can judge a crafted signature differently, and a
+/// block's validity must not depend on which of its transactions a validator already had.
 pub fn verify_each(
     txs: Vec<SignedTransaction>,
     chain_id: &str,
@@ -172,7 +176,23 @@ pub fn verify_each(
     {
         return txs.into_iter().map(|t| Ok(t.assume_verified())).collect();
     }
-    txs.into_iter().map(|t| t.verify(chain_id)).collect()
+    txs.into_iter()
+        .map(|t| {
+            if t.tx.chain_id != chain_id {
+                return Err(TxCheckError::WrongChain {
+                    expected: chain_id.to_string(),
+                    found: t.tx.chain_id.clone(),
+                });
+            }
+            if verifying_key(&t.tx.signer).is_err() {
+                return Err(TxCheckError::BadKey(t.tx.signer));
+            }
+            match verify_batch(std::slice::from_ref(&t)) {
+                Ok(()) => Ok(t.assume_verified()),
+                Err(_) => Err(TxCheckError::BadSignature(t.tx.signer)),
+            }
+        })
+        .collect()
 }
 
 /// One ed25519 batch verification over the transactions' signatures.
@@ -1130,4 +1150,49 @@ fn verify_block_txs(
         }
     }
     Ok(out.into_iter().flatten().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use caihong_chaincode::Transaction;
+    use caihong_chaincode::sandbox::{key, public};
+
+    fn signed(label: &str, chain: &str, nonce: u64) -> SignedTransaction {
+        let k = key(label);
+        Transaction {
+            chain_id: chain.into(),
+            signer: public(&k),
+            nonce,
+            action: caihong_chaincode::Action::Operator(
+                caihong_chaincode::members::OperatorAction::Deactivate { key: public(&k) },
+            ),
+        }
+        .sign(&k)
+    }
+
+    /// A bad signature or chain id is found and named whether it comes alone or in a batch,
+    /// and does not spoil the good transactions beside it.
+    #[test]
+    fn verify_each_names_bad_transactions_alone_or_in_a_batch() {
+        let good = signed("a", "c", 0);
+        let mut forged = signed("b", "c", 0);
+        forged.tx.nonce = 1;
+        let other_chain = signed("c", "other", 0);
+        let results = verify_each(vec![good.clone(), forged.clone(), other_chain, good], "c");
+        assert!(results[0].is_ok() && results[3].is_ok(), "{results:?}");
+        assert!(
+            matches!(results[1], Err(TxCheckError::BadSignature(_))),
+            "{results:?}"
+        );
+        assert!(
+            matches!(results[2], Err(TxCheckError::WrongChain { .. })),
+            "{results:?}"
+        );
+        assert!(matches!(
+            verify_each(vec![forged], "c")[..],
+            [Err(TxCheckError::BadSignature(_))]
+        ));
+        assert!(verify_each(vec![signed("d", "c", 3)], "c")[0].is_ok());
+    }
 }
