@@ -195,6 +195,12 @@ fn admit_error(e: AdmitError) -> ApiError {
     }
 }
 
+/// A JSON body axum could not take, keeping its status: 400 bad JSON, 415 not JSON, 413 too
+/// large.
+fn body_error(e: JsonRejection) -> ApiError {
+    ApiError(e.status(), format!("request body: {}", e.body_text()), None)
+}
+
 /// Most transactions in one `POST /v1/txs`.
 const MAX_BATCH: usize = 10_000;
 
@@ -211,8 +217,7 @@ async fn submit_batch(
     State(s): State<Shared>,
     body: Result<Json<SubmitBatch>, JsonRejection>,
 ) -> ApiResult {
-    let Json(req) =
-        body.map_err(|e| ApiError(e.status(), format!("request body: {}", e.body_text()), None))?;
+    let Json(req) = body.map_err(body_error)?;
     if req.txs.is_empty() || req.txs.len() > MAX_BATCH {
         return Err(bad(format!(
             "txs has {} entries; send 1 to {MAX_BATCH}",
@@ -261,10 +266,7 @@ async fn submit(
     State(s): State<Shared>,
     body: Result<Json<Submit>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let Json(req) = body.map_err(|e| {
-        // Keeps axum's status: 400 bad JSON, 415 not JSON, 413 too large.
-        ApiError(e.status(), format!("request body: {}", e.body_text()), None)
-    })?;
+    let Json(req) = body.map_err(body_error)?;
     let bytes = hex::decode(req.tx.trim()).map_err(|e| bad(format!("tx is not hex: {e}")))?;
     let tx =
         SignedTransaction::decode(&bytes).map_err(|e| bad(format!("tx does not decode: {e}")))?;

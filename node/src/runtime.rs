@@ -815,10 +815,16 @@ impl Core {
                 h.time_ms
             ));
         }
-        if !block.txs_match_header() {
+        let hashes: Vec<Hash> = block.txs.iter().map(|t| t.hash()).collect();
+        if crate::block::merkle_root(&hashes) != h.txs_root {
             return Err("transactions do not match txs_root".into());
         }
-        let verified = verify_block_txs(&block.txs, &self.shared.chain_id, &self.shared.mempool)?;
+        let verified = verify_block_txs(
+            &block.txs,
+            &hashes,
+            &self.shared.chain_id,
+            &self.shared.mempool,
+        )?;
         let view = store.state_view().map_err(|e| e.to_string())?;
         let ctx = BlockContext {
             chain_id: h.chain_id.clone(),
@@ -879,16 +885,17 @@ impl Core {
             let store = self.shared.store.clone();
             let view = store.state_view()?;
             let ctx = next_block_context(&store, &self.shared.chain_id)?;
+            // Each receipt names its transaction's hash (the store checked them): no rehashing.
             let mut pool = self.shared.mempool.lock().expect("mempool");
-            for tx in &block.txs {
-                pool.remove(&tx.hash());
+            for receipt in &receipts {
+                pool.remove(&receipt.tx_hash);
             }
             pool.recheck(&view, &ctx);
         }
-        for (tx, receipt) in block.txs.iter().zip(&receipts) {
+        for receipt in &receipts {
             let _ = self.shared.commits.send(Committed {
                 height,
-                tx_hash: tx.hash(),
+                tx_hash: receipt.tx_hash,
                 receipt: receipt.clone(),
             });
         }
@@ -1124,17 +1131,18 @@ impl Core {
     }
 }
 
-/// The block's transactions, verified: those in our mempool were verified on admission and
-/// are taken from there; the rest are checked in one signature batch. Any bad one fails the
+/// The block's transactions (with their hashes, in order), verified: those in our mempool were
+/// verified on admission and are taken from there; the rest are checked in one signature batch. Any bad one fails the
 /// block.
 fn verify_block_txs(
     txs: &[SignedTransaction],
+    hashes: &[Hash],
     chain_id: &str,
     mempool: &Mutex<Mempool>,
 ) -> Result<Vec<VerifiedTx>, String> {
     let mut out: Vec<Option<VerifiedTx>> = {
         let pool = mempool.lock().expect("mempool");
-        txs.iter().map(|t| pool.get(&t.hash()).cloned()).collect()
+        hashes.iter().map(|h| pool.get(h).cloned()).collect()
     };
     let unknown: Vec<SignedTransaction> = txs
         .iter()

@@ -169,10 +169,7 @@ pub(crate) fn apply(
         tree.batch_put_value_sets(vec![set], None, version)
             .map(|(roots, batch)| (roots[0], batch))
     } else {
-        let set = writes
-            .iter()
-            .map(|(k, v)| (KeyHash(key_hash(k).0), v.clone()));
-        tree.put_value_set(set, version)
+        put_key_by_key(&tree, writes, version)
     }
     .map_err(|e| tree_error(version, e))?;
     Ok(TreeUpdate {
@@ -181,7 +178,19 @@ pub(crate) fn apply(
     })
 }
 
-/// The same update by `jmt`'s key-by-key path, to check the batch path against.
+/// `jmt`'s key-by-key insert (handles deletions).
+fn put_key_by_key<R: TreeReader>(
+    tree: &jmt::JellyfishMerkleTree<'_, R, Sha256>,
+    writes: &WriteSet,
+    version: Version,
+) -> anyhow::Result<(jmt::RootHash, jmt::storage::TreeUpdateBatch)> {
+    let set = writes
+        .iter()
+        .map(|(k, v)| (KeyHash(key_hash(k).0), v.clone()));
+    tree.put_value_set(set, version)
+}
+
+/// The root by the key-by-key path only, to check the batch path against.
 #[cfg(test)]
 pub(crate) fn apply_key_by_key(
     source: &impl TreeReader,
@@ -189,12 +198,7 @@ pub(crate) fn apply_key_by_key(
     version: Version,
 ) -> Result<Hash, StorageError> {
     let tree = jmt::JellyfishMerkleTree::<_, Sha256>::new(source);
-    let set = writes
-        .iter()
-        .map(|(k, v)| (KeyHash(key_hash(k).0), v.clone()));
-    let (root, _) = tree
-        .put_value_set(set, version)
-        .map_err(|e| tree_error(version, e))?;
+    let (root, _) = put_key_by_key(&tree, writes, version).map_err(|e| tree_error(version, e))?;
     Ok(Hash(root.0))
 }
 

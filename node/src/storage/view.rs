@@ -55,8 +55,7 @@ impl<'a> StateView<'a> {
     /// The state root if `writes` were applied on top of this view's state as the next height,
     /// without committing anything: what a proposer puts in its header and a validator checks.
     pub fn state_root_after(&self, writes: &WriteSet) -> Result<Hash, StorageError> {
-        let version = self.height.map_or(0, |h| h + 1);
-        Ok(tree::apply(&self.tree(), writes, version)?.root)
+        Ok(self.prepare(writes)?.root())
     }
 
     /// Like [`StateView::state_root_after`], keeping the computed tree nodes so that
