@@ -155,14 +155,16 @@ async fn metrics(State(s): State<Shared>) -> String {
          # HELP caihong_committed_txs_total Transactions committed since start.\n# TYPE caihong_committed_txs_total counter\ncaihong_committed_txs_total {}\n\
          # HELP caihong_mempool_size Transactions waiting.\n# TYPE caihong_mempool_size gauge\ncaihong_mempool_size {}\n\
          # HELP caihong_peers Connected member peers.\n# TYPE caihong_peers gauge\ncaihong_peers {}\n\
-         # HELP caihong_sync_lag Heights behind the highest peer.\n# TYPE caihong_sync_lag gauge\ncaihong_sync_lag {}\n",
+         # HELP caihong_sync_lag Heights behind the highest peer.\n# TYPE caihong_sync_lag gauge\ncaihong_sync_lag {}\n\
+         # HELP caihong_consensus_gossip_rejected_total Consensus messages refused as forged, foreign or undecodable.\n# TYPE caihong_consensus_gossip_rejected_total counter\ncaihong_consensus_gossip_rejected_total {}\n",
         st.height,
         st.rounds_last_height,
         st.last_block_interval_ms,
         st.committed_txs,
         st.mempool_size,
         st.peers.len(),
-        lag
+        lag,
+        st.rejected_consensus_gossip
     )
 }
 
@@ -581,8 +583,42 @@ async fn member_list(State(s): State<Shared>) -> ApiResult {
     Ok(to_json(members(&view)))
 }
 
+/// Each piece of evidence re-verified on this chain, with the member whose node key signed
+/// both messages (the basis for a `RemoveMember` proposal) and the canonical bytes anyone can
+/// check with `Evidence::verify`.
 async fn evidence(State(s): State<Shared>) -> ApiResult {
-    Ok(to_json(s.store.evidence().map_err(internal)?))
+    let view = s.store.state_view().map_err(internal)?;
+    let current = members(&view);
+    let chain_id = caihong_consensus::ChainId::new(s.chain_id.clone());
+    let list: Vec<Value> = s
+        .store
+        .evidence()
+        .map_err(internal)?
+        .into_iter()
+        .map(|ev| {
+            let (height, round) = ev.height_round();
+            let kind = match &ev {
+                caihong_consensus::Evidence::ConflictingVotes { .. } => "conflicting_votes",
+                caihong_consensus::Evidence::ConflictingProposals { .. } => "conflicting_proposals",
+            };
+            let offender = ev.offender();
+            let member = current
+                .iter()
+                .find(|m| m.node_key.0 == offender.0)
+                .map(|m| m.id.as_str().to_string());
+            json!({
+                "kind": kind,
+                "height": height,
+                "round": round,
+                "offender_node_key": hex::encode(offender.0),
+                "member": member,
+                "verified": ev.verify(&chain_id).is_ok(),
+                "evidence": ev,
+                "evidence_bincode_hex": hex::encode(caihong_chaincode::codec::encode(&ev)),
+            })
+        })
+        .collect();
+    Ok(Json(Value::Array(list)))
 }
 
 async fn proposals(State(s): State<Shared>) -> ApiResult {

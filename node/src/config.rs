@@ -378,18 +378,47 @@ pub fn make_testnet(
     base_port: u16,
     chain_id: &str,
 ) -> Result<NetworkFile, ConfigError> {
+    if base_port as usize + 2 * members > u16::MAX as usize {
+        return Err(invalid(
+            dir,
+            format!("base port {base_port} leaves no room for {members} members"),
+        ));
+    }
+    make_testnet_with(dir, members, chain_id, &|i| {
+        let p2p = format!("/ip4/127.0.0.1/tcp/{}", base_port + 2 * i as u16);
+        MemberAddresses {
+            p2p_listen: p2p.clone(),
+            p2p_public: p2p,
+            api_listen: format!("127.0.0.1:{}", base_port + 2 * i as u16 + 1),
+        }
+    })
+}
+
+/// Where one member of a generated alliance listens and how the others reach it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberAddresses {
+    /// The node's libp2p listen address (its config).
+    pub p2p_listen: String,
+    /// The address the other members dial (genesis): differs from `p2p_listen` behind a
+    /// NAT, a relay, or a fault-injecting proxy.
+    pub p2p_public: String,
+    /// The API's `host:port`.
+    pub api_listen: String,
+}
+
+/// [`make_testnet`] with the addresses of member `i` given by `layout(i)`.
+pub fn make_testnet_with(
+    dir: &Path,
+    members: usize,
+    chain_id: &str,
+    layout: &dyn Fn(usize) -> MemberAddresses,
+) -> Result<NetworkFile, ConfigError> {
     use caihong_chaincode::genesis::GenesisMember;
     use caihong_chaincode::sandbox::CITIES;
     if members == 0 || members > 64 {
         return Err(invalid(
             dir,
             format!("members must be 1 to 64, got {members}"),
-        ));
-    }
-    if base_port as usize + 2 * members > u16::MAX as usize {
-        return Err(invalid(
-            dir,
-            format!("base port {base_port} leaves no room for {members} members"),
         ));
     }
     let network_path = dir.join("network.json");
@@ -411,26 +440,18 @@ pub fn make_testnet(
                 "150100".to_string(),
             ),
         };
-        let p2p_port = base_port + 2 * i as u16;
-        let api_port = p2p_port + 1;
+        let addresses = layout(i);
         let node_key = KeyFile::generate();
         let admin_key = KeyFile::generate();
-        let p2p = format!("/ip4/127.0.0.1/tcp/{p2p_port}");
         genesis_members.push(GenesisMember {
             id: id.clone(),
             name,
             region_code: region,
             node_key: PublicKey::from(&node_key.verifying_key()),
             admin_keys: vec![PublicKey::from(&admin_key.verifying_key())],
-            p2p_address: p2p.clone(),
+            p2p_address: addresses.p2p_public.clone(),
         });
-        homes.push((
-            id,
-            p2p,
-            format!("127.0.0.1:{api_port}"),
-            node_key,
-            admin_key,
-        ));
+        homes.push((id, addresses, node_key, admin_key));
     }
     let genesis = Genesis {
         chain_id: chain_id.to_string(),
@@ -445,22 +466,22 @@ pub fn make_testnet(
         chain_id: chain_id.to_string(),
         members: Vec::new(),
     };
-    for (id, p2p, api, node_key, admin_key) in homes {
+    for (id, addresses, node_key, admin_key) in homes {
         let home = dir.join(&id);
         init_home(
             &home,
             &id,
             &genesis,
-            &p2p,
-            &api,
+            &addresses.p2p_listen,
+            &addresses.api_listen,
             Some(node_key),
             Some(admin_key),
         )?;
         file.members.push(NetworkMember {
             name: id,
             home,
-            p2p,
-            api: format!("http://{api}"),
+            p2p: addresses.p2p_public,
+            api: format!("http://{}", addresses.api_listen),
         });
     }
     let text = serde_json::to_string_pretty(&file).expect("serializable");

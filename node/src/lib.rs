@@ -7,11 +7,15 @@
 //! - [`network`]: libp2p with an allow list of member node keys, gossip and block sync.
 //! - [`mempool`]: verified transactions waiting for a block.
 //! - [`runtime`]: the core loop hosting consensus; [`api`]: the HTTP API.
+//! - [`signer_state`]: what the node key signed, kept outside `data/`.
 pub mod api;
 pub mod block;
+#[cfg(feature = "byzantine")]
+pub mod byzantine;
 pub mod config;
 pub mod light;
 pub mod mempool;
 pub mod network;
 pub mod runtime;
+pub mod signer_state;
 pub mod storage;

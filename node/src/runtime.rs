@@ -33,8 +33,8 @@ use caihong_chaincode::{
     Hash, PublicKey, Receipt, SignedTransaction, TxCheckError, VerifiedTx, codec,
 };
 use caihong_consensus::{
-    ChainId, CommitCertificate, Consensus, Ed25519Signer, Input, Message, Output, Timeout,
-    ValidatorSet,
+    ChainId, CommitCertificate, Consensus, Ed25519Signer, Input, Message, Output, SafetyState,
+    Timeout, ValidatorSet,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, mpsc};
@@ -111,6 +111,19 @@ pub struct Status {
     pub last_block_interval_ms: u64,
     pub highest_peer_height: u64,
     pub rounds_last_height: u32,
+    /// Consensus-topic messages refused as forged, foreign or undecodable (each a strike
+    /// against the member that relayed it).
+    pub rejected_consensus_gossip: u64,
+    /// The last `(height, round, step)` this node's key signed a consensus message for.
+    pub last_signed: Option<(u64, u32, String)>,
+}
+
+impl Status {
+    fn note_signed(&mut self, state: &SafetyState) {
+        self.last_signed = state
+            .last_signed
+            .map(|(h, r, step)| (h, r, format!("{step:?}").to_lowercase()));
+    }
 }
 
 /// A committed transaction, for clients waiting on it.
@@ -404,6 +417,11 @@ struct Core {
     executed: HashMap<Hash, (WriteSet, Vec<Receipt>, PreparedState)>,
     pending_validation: HashSet<Hash>,
     intake: IntakeQueue,
+    /// Where the safety state is made durable before a signed message leaves
+    /// ([`crate::signer_state`]).
+    safety_path: std::path::PathBuf,
+    #[cfg(feature = "byzantine")]
+    byzantine: Option<crate::byzantine::Byzantine>,
     /// Admitted transactions waiting to be gossiped together, and their encoded size.
     outbox: Vec<SignedTransaction>,
     outbox_bytes: usize,
@@ -471,7 +489,16 @@ pub async fn run(
     let api = crate::api::serve(shared.clone(), &home.config.api).await?;
     info!(member = %home.config.member, api = %api, p2p = %home.config.p2p.listen, "node started");
 
-    let safety = store.load_safety_state()?;
+    // The later of what RocksDB holds (homes from before the file) and the signer-state file,
+    // which a restored `data/` does not roll back.
+    let safety_path = crate::signer_state::path(&home.dir);
+    let safety = crate::signer_state::later(
+        store.load_safety_state()?,
+        crate::signer_state::load(&safety_path)?,
+    );
+    if let Some(state) = &safety {
+        shared.status.write().expect("status").note_signed(state);
+    }
     let signer = Ed25519Signer::new(home.node_key.clone());
     let consensus = Consensus::new(
         home.config.consensus.consensus(),
@@ -495,6 +522,9 @@ pub async fn run(
         executed: HashMap::new(),
         pending_validation: HashSet::new(),
         intake,
+        safety_path,
+        #[cfg(feature = "byzantine")]
+        byzantine: crate::byzantine::Byzantine::from_env(&home.node_key, &chain_id)?,
         outbox: Vec::new(),
         outbox_bytes: 0,
         events: events_tx,
@@ -611,10 +641,27 @@ impl Core {
     async fn carry_out(&mut self, output: Output) -> anyhow::Result<Option<Input>> {
         match output {
             Output::PersistSafetyState(state) => {
-                self.shared.store.save_safety_state(&state)?;
+                crate::signer_state::save(&self.safety_path, &state).with_context(|| {
+                    format!("saving the signer state {}", self.safety_path.display())
+                })?;
+                self.shared
+                    .status
+                    .write()
+                    .expect("status")
+                    .note_signed(&state);
             }
             Output::Broadcast(message) => {
+                #[cfg(feature = "byzantine")]
+                let conflicting = self
+                    .byzantine
+                    .as_ref()
+                    .map(|b| b.conflicting(&message))
+                    .unwrap_or_default();
                 self.publish(WireMessage::Consensus(message)).await;
+                #[cfg(feature = "byzantine")]
+                for m in conflicting {
+                    self.publish(WireMessage::Consensus(m)).await;
+                }
             }
             Output::ScheduleTimeout { timeout, after } => {
                 if timeout.round > self.rounds_this_height {
@@ -664,6 +711,44 @@ impl Core {
             }
         }
         Ok(None)
+    }
+
+    /// Whether a consensus-topic message is forwarded. A forged or foreign message is
+    /// rejected (a strike against the member that relayed it, see network's ban), so junk a
+    /// member injects goes no further than its direct peers; a message for another height
+    /// whose signer we cannot judge yet is ignored (not forwarded, no strike). Consensus checks
+    /// again what it takes.
+    fn gossip_verdict(&self, message: &WireMessage) -> Acceptance {
+        let is_validator = |key: [u8; 32]| self.validator_keys.iter().any(|k| k.0 == key);
+        match message {
+            WireMessage::Consensus(m) => {
+                let chain = ChainId::new(self.shared.chain_id.clone());
+                if !m.verify_signature(&chain) {
+                    Acceptance::Reject
+                } else if is_validator(m.signer().0) {
+                    Acceptance::Accept
+                } else if m.height() == self.height {
+                    Acceptance::Reject
+                } else {
+                    Acceptance::Ignore
+                }
+            }
+            WireMessage::Block(b) => {
+                if b.header.chain_id != self.shared.chain_id {
+                    Acceptance::Reject
+                } else if b.header.height < self.height {
+                    Acceptance::Ignore
+                } else if is_validator(b.header.proposer.0) {
+                    // Also ahead of our height: a member that lags still relays the body.
+                    Acceptance::Accept
+                } else if b.header.height == self.height {
+                    Acceptance::Reject
+                } else {
+                    Acceptance::Ignore
+                }
+            }
+            WireMessage::Status { .. } => Acceptance::Accept,
+        }
     }
 
     /// Queues admitted transactions for gossip; sends at once when a message's worth is queued.
@@ -749,6 +834,14 @@ impl Core {
             next_validators_hash: validators_hash(&crate::storage::member_node_keys(
                 &view, &writes,
             )),
+        };
+        #[cfg(feature = "byzantine")]
+        let header = {
+            let mut header = header;
+            if let Some(b) = &self.byzantine {
+                b.corrupt_header(&mut header);
+            }
+            header
         };
         let block = Block {
             header,
@@ -988,11 +1081,26 @@ impl Core {
                 validation,
                 ..
             } => {
-                let Ok(Envelope { message, .. }) = codec::decode::<Envelope>(&data) else {
-                    validation.report(Acceptance::Reject);
+                let verdict = match codec::decode::<Envelope>(&data) {
+                    Ok(envelope) => (self.gossip_verdict(&envelope.message), Some(envelope)),
+                    Err(_) => (Acceptance::Reject, None),
+                };
+                let (verdict, message) = (verdict.0, verdict.1.map(|e| e.message));
+                validation.report(verdict);
+                if verdict == Acceptance::Reject {
+                    self.shared
+                        .status
+                        .write()
+                        .expect("status")
+                        .rejected_consensus_gossip += 1;
+                }
+                let Some(message) = message else {
                     return Ok(());
                 };
-                validation.report(Acceptance::Accept);
+                if verdict != Acceptance::Accept {
+                    debug!(?verdict, from = %hex::encode(from), "consensus gossip not taken");
+                    return Ok(());
+                }
                 match message {
                     WireMessage::Consensus(m) => self.feed(Input::from(m)).await?,
                     WireMessage::Block(block) => {

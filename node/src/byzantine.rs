@@ -1,0 +1,90 @@
+//! A misbehaving member, for tests only: compiled with the `byzantine` cargo feature, which
+//! release builds do not have, and switched on by `CAIHONG_BYZANTINE` at start.
+//!
+//! `CAIHONG_BYZANTINE` is a comma-separated list of:
+//! - `equivocate`: as proposer, also sign and send a second proposal for the same height and
+//!   round with another value;
+//! - `double-vote`: after every prevote or precommit, sign and send a conflicting one (nil for
+//!   a value, a made-up value for nil);
+//! - `bad-state-root`: propose blocks whose header carries a wrong state root.
+//!
+//! Honest members must stay safe and live, refuse the bad blocks, and keep verifiable evidence
+//! of the equivocation (tests/byzantine.rs).
+
+use caihong_chaincode::Hash;
+use caihong_consensus::{ChainId, Ed25519Signer, Message, ValueId};
+use ed25519_dalek::SigningKey;
+
+use crate::block::Header;
+
+#[derive(Debug)]
+pub struct Byzantine {
+    equivocate: bool,
+    double_vote: bool,
+    bad_state_root: bool,
+    signer: Ed25519Signer,
+    chain_id: ChainId,
+}
+
+impl Byzantine {
+    /// The behaviours `CAIHONG_BYZANTINE` asks for; `None` if unset. An unknown word is an
+    /// error, so a misspelt test does not pass by behaving honestly.
+    pub fn from_env(key: &SigningKey, chain_id: &str) -> anyhow::Result<Option<Byzantine>> {
+        let Ok(list) = std::env::var("CAIHONG_BYZANTINE") else {
+            return Ok(None);
+        };
+        let mut b = Byzantine {
+            equivocate: false,
+            double_vote: false,
+            bad_state_root: false,
+            signer: Ed25519Signer::new(key.clone()),
+            chain_id: ChainId::new(chain_id.to_string()),
+        };
+        for word in list.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+            match word {
+                "equivocate" => b.equivocate = true,
+                "double-vote" => b.double_vote = true,
+                "bad-state-root" => b.bad_state_root = true,
+                other => anyhow::bail!(
+                    "CAIHONG_BYZANTINE: unknown behaviour {other:?} (equivocate, double-vote, \
+                     bad-state-root)"
+                ),
+            }
+        }
+        tracing::warn!(behaviours = %list, "BYZANTINE TEST BUILD: this member misbehaves on purpose");
+        Ok(Some(b))
+    }
+
+    /// Messages conflicting with `sent`, which this member just signed and sent.
+    pub fn conflicting(&self, sent: &Message) -> Vec<Message> {
+        match sent {
+            Message::Proposal(p) if self.equivocate => {
+                let mut other = p.proposal.clone();
+                other.value = other_value(Some(other.value));
+                vec![Message::Proposal(other.sign(&self.chain_id, &self.signer))]
+            }
+            Message::Vote(v) if self.double_vote => {
+                let mut other = v.vote.clone();
+                other.value = match other.value {
+                    Some(_) => None,
+                    None => Some(other_value(None)),
+                };
+                vec![Message::Vote(other.sign(&self.chain_id, &self.signer))]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Spoils a header this member is about to propose.
+    pub fn corrupt_header(&self, header: &mut Header) {
+        if self.bad_state_root {
+            header.state_root = Hash::of(&header.state_root.0);
+        }
+    }
+}
+
+/// A value id no honest member proposed.
+fn other_value(value: Option<ValueId>) -> ValueId {
+    let seed = value.map(|v| v.0).unwrap_or([0; 32]);
+    caihong_consensus::Hash(Hash::of_parts(&[&seed, b"byzantine"]).0)
+}
