@@ -58,6 +58,10 @@ pub struct Member {
     pub home: PathBuf,
     pub api: String,
     pub p2p: String,
+    /// A command that `caihong start` runs under (e.g. `ip netns exec NS`); empty for none.
+    pub launcher: Vec<String>,
+    /// Extra environment for the node (e.g. a faked clock).
+    pub env: Vec<(String, String)>,
     process: Option<Child>,
 }
 
@@ -74,8 +78,7 @@ pub struct Alliance {
 impl Alliance {
     /// Writes an `n`-member testnet (nothing started).
     pub fn create(n: usize) -> Alliance {
-        static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        let serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+        let serial = serial_lock();
         let dir = tempfile::tempdir().expect("temporary directory");
         let base = free_ports(2 * n as u16);
         let out = dir.path().join("net");
@@ -93,6 +96,32 @@ impl Alliance {
         assert_eq!(code, 0, "caihong testnet failed: {stderr}");
         let text = std::fs::read_to_string(out.join("network.json")).unwrap();
         let net: NetworkFile = serde_json::from_str(&text).unwrap();
+        Alliance::of(serial, dir, net)
+    }
+
+    /// Writes an `n`-member testnet whose member `i` has `layout(i)`'s addresses (nothing
+    /// started).
+    pub fn create_with(
+        n: usize,
+        layout: &dyn Fn(usize) -> caihong_node::config::MemberAddresses,
+    ) -> Alliance {
+        let serial = serial_lock();
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let net = caihong_node::config::make_testnet_with(
+            &dir.path().join("net"),
+            n,
+            "caihong-test",
+            layout,
+        )
+        .expect("testnet is written");
+        Alliance::of(serial, dir, net)
+    }
+
+    fn of(
+        serial: std::sync::MutexGuard<'static, ()>,
+        dir: tempfile::TempDir,
+        net: NetworkFile,
+    ) -> Alliance {
         Alliance {
             _serial: serial,
             chain_id: net.chain_id.clone(),
@@ -104,6 +133,8 @@ impl Alliance {
                     home: m.home,
                     api: m.api,
                     p2p: m.p2p,
+                    launcher: Vec::new(),
+                    env: Vec::new(),
                     process: None,
                 })
                 .collect(),
@@ -151,6 +182,8 @@ impl Alliance {
             home,
             api: format!("http://{api}"),
             p2p,
+            launcher: Vec::new(),
+            env: Vec::new(),
             process: None,
         });
         self.members.len() - 1
@@ -175,10 +208,20 @@ impl Alliance {
             .append(true)
             .open(self.log_path(i))
             .unwrap();
-        let child = caihong()
+        let member = &self.members[i];
+        let mut command = match member.launcher.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(env!("CARGO_BIN_EXE_caihong"));
+                c
+            }
+            None => caihong(),
+        };
+        let child = command
             .args(["start", "--home"])
-            .arg(&self.members[i].home)
+            .arg(&member.home)
             .env("RUST_LOG", "info,libp2p=warn")
+            .envs(member.env.iter().map(|(k, v)| (k, v)))
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
@@ -361,6 +404,12 @@ impl Drop for Alliance {
             self.kill(i);
         }
     }
+}
+
+/// Alliances in one test binary run one at a time.
+fn serial_lock() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Sends a signal with `kill(1)` (the crate forbids unsafe code, so no libc).

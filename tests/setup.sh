@@ -8,6 +8,12 @@ command -v clang >/dev/null 2>&1 || need_apt+=(clang)
 ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || need_apt+=(libclang-dev)
 command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+# The fault lab (tests/faults.rs): network namespaces, iptables and libfaketime, as root.
+if [ "$(id -u)" -eq 0 ]; then
+  command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
+  command -v iptables >/dev/null 2>&1 || need_apt+=(iptables)
+  ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1 || need_apt+=(faketime)
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing: ${need_apt[*]}" >&2
   if [ "$(id -u)" -eq 0 ]; then

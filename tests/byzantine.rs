@@ -1,0 +1,144 @@
+//! A Byzantine member (the `byzantine` test build, node::byzantine): Yinchuan equivocates as
+//! proposer, double votes and proposes blocks with a wrong state root. The three honest members
+//! stay safe (one chain, every acknowledged transaction on it once) and live, refuse its bad
+//! blocks, record evidence that verifies on its own, and remove it by governance on the basis
+//! of that evidence; afterwards the three commit without it.
+//!
+//! Built only with `--features byzantine` (tests/run-all.sh runs it); release builds lack the
+//! feature.
+
+mod harness;
+mod workload;
+
+use std::time::Duration;
+
+use caihong_chaincode::governance::{GovernanceAction, ProposalKind};
+use caihong_chaincode::tx::Action;
+use caihong_consensus::{ChainId, Evidence};
+use harness::Alliance;
+use serde_json::Value;
+use workload::{Workload, check_history};
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// Submits `action` signed by member `m`'s admin; panics unless it committed successfully.
+fn admin_tx(a: &Alliance, m: usize, action: Action) -> Value {
+    let admin = a.admin_key(m);
+    let tx = a.sign(&admin, a.next_nonce(m, &admin), action);
+    let v = a.submit(m, &tx, true).expect("admin transaction accepted");
+    assert_eq!(v["status"], "committed", "{v}");
+    v
+}
+
+#[test]
+fn honest_members_survive_an_equivocating_member_and_remove_it_by_evidence() {
+    let mut a = Alliance::create(4);
+    let byz = 3;
+    a.members[byz].env = vec![(
+        "CAIHONG_BYZANTINE".into(),
+        "equivocate,double-vote,bad-state-root".into(),
+    )];
+    for i in 0..4 {
+        a.start(i);
+    }
+    let honest = [0, 1, 2];
+    for i in honest {
+        a.wait_height(i, 1, MINUTE);
+    }
+    assert!(
+        std::fs::read_to_string(a.log_path(byz))
+            .unwrap()
+            .contains("BYZANTINE TEST BUILD"),
+        "the byzantine member did not switch its behaviour on"
+    );
+
+    // Live under load: clients submit to the honest members only (the Byzantine member's API
+    // is not trusted with anything).
+    let workload = Workload::start_on(&a, &honest, 3, 11, None);
+    let start = a.height(0).unwrap();
+    for i in honest {
+        a.wait_height(i, start + 20, MINUTE);
+    }
+    let history = workload.finish();
+
+    // Evidence: the honest members recorded the equivocation, it names Yinchuan, and it
+    // verifies from its bytes alone.
+    let chain_id = ChainId::new(a.chain_id.clone());
+    let yinchuan_key = hex::encode(a.home(byz).node_key.verifying_key().to_bytes());
+    let mut kinds = std::collections::BTreeSet::new();
+    for i in honest {
+        let evidence = a.get(i, "/v1/evidence");
+        let list = evidence.as_array().unwrap();
+        assert!(!list.is_empty(), "member {i} recorded no evidence");
+        for e in list {
+            assert_eq!(e["offender_node_key"], yinchuan_key.as_str(), "{e}");
+            assert_eq!(e["member"], "yinchuan", "{e}");
+            assert_eq!(e["verified"], true, "{e}");
+            let bytes = hex::decode(e["evidence_bincode_hex"].as_str().unwrap()).unwrap();
+            let ev: Evidence = caihong_chaincode::codec::decode(&bytes).unwrap();
+            assert_eq!(hex::encode(ev.verify(&chain_id).unwrap().0), yinchuan_key);
+            kinds.insert(e["kind"].as_str().unwrap().to_string());
+        }
+    }
+    assert!(kinds.contains("conflicting_votes"), "{kinds:?}");
+    assert!(kinds.contains("conflicting_proposals"), "{kinds:?}");
+
+    // Safe: one chain among the honest, no bad state root committed (every honest member
+    // re-executes and would have stopped), every acknowledged transaction on chain once.
+    let tip = honest.iter().map(|&i| a.height(i).unwrap()).min().unwrap();
+    a.assert_same_chain(&honest, tip);
+    let check = check_history(&a, &honest, tip, &history);
+    assert!(check.acknowledged > 0, "no transaction was acknowledged");
+    assert!(check.lost.is_empty(), "{:#?}", check.lost);
+    // Yinchuan proposed in its rounds, but none of its blocks was committed.
+    for h in 1..=tip {
+        let b = a.get(0, &format!("/v1/blocks/{h}"));
+        assert_ne!(
+            b["proposer"],
+            yinchuan_key.as_str(),
+            "height {h} is Yinchuan's bad block"
+        );
+    }
+
+    // Governance on the basis of the evidence: Hohhot proposes removing the member the
+    // evidence names, Baotou and Ordos approve (3 of 4).
+    let offender = a.get(0, "/v1/evidence")[0]["member"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let v = admin_tx(
+        &a,
+        0,
+        Action::Governance(GovernanceAction::Propose {
+            kind: ProposalKind::RemoveMember {
+                id: offender.clone(),
+            },
+        }),
+    );
+    let id = v["output"]["Proposal"].as_u64().expect("proposal id");
+    for voter in [1, 2] {
+        admin_tx(
+            &a,
+            voter,
+            Action::Governance(GovernanceAction::Vote {
+                proposal: id,
+                approve: true,
+            }),
+        );
+    }
+    let deadline = std::time::Instant::now() + MINUTE;
+    while a.get(0, "/v1/members").as_array().unwrap().len() != 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "yinchuan was not removed"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Three validators without Yinchuan: they commit on their own, and it is shut out.
+    a.kill(byz);
+    let h = a.height(0).unwrap();
+    for i in honest {
+        a.wait_height(i, h + 5, MINUTE);
+    }
+    a.assert_same_chain(&honest, h + 5);
+}
