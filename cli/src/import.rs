@@ -618,9 +618,27 @@ fn wait_receipt(url: &str, hash: &str) -> Result<serde_json::Value, Failure> {
     }
 }
 
+/// The fuzz engine of tests/fuzz.rs, for `fuzz_csv_import` below.
+#[cfg(test)]
+#[path = "../../tests/fuzzing.rs"]
+mod fuzzing;
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use super::fuzzing;
+
+    /// Any bytes, in any encoding, give rows and bad rows or an error, never a panic.
+    #[test]
+    fn fuzz_csv_import() {
+        fuzzing::fuzz("csv", &[], |bytes| {
+            let text = decode_text(bytes);
+            let _ = read_rows(&text, CreditKind::Violation, Severity::General);
+            let _ = read_subjects(&text);
+            let _ = read_experts(&text);
+        });
+    }
 
     /// The header row of the national export.
     const NATIONAL_HEADER: &str = "行政相对人名称,行政相对人类别,行政相对人代码_1(统一社会信用代码),行政相对人代码_2(工商注册号),行政相对人代码_3(组织机构代码),行政相对人代码_4(税务登记号),行政相对人代码_5(事业单位证书号),行政相对人代码_6(社会组织登记证号),法定代表人,法定代表人证件类型,法定代表人证件号码,证件类型,证件号码,行政处罚决定书文号,违法行为类型,违法事实,处罚依据,处罚类别,处罚内容,罚款金额（万元）,没收违法所得、没收非法财物的金额（万元）,暂扣或吊销证照名称及编号,处罚决定日期,处罚有效期,公示截止期,处罚机关,处罚机关统一社会信用代码,数据来源单位,数据来源单位统一社会信用代码,备注";
