@@ -153,15 +153,23 @@ fn a_member_key_sending_garbage_is_banned_and_nothing_invalid_is_stored() {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
-    // Transactions: a bad signature, another chain, and undecodable batches.
+    // Transactions: a bad signature, another chain, a replay, and undecodable batches.
     let key = a.admin_key(0);
+    // One committed transaction, replayed below.
+    let committed = a.sign(&key, a.next_nonce(0, &key), register_subject("150100", 903));
+    let first = a.submit(0, &committed, true).expect("committed");
+    assert_eq!(first["status"], "committed", "{first}");
     let nonce = a.next_nonce(0, &key);
     let mut bad_signature = a.sign(&key, nonce, register_subject("150100", 901));
     bad_signature.tx.nonce += 7;
     let mut other_chain = a.sign(&key, nonce, register_subject("150100", 902)).tx;
     other_chain.chain_id = "another-chain".into();
     let other_chain = other_chain.sign(&key);
-    for batch in [vec![bad_signature.clone()], vec![other_chain.clone()]] {
+    for batch in [
+        vec![bad_signature.clone()],
+        vec![other_chain.clone()],
+        vec![committed.clone()],
+    ] {
         let _ = rt.block_on(net.publish(Topic::Transactions, encode(&batch)));
     }
     // Enough distinct junk to pass the ban threshold (10 strikes in a minute).
@@ -195,6 +203,11 @@ fn a_member_key_sending_garbage_is_banned_and_nothing_invalid_is_stored() {
                 .expect_err("an invalid transaction is unknown");
             assert_eq!(e.status, 404, "member {i}: {e}");
         }
+        let replayed = a.get(i, &format!("/v1/tx/{}", committed.hash().to_hex()));
+        assert_eq!(
+            replayed["height"], first["height"],
+            "member {i}: the replay moved it"
+        );
         assert_eq!(
             a.get(i, "/v1/evidence"),
             serde_json::json!([]),
@@ -203,5 +216,21 @@ fn a_member_key_sending_garbage_is_banned_and_nothing_invalid_is_stored() {
     }
     let tip = (0..3).map(|i| a.height(i).unwrap()).min().unwrap();
     a.assert_same_chain(&[0, 1, 2], tip);
+    let hash = committed.hash().to_hex();
+    let copies: usize = (1..=tip)
+        .map(|h| {
+            let b = a.get(0, &format!("/v1/blocks/{h}"));
+            b["txs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|t| **t == hash.as_str())
+                .count()
+        })
+        .sum();
+    assert_eq!(
+        copies, 1,
+        "the replayed transaction is on chain {copies} times"
+    );
     rt.block_on(net.shutdown());
 }
