@@ -327,11 +327,7 @@ fn run_scenario(
 
     // Same chain everywhere, up to the lowest member's tip.
     let all: Vec<usize> = (0..n).collect();
-    let tip = heights(a)
-        .into_iter()
-        .map(|h| h.unwrap_or(0))
-        .min()
-        .unwrap_or(0);
+    let tip = workload::common_tip(a, &all, &history);
     report.tip = tip;
     for h in 0..=tip {
         let first = a.block_ids(0, h);

@@ -347,6 +347,34 @@ impl Workload {
     }
 }
 
+/// Waits (up to a minute) until every one of `members` has committed every height a client
+/// was told about and the highest height any of them has now; returns the lowest of their
+/// heights then, the tip to check the history up to.
+pub fn common_tip(alliance: &Alliance, members: &[usize], history: &[Record]) -> u64 {
+    let told = history
+        .iter()
+        .filter_map(|r| match r.outcome {
+            Outcome::Committed { height, .. } => Some(height),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0);
+    let highest = members
+        .iter()
+        .filter_map(|&m| alliance.height(m))
+        .max()
+        .unwrap_or(0);
+    let target = told.max(highest);
+    for &m in members {
+        alliance.wait_height(m, target, Duration::from_secs(60));
+    }
+    members
+        .iter()
+        .map(|&m| alliance.height(m).unwrap_or(0))
+        .min()
+        .unwrap_or(0)
+}
+
 /// What [`check_history`] found.
 #[derive(Debug, Default)]
 pub struct HistoryCheck {
