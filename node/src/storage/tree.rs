@@ -131,6 +131,19 @@ pub(crate) struct TreeUpdate {
 }
 
 impl TreeUpdate {
+    /// About how many bytes [`TreeUpdate::write_to`] adds (internal nodes are the large ones).
+    pub(crate) fn encoded_size_hint(&self) -> usize {
+        let nodes = self.batch.node_batch.nodes().len();
+        let values: usize = self
+            .batch
+            .node_batch
+            .values()
+            .iter()
+            .map(|(_, v)| 64 + v.as_ref().map_or(0, Vec::len))
+            .sum();
+        nodes * 640 + values + self.batch.stale_node_index_batch.len() * 64
+    }
+
     /// Adds the new nodes, the value history and the stale-node index to `batch`.
     pub(crate) fn write_to(&self, db: &DB, batch: &mut WriteBatch) {
         let nodes = super::cf(db, CF_TREE_NODES);
