@@ -1005,6 +1005,7 @@ impl Core {
         }
         let block = self.bodies.remove(&hash).context("decided block body")?;
         let (writes, receipts, prepared) = self.executed.remove(&hash).context("executed block")?;
+        let (state_writes, tree_nodes) = (writes.len(), prepared.new_tree_nodes());
         let started = Instant::now();
         self.shared
             .store
@@ -1045,6 +1046,8 @@ impl Core {
             build_ms = t.build_ms,
             validate_ms = t.validate_ms,
             store_ms = t.store_ms,
+            state_writes,
+            tree_nodes,
             "committed"
         );
         // The next height's validators and peers come from the new state.

@@ -131,6 +131,10 @@ pub(crate) struct TreeUpdate {
 }
 
 impl TreeUpdate {
+    pub(crate) fn new_nodes(&self) -> usize {
+        self.batch.node_batch.nodes().len()
+    }
+
     /// About how many bytes [`TreeUpdate::write_to`] adds (internal nodes are the large ones).
     pub(crate) fn encoded_size_hint(&self) -> usize {
         let nodes = self.batch.node_batch.nodes().len();

@@ -111,6 +111,11 @@ impl PreparedState {
     pub fn root(&self) -> Hash {
         self.update.root
     }
+
+    /// How many tree nodes the block adds (for the commit log: the tree's share of the writes).
+    pub fn new_tree_nodes(&self) -> usize {
+        self.update.new_nodes()
+    }
 }
 
 impl StateReader for StateView<'_> {
