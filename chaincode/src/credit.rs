@@ -241,10 +241,13 @@ pub struct CreditRecordInput {
     /// 罚款金额 in fen (分).
     pub fine_fen: u64,
     /// 处罚决定日期
+    #[serde(deserialize_with = "crate::types::strict_date::one")]
     pub decision_date: Date,
     /// 处罚有效期: when the penalty itself ends, if it has a term.
+    #[serde(default, deserialize_with = "crate::types::strict_date::optional")]
     pub penalty_end_date: Option<Date>,
     /// 公示截止期
+    #[serde(deserialize_with = "crate::types::strict_date::one")]
     pub publication_end_date: Date,
     /// 处罚机关
     pub authority_name: String,
@@ -268,8 +271,11 @@ pub struct CreditRecord {
     pub penalty_categories: Vec<PenaltyCategory>,
     pub content: String,
     pub fine_fen: u64,
+    #[serde(deserialize_with = "crate::types::strict_date::one")]
     pub decision_date: Date,
+    #[serde(default, deserialize_with = "crate::types::strict_date::optional")]
     pub penalty_end_date: Option<Date>,
+    #[serde(deserialize_with = "crate::types::strict_date::one")]
     pub publication_end_date: Date,
     pub authority_name: String,
     pub authority_uscc: Option<Uscc>,
@@ -317,6 +323,7 @@ impl CreditRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreditEnd {
     /// First day on which the record is no longer active.
+    #[serde(deserialize_with = "crate::types::strict_date::one")]
     pub date: Date,
     /// The revocation or repair record that ended it.
     pub by_record: u64,
@@ -695,6 +702,7 @@ pub fn records_since(
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Restriction {
     pub uscc: Uscc,
+    #[serde(deserialize_with = "crate::types::strict_date::one")]
     pub date: Date,
     pub barred: bool,
     /// The active records that bar it.
@@ -720,6 +728,7 @@ pub fn restriction(state: &dyn StateReader, uscc: &Uscc, time_ms: TimestampMs) -
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreditScore {
     pub uscc: Uscc,
+    #[serde(deserialize_with = "crate::types::strict_date::one")]
     pub date: Date,
     pub score: i64,
     /// (record id, contribution) for every active record that counted.

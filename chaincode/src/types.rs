@@ -180,6 +180,38 @@ pub type TimestampMs = u64;
 /// A calendar date (decision dates, publication end dates, validity).
 pub type Date = chrono::NaiveDate;
 
+/// Dates as they travel: only chrono's own `YYYY-MM-DD` text is accepted. chrono's parser
+/// also takes other spellings of a date (a form feed inside the year, "202\x0c-09-01", reads
+/// as 0202-09-01), which would give one transaction two encodings (found by fuzzing). Use with
+/// `#[serde(deserialize_with = "strict_date::one")]` (or `strict_date::optional`).
+pub mod strict_date {
+    use super::Date;
+    use serde::{Deserialize, Deserializer, de::Error};
+
+    fn canonical(text: &str) -> Result<Date, String> {
+        let date: Date = text
+            .parse()
+            .map_err(|e| format!("date {text:?} is not YYYY-MM-DD: {e}"))?;
+        if date.to_string() != text {
+            return Err(format!(
+                "date {text:?} is not written as YYYY-MM-DD (it would read as {date})"
+            ));
+        }
+        Ok(date)
+    }
+
+    pub fn one<'de, D: Deserializer<'de>>(d: D) -> Result<Date, D::Error> {
+        canonical(&String::deserialize(d)?).map_err(D::Error::custom)
+    }
+
+    pub fn optional<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Date>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|text| canonical(&text))
+            .transpose()
+            .map_err(D::Error::custom)
+    }
+}
+
 /// The alliance's calendar runs on Beijing time (UTC+8): a decision dated
 /// 2024-03-01 is in force from 2024-03-01 00:00 CST.
 pub const CALENDAR_OFFSET_MS: i64 = 8 * 3600 * 1000;
@@ -218,6 +250,35 @@ pub fn parse_date(s: &str) -> Result<Date, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Dated {
+        #[serde(deserialize_with = "strict_date::one")]
+        date: Date,
+        #[serde(default, deserialize_with = "strict_date::optional")]
+        until: Option<Date>,
+    }
+
+    /// Regression (fuzz, tests/fuzz-corpus/tx/regression-date-two-encodings): a date spelled
+    /// any way but `YYYY-MM-DD` does not decode, so a transaction has one encoding.
+    #[test]
+    fn dates_decode_only_as_written() {
+        let ok = Dated {
+            date: chrono::NaiveDate::from_ymd_opt(2026, 9, 1).unwrap(),
+            until: chrono::NaiveDate::from_ymd_opt(202, 9, 1),
+        };
+        let bytes = crate::codec::encode(&ok);
+        assert_eq!(crate::codec::decode::<Dated>(&bytes).unwrap(), ok);
+        for odd in ["202\x0c-09-01", " 2026-09-01", "2026-9-1", "+2026-09-01"] {
+            let text = |t: &str| crate::codec::encode(&(t.to_string(), None::<String>));
+            let err = crate::codec::decode::<Dated>(&text(odd)).unwrap_err();
+            assert!(err.to_string().contains("YYYY-MM-DD"), "{odd:?}: {err}");
+            let both = crate::codec::encode(&("2026-09-01".to_string(), Some(odd.to_string())));
+            assert!(crate::codec::decode::<Dated>(&both).is_err(), "{odd:?}");
+        }
+        let json: Dated = serde_json::from_str(r#"{"date":"2026-09-01"}"#).unwrap();
+        assert_eq!(json.until, None);
+    }
 
     #[test]
     fn dates_parse_in_every_export_form() {
