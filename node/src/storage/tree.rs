@@ -142,8 +142,8 @@ impl TreeUpdate {
             .batch
             .node_batch
             .values()
-            .iter()
-            .map(|(_, v)| 64 + v.as_ref().map_or(0, Vec::len))
+            .values()
+            .map(|v| 64 + v.as_ref().map_or(0, Vec::len))
             .sum();
         nodes * 640 + values + self.batch.stale_node_index_batch.len() * 64
     }
