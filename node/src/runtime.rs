@@ -303,23 +303,21 @@ fn spawn_intake(shared: Shared) -> anyhow::Result<IntakeQueue> {
         .name("tx-intake".into())
         .spawn(move || {
             while let Ok(first) = batches.recv() {
-                let mut waiting = vec![first];
-                let mut txs = 0;
-                let mut decoded = Vec::new();
-                loop {
-                    let (data, validation) = waiting.pop().expect("one waiting message");
-                    let message = codec::decode::<Vec<SignedTransaction>>(&data).ok();
-                    txs += message.as_ref().map_or(0, Vec::len);
-                    decoded.push((message, validation));
-                    if txs >= INTAKE_BATCH_TXS {
-                        break;
-                    }
-                    match batches.try_recv() {
-                        Ok(next) => waiting.push(next),
-                        Err(_) => break,
-                    }
+                let decode = |(data, validation): (Vec<u8>, Validation)| {
+                    (
+                        codec::decode::<Vec<SignedTransaction>>(&data).ok(),
+                        validation,
+                    )
+                };
+                let mut waiting = vec![decode(first)];
+                let mut txs = waiting[0].0.as_ref().map_or(0, Vec::len);
+                while txs < INTAKE_BATCH_TXS {
+                    let Ok(next) = batches.try_recv() else { break };
+                    let next = decode(next);
+                    txs += next.0.as_ref().map_or(0, Vec::len);
+                    waiting.push(next);
                 }
-                let (messages, validations): (Vec<_>, Vec<_>) = decoded.into_iter().unzip();
+                let (messages, validations): (Vec<_>, Vec<_>) = waiting.into_iter().unzip();
                 for (validation, verdict) in validations
                     .into_iter()
                     .zip(intake_verdicts(&shared, messages))
@@ -339,22 +337,21 @@ fn intake_verdicts(
     shared: &Shared,
     messages: Vec<Option<Vec<SignedTransaction>>>,
 ) -> Vec<Acceptance> {
-    // The common case: every signature in every message is good, one check for them all.
-    let all: Vec<SignedTransaction> = messages.iter().flatten().flatten().cloned().collect();
-    let all_good = all.len() > 1
-        && all.iter().all(|t| t.tx.chain_id == shared.chain_id)
-        && verify_batch(&all).is_ok();
-    messages
+    // One check for every transaction of every message (one by one only if that fails), then
+    // the results are split back by message.
+    let lengths: Vec<Option<usize>> = messages
+        .iter()
+        .map(|m| m.as_ref().map(Vec::len).filter(|&n| n > 0))
+        .collect();
+    let all: Vec<SignedTransaction> = messages.into_iter().flatten().flatten().collect();
+    let mut checked = verify_each(all, &shared.chain_id).into_iter();
+    lengths
         .into_iter()
-        .map(|message| {
-            let Some(txs) = message.filter(|txs| !txs.is_empty()) else {
+        .map(|len| {
+            let Some(len) = len else {
                 return Acceptance::Reject;
             };
-            let verified = if all_good {
-                txs.into_iter().map(|t| Ok(t.assume_verified())).collect()
-            } else {
-                verify_each(txs, &shared.chain_id)
-            };
+            let verified: Vec<_> = checked.by_ref().take(len).collect();
             if verified.iter().any(|v| v.is_err()) {
                 return Acceptance::Reject;
             }

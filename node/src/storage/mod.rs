@@ -60,10 +60,10 @@ pub use error::{ProofError, StorageError};
 pub use proof::{ProofLeaf, StateProof};
 pub use view::{PreparedState, StateView};
 
-/// Block by height.
 /// RocksDB's block cache, shared by every column family.
 const BLOCK_CACHE_BYTES: usize = 128 << 20;
 
+/// Block by height.
 pub const CF_BLOCKS: &str = "blocks";
 /// Block hash to height.
 pub const CF_BLOCK_HASHES: &str = "block_hashes";
