@@ -17,5 +17,6 @@ pub mod light;
 pub mod mempool;
 pub mod network;
 pub mod runtime;
+pub mod sigbatch;
 pub mod signer_state;
 pub mod storage;

@@ -220,8 +220,8 @@ fn verify_batch(txs: &[SignedTransaction]) -> Result<(), String> {
         .iter()
         .map(|t| verifying_key(&t.tx.signer).map_err(|_| format!("bad signer key in {}", t.hash())))
         .collect::<Result<Vec<_>, _>>()?;
-    ed25519_dalek::verify_batch(&refs, &signatures, &keys)
-        .map_err(|_| "a transaction signature does not verify".to_string())
+    crate::sigbatch::verify_batch(&refs, &signatures, &keys)
+        .map_err(|e| format!("the transactions' signatures do not verify: {e}"))
 }
 
 /// A signer's decompressed key. Decompressing is about a quarter of a signature check, and an
