@@ -467,6 +467,8 @@ struct Core {
     events: mpsc::Sender<CoreEvent>,
     last_commit: Instant,
     height_started: Instant,
+    /// When the height before this one started: the block interval runs from there.
+    previous_height_started: Instant,
     /// Where this height's time went, logged with its commit.
     timings: HeightTimings,
     rounds_this_height: u32,
@@ -569,6 +571,7 @@ pub async fn run(
         events: events_tx,
         last_commit: Instant::now(),
         height_started: Instant::now(),
+        previous_height_started: Instant::now(),
         timings: HeightTimings::default(),
         rounds_this_height: 0,
         highest_peer: (latest, None),
@@ -655,6 +658,7 @@ impl Core {
     /// The input that starts consensus at `self.height` (fed by the caller, so that a commit
     /// inside [`Core::feed`] queues it instead of recursing).
     fn start_height_input(&mut self) -> Input {
+        self.previous_height_started = self.height_started;
         self.height_started = Instant::now();
         self.timings = HeightTimings::default();
         self.rounds_this_height = 0;
@@ -713,9 +717,12 @@ impl Core {
                 });
             }
             Output::GetValue { height, round } => {
-                // Keep at least the block interval between blocks.
+                // Heights start at most once per block interval. Counted from the previous
+                // height's start, not its commit: a height that took longer than the interval
+                // to execute, agree and store has already gathered the next block's
+                // transactions, and waiting again after it would leave the members idle.
                 let interval = Duration::from_millis(self.home.config.consensus.block_interval_ms);
-                let wait = interval.saturating_sub(self.last_commit.elapsed());
+                let wait = interval.saturating_sub(self.previous_height_started.elapsed());
                 let events = self.events.clone();
                 tokio::spawn(async move {
                     tokio::time::sleep(wait).await;
