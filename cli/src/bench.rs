@@ -7,7 +7,7 @@
 //! 20 ms, so it is at most that much late). CPU and peak RSS come from /proc for every node
 //! process; disk per transaction is the nodes' data directories over the transactions committed.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::process::{Child, ExitCode};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -84,6 +84,41 @@ struct Signer {
     index: usize,
     /// Next sequence number, which is also the next nonce.
     seq: u64,
+    /// Transactions signed before the run, by sequence number: (hex encoding, hash).
+    presigned: Vec<(String, String)>,
+}
+
+impl Signer {
+    /// The transaction with the next sequence number, hex-encoded, and its hash; signed now
+    /// unless it was signed before the run.
+    fn next_tx(&mut self, chain_id: &str) -> (u64, String, String) {
+        let seq = self.seq;
+        if let Some((hex, hash)) = self.presigned.get(seq as usize) {
+            self.seq += 1;
+            return (seq, hex.clone(), hash.clone());
+        }
+        let action = next_action(self);
+        let tx = caihong_chaincode::Transaction {
+            chain_id: chain_id.to_string(),
+            signer: PublicKey::from(&self.key.verifying_key()),
+            nonce: seq,
+            action,
+        }
+        .sign(&self.key);
+        (seq, hex::encode(tx.encode()), tx.hash().to_hex())
+    }
+
+    /// Signs the first `count` transactions ahead, so that signing does not take the cores
+    /// the members share with the load generator during the run.
+    fn presign(&mut self, chain_id: &str, count: u64) {
+        let mut signed = Vec::with_capacity(count as usize);
+        while self.seq < count {
+            let (_, hex, hash) = self.next_tx(chain_id);
+            signed.push((hex, hash));
+        }
+        self.seq = 0;
+        self.presigned = signed;
+    }
 }
 
 fn uscc(region: &str, signer: usize, n: u64) -> String {
@@ -297,6 +332,7 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
                 api: member.api.clone(),
                 index: k,
                 seq: 0,
+                presigned: Vec::new(),
             });
         }
     }
@@ -305,11 +341,11 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
     // Load: client threads, each sending batches to one member on behalf of that member's
     // operators. A transaction's nonce is its signer's sequence number, so a refused one is
     // regenerated identically when offered again.
-    let start = Instant::now();
     let end_ms = (args.warmup + args.duration) * 1000;
     let stop = Arc::new(AtomicBool::new(false));
     let submitted: Arc<Mutex<HashMap<String, u64>>> = Arc::new(Mutex::new(HashMap::new()));
     let rejected = Arc::new(AtomicU64::new(0));
+    let refusal_codes: Arc<Mutex<BTreeMap<String, u64>>> = Arc::default();
     let mut shares: Vec<Vec<Signer>> = (0..args.clients).map(|_| Vec::new()).collect();
     for s in signers {
         // Client c serves member c % members, so a share's signers all use one API.
@@ -324,11 +360,33 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         };
         shares[client].push(s);
     }
+    // At a fixed rate the run's transactions are known ahead: sign them first (a share per
+    // thread), with a margin for refused ones offered again.
+    if args.rate > 0 {
+        let per_signer =
+            args.rate * (args.warmup + args.duration) * 21 / 20 / (args.signers.max(1) as u64) + 50;
+        eprintln!(
+            "signing {per_signer} transactions for each of {} signers ahead",
+            args.signers
+        );
+        std::thread::scope(|scope| {
+            for share in shares.iter_mut() {
+                let chain_id = &chain_id;
+                scope.spawn(move || {
+                    for s in share.iter_mut() {
+                        s.presign(chain_id, per_signer);
+                    }
+                });
+            }
+        });
+    }
+    let start = Instant::now();
     let per_client_rate = (args.rate > 0).then(|| args.rate as f64 / args.clients as f64);
     let batch_max = args.batch.max(1);
     let mut threads = Vec::new();
     for mut share in shares.into_iter().filter(|s| !s.is_empty()) {
         let (stop, submitted, rejected) = (stop.clone(), submitted.clone(), rejected.clone());
+        let refusal_codes = refusal_codes.clone();
         let chain_id = chain_id.clone();
         threads.push(std::thread::spawn(move || {
             let agent = ureq::AgentBuilder::new().build();
@@ -353,17 +411,8 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
                 for _ in 0..due {
                     let slot = turn % share.len();
                     turn += 1;
-                    let s = &mut share[slot];
-                    let seq = s.seq;
-                    let action = next_action(s);
-                    let tx = caihong_chaincode::Transaction {
-                        chain_id: chain_id.clone(),
-                        signer: PublicKey::from(&s.key.verifying_key()),
-                        nonce: seq,
-                        action,
-                    }
-                    .sign(&s.key);
-                    batch.push((slot, seq, hex::encode(tx.encode()), tx.hash().to_hex()));
+                    let (seq, hex, hash) = share[slot].next_tx(&chain_id);
+                    batch.push((slot, seq, hex, hash));
                 }
                 let body = json!({"txs": batch.iter().map(|b| b.2.as_str()).collect::<Vec<_>>()});
                 let at = now_ms_since(start);
@@ -394,6 +443,15 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
                                 full = true;
                             } else {
                                 rejected.fetch_add(1, Ordering::Relaxed);
+                                let code = other
+                                    .and_then(|r| r["code"].as_str())
+                                    .unwrap_or("no answer")
+                                    .to_string();
+                                *refusal_codes
+                                    .lock()
+                                    .expect("codes")
+                                    .entry(code)
+                                    .or_default() += 1;
                             }
                             let e = first_refused.entry(*slot).or_insert(*seq);
                             *e = (*e).min(*seq);
@@ -498,6 +556,11 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         submitted.len(),
         rejected.load(Ordering::Relaxed)
     );
+    let codes = refusal_codes.lock().expect("codes");
+    if !codes.is_empty() {
+        let list: Vec<String> = codes.iter().map(|(c, n)| format!("{c} {n}")).collect();
+        println!("refused by code: {}", list.join(", "));
+    }
     println!(
         "latency submit->committed: p50 {} ms, p99 {} ms, max {} ms ({} samples)",
         percentile(&latencies, 0.5),
