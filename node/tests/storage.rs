@@ -649,7 +649,7 @@ fn a_second_open_of_the_same_directory_is_refused() {
 
 #[test]
 fn pruning_keeps_recent_proofs_and_refuses_old_ones() {
-    let (_dir, store) = new_store();
+    let (dir, store) = new_store();
     for _ in 0..6 {
         commit_next(&store);
     }
@@ -687,6 +687,18 @@ fn pruning_keeps_recent_proofs_and_refuses_old_ones() {
         .unwrap()
         .verify_carried(&root, &key)
         .unwrap();
+    // Reopened (an empty node cache): the kept versions are whole on disk.
+    drop(store);
+    let store = Store::open(dir.path().join("db")).unwrap();
+    for h in 4..=7 {
+        let root = store.block(h).unwrap().unwrap().header.state_root;
+        assert_eq!(store.state_root(h).unwrap(), root, "height {h}");
+        store
+            .prove(&key, h)
+            .unwrap()
+            .verify_carried(&root, &key)
+            .unwrap();
+    }
 }
 
 // ---- crash consistency: a child process commits in a loop and is SIGKILLed ----

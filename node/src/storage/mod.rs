@@ -249,6 +249,7 @@ pub struct Store {
     /// The latest committed header, kept in memory: building and admitting against the tip
     /// must not decode the whole latest block each time. Set after each synced commit.
     latest_header: RwLock<Option<Header>>,
+    node_cache: tree::NodeCache,
 }
 
 impl std::fmt::Debug for Store {
@@ -294,6 +295,7 @@ impl Store {
             db,
             commit_lock: Mutex::new(()),
             latest_header: RwLock::new(None),
+            node_cache: tree::NodeCache::default(),
         })
     }
 
@@ -758,6 +760,7 @@ impl Store {
             );
         }
         self.write_synced(batch)?;
+        update.cache_nodes(&self.node_cache);
         self.set_latest_header(header);
         Ok(())
     }

@@ -9,6 +9,9 @@ use bincode::Options;
 use caihong_chaincode::{Hash, WriteSet};
 use jmt::storage::{LeafNode, Node, NodeKey, TreeReader};
 use jmt::{KeyHash, OwnedValue, Version};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use rocksdb::{DB, IteratorMode, Snapshot, WriteBatch};
 use sha2::Sha256;
 
@@ -53,10 +56,62 @@ fn value_key(version: Version, key_hash: &KeyHash) -> Vec<u8> {
     k
 }
 
-/// Reads `jmt` nodes and values from one RocksDB snapshot.
+/// Decoded tree nodes of the newest versions, shared by a store's views: a block's update
+/// reads the same top nodes and fresh paths over and over, and a RocksDB read plus decode
+/// was the largest part of computing a state root. A node key names its version, so a node
+/// never changes and a cached one is never stale; only committed nodes (written or read
+/// back) near the root go in. Two generations: when the newer fills up it becomes the older, and the older
+/// is dropped; a node found in the older moves to the newer.
+#[derive(Debug, Default)]
+pub(crate) struct NodeCache {
+    generations: Mutex<(HashMap<NodeKey, Node>, HashMap<NodeKey, Node>)>,
+}
+
+/// Nodes per generation: at most twice this many (about 1 KiB per internal node) are kept.
+const NODE_CACHE_GENERATION: usize = 16_384;
+
+/// Only nodes this near the root are cached: the top levels (up to 1 + 16 + 256 + 4,096
+/// nodes) are rewritten by nearly every block and read again by the next one, while a deeper
+/// node is rarely read twice and cloning every new one cost as much as the cache saved.
+const NODE_CACHE_MAX_NIBBLES: usize = 3;
+
+fn worth_caching(key: &NodeKey) -> bool {
+    key.nibble_path().num_nibbles() <= NODE_CACHE_MAX_NIBBLES
+}
+
+impl NodeCache {
+    fn get(&self, key: &NodeKey) -> Option<Node> {
+        let mut g = self.generations.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(node) = g.0.get(key) {
+            return Some(node.clone());
+        }
+        let node = g.1.remove(key)?;
+        Self::put(&mut g, key.clone(), node.clone());
+        Some(node)
+    }
+
+    pub(crate) fn insert(&self, key: NodeKey, node: Node) {
+        if !worth_caching(&key) {
+            return;
+        }
+        let mut g = self.generations.lock().unwrap_or_else(|p| p.into_inner());
+        Self::put(&mut g, key, node);
+    }
+
+    fn put(g: &mut (HashMap<NodeKey, Node>, HashMap<NodeKey, Node>), key: NodeKey, node: Node) {
+        g.0.insert(key, node);
+        if g.0.len() >= NODE_CACHE_GENERATION {
+            g.1 = std::mem::take(&mut g.0);
+        }
+    }
+}
+
+/// Reads `jmt` nodes and values from one RocksDB snapshot (nodes through the store's cache
+/// when there is one).
 pub(crate) struct TreeSource<'a> {
     pub(crate) db: &'a DB,
     pub(crate) snapshot: &'a Snapshot<'a>,
+    pub(crate) cache: Option<&'a NodeCache>,
 }
 
 impl std::fmt::Debug for TreeSource<'_> {
@@ -67,12 +122,21 @@ impl std::fmt::Debug for TreeSource<'_> {
 
 impl TreeReader for TreeSource<'_> {
     fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
+        let cache = self.cache.filter(|_| worth_caching(node_key));
+        if let Some(node) = cache.and_then(|c| c.get(node_key)) {
+            return Ok(Some(node));
+        }
         let cf = super::cf(self.db, CF_TREE_NODES);
         match self.snapshot.get_cf(cf, encode_node_key(node_key))? {
             None => Ok(None),
-            Some(bytes) => Ok(Some(bincode::deserialize(&bytes).map_err(|e| {
-                anyhow::anyhow!("tree node {node_key:?} does not decode: {e}")
-            })?)),
+            Some(bytes) => {
+                let node: Node = bincode::deserialize(&bytes)
+                    .map_err(|e| anyhow::anyhow!("tree node {node_key:?} does not decode: {e}"))?;
+                if let Some(cache) = cache {
+                    cache.insert(node_key.clone(), node.clone());
+                }
+                Ok(Some(node))
+            }
         }
     }
 
@@ -148,6 +212,15 @@ impl TreeUpdate {
         nodes * 640 + values + self.batch.stale_node_index_batch.len() * 64
     }
 
+    /// Puts the new nodes in `cache`, once their batch is written.
+    pub(crate) fn cache_nodes(&self, cache: &NodeCache) {
+        for (key, node) in self.batch.node_batch.nodes() {
+            if worth_caching(key) {
+                cache.insert(key.clone(), node.clone());
+            }
+        }
+    }
+
     /// Adds the new nodes, the value history and the stale-node index to `batch`.
     pub(crate) fn write_to(&self, db: &DB, batch: &mut WriteBatch) {
         let nodes = super::cf(db, CF_TREE_NODES);
@@ -159,11 +232,20 @@ impl TreeUpdate {
         for ((version, kh), value) in self.batch.node_batch.values() {
             batch.put_cf(values, value_key(*version, kh), encode_value(value));
         }
-        let stale = super::cf(db, CF_TREE_STALE);
+        // The nodes this version made stale, under one key for the version (a key per node
+        // was a third of a block's RocksDB writes).
+        let mut stale_by_version: std::collections::BTreeMap<Version, Vec<&NodeKey>> =
+            Default::default();
         for s in &self.batch.stale_node_index_batch {
-            let mut k = s.stale_since_version.to_be_bytes().to_vec();
-            k.extend_from_slice(&encode_node_key(&s.node_key));
-            batch.put_cf(stale, k, b"");
+            stale_by_version
+                .entry(s.stale_since_version)
+                .or_default()
+                .push(&s.node_key);
+        }
+        let stale = super::cf(db, CF_TREE_STALE);
+        for (version, keys) in stale_by_version {
+            let bytes = bincode::serialize(&keys).expect("node keys always encode");
+            batch.put_cf(stale, version.to_be_bytes(), bytes);
         }
     }
 }
@@ -270,8 +352,8 @@ pub(crate) fn prune(
     let nodes = super::cf(db, CF_TREE_NODES);
     let mut count = 0;
     for item in snapshot.iterator_cf(stale, IteratorMode::Start) {
-        let (k, _) = item.map_err(|e| super::db_error(db, e))?;
-        let Some((since, node_key)) = k.split_first_chunk::<8>() else {
+        let (k, v) = item.map_err(|e| super::db_error(db, e))?;
+        let Some((since, rest)) = k.split_first_chunk::<8>() else {
             return Err(StorageError::corrupt(
                 CF_TREE_STALE,
                 "key",
@@ -281,10 +363,21 @@ pub(crate) fn prune(
         if u64::from_be_bytes(*since) > keep_from {
             break;
         }
-        decode_node_key(node_key)?;
-        batch.delete_cf(nodes, node_key);
+        if rest.is_empty() {
+            // A version's list of stale nodes.
+            let keys: Vec<NodeKey> = bincode::deserialize(&v)
+                .map_err(|e| StorageError::corrupt(CF_TREE_STALE, "stale node list", e))?;
+            for key in &keys {
+                batch.delete_cf(nodes, encode_node_key(key));
+            }
+            count += keys.len() as u64;
+        } else {
+            // One stale node per key, as databases written before the lists have them.
+            decode_node_key(rest)?;
+            batch.delete_cf(nodes, rest);
+            count += 1;
+        }
         batch.delete_cf(stale, &k);
-        count += 1;
     }
     // A version whose block changed nothing copies its parent's root under a new key without
     // marking the old one stale; old roots are only reachable by version, so drop them here.
@@ -369,6 +462,8 @@ mod tests {
             }
             let view = store.state_view().unwrap();
             let prepared = apply(&view_source(&view), &writes, version).unwrap();
+            // Through the store's node cache (filled by the proofs below): the same tree.
+            assert_eq!(view.prepare(&writes).unwrap().root(), prepared.root);
             let key_by_key = apply_key_by_key(&view_source(&view), &writes, version).unwrap();
             assert_eq!(prepared.root, key_by_key, "version {version}");
             let mut batch = WriteBatch::default();
@@ -397,6 +492,7 @@ mod tests {
         TreeSource {
             db: view.db,
             snapshot: &view.snapshot,
+            cache: None,
         }
     }
 

@@ -17,6 +17,7 @@ use super::{CF_STATE, Store};
 pub struct StateView<'a> {
     pub(crate) db: &'a DB,
     pub(crate) snapshot: Snapshot<'a>,
+    node_cache: &'a tree::NodeCache,
     pub(crate) height: Option<u64>,
 }
 
@@ -36,6 +37,7 @@ impl<'a> StateView<'a> {
         Ok(StateView {
             db,
             snapshot,
+            node_cache: &store.node_cache,
             height,
         })
     }
@@ -49,6 +51,7 @@ impl<'a> StateView<'a> {
         TreeSource {
             db: self.db,
             snapshot: &self.snapshot,
+            cache: Some(self.node_cache),
         }
     }
 
