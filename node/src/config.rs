@@ -94,8 +94,8 @@ fn default_max_body() -> usize {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ConsensusConfig {
-    /// Least time between the starts of consecutive heights (a height that takes longer is
-    /// followed at once). Blocks are made at this pace even when empty: block time
+    /// Least time between consecutive proposals (a block that takes longer to agree on and
+    /// store is followed at once). Blocks are made at this pace even when empty: block time
     /// is the chain's clock (credit periods, extraction reveal deadlines).
     pub block_interval_ms: u64,
     pub max_block_txs: usize,

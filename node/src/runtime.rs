@@ -467,8 +467,10 @@ struct Core {
     events: mpsc::Sender<CoreEvent>,
     last_commit: Instant,
     height_started: Instant,
-    /// When the height before this one started: the block interval runs from there.
-    previous_height_started: Instant,
+    /// When this height's block body was built or first arrived.
+    body_seen: Option<Instant>,
+    /// When the previous height's body was: the block interval runs from there.
+    previous_body_seen: Instant,
     /// Where this height's time went, logged with its commit.
     timings: HeightTimings,
     rounds_this_height: u32,
@@ -571,7 +573,8 @@ pub async fn run(
         events: events_tx,
         last_commit: Instant::now(),
         height_started: Instant::now(),
-        previous_height_started: Instant::now(),
+        body_seen: None,
+        previous_body_seen: Instant::now(),
         timings: HeightTimings::default(),
         rounds_this_height: 0,
         highest_peer: (latest, None),
@@ -658,8 +661,8 @@ impl Core {
     /// The input that starts consensus at `self.height` (fed by the caller, so that a commit
     /// inside [`Core::feed`] queues it instead of recursing).
     fn start_height_input(&mut self) -> Input {
-        self.previous_height_started = self.height_started;
         self.height_started = Instant::now();
+        self.previous_body_seen = self.body_seen.take().unwrap_or(self.height_started);
         self.timings = HeightTimings::default();
         self.rounds_this_height = 0;
         Input::StartHeight {
@@ -717,12 +720,13 @@ impl Core {
                 });
             }
             Output::GetValue { height, round } => {
-                // Heights start at most once per block interval. Counted from the previous
-                // height's start, not its commit: a height that took longer than the interval
-                // to execute, agree and store has already gathered the next block's
-                // transactions, and waiting again after it would leave the members idle.
+                // Proposals at most once per block interval, counted from when the previous
+                // block was proposed (its body built or first seen here), not from its
+                // commit: a block that took longer than the interval to validate, agree on
+                // and store has already gathered the next one's transactions, and waiting
+                // again after it would leave the members idle.
                 let interval = Duration::from_millis(self.home.config.consensus.block_interval_ms);
-                let wait = interval.saturating_sub(self.previous_height_started.elapsed());
+                let wait = interval.saturating_sub(self.previous_body_seen.elapsed());
                 let events = self.events.clone();
                 tokio::spawn(async move {
                     tokio::time::sleep(wait).await;
@@ -897,6 +901,7 @@ impl Core {
         self.timings.build_ms += HeightTimings::since_start(started);
         if self.timings.body_at_ms == 0 {
             self.timings.body_at_ms = HeightTimings::since_start(self.height_started);
+            self.body_seen.get_or_insert_with(Instant::now);
         }
         debug!(height, round, txs = block.txs.len(), %hash, "proposing");
         self.publish(WireMessage::Block(block.clone())).await;
@@ -1158,6 +1163,7 @@ impl Core {
                             if self.timings.body_at_ms == 0 {
                                 self.timings.body_at_ms =
                                     HeightTimings::since_start(self.height_started);
+                                self.body_seen.get_or_insert_with(Instant::now);
                             }
                             self.bodies.insert(hash, block);
                             if self.pending_validation.remove(&hash) {
