@@ -5,13 +5,13 @@
 //! so a root computed for a proposal sees exactly the state the proposal was executed on.
 //! [`TreeUpdate`] is what a new version adds; the store writes it in the block's batch.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use bincode::Options;
 use caihong_chaincode::{Hash, WriteSet};
 use jmt::storage::{LeafNode, Node, NodeKey, TreeReader};
 use jmt::{KeyHash, OwnedValue, Version};
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use rocksdb::{DB, IteratorMode, Snapshot, WriteBatch};
 use sha2::Sha256;
 
@@ -60,8 +60,8 @@ fn value_key(version: Version, key_hash: &KeyHash) -> Vec<u8> {
 /// reads the same top nodes and fresh paths over and over, and a RocksDB read plus decode
 /// was the largest part of computing a state root. A node key names its version, so a node
 /// never changes and a cached one is never stale; only committed nodes (written or read
-/// back) near the root go in. Two generations: when the newer fills up it becomes the older, and the older
-/// is dropped; a node found in the older moves to the newer.
+/// back) near the root go in. Two generations: when the newer fills up it becomes the
+/// older, and the older is dropped; a node found in the older moves to the newer.
 #[derive(Debug, Default)]
 pub(crate) struct NodeCache {
     generations: Mutex<(HashMap<NodeKey, Node>, HashMap<NodeKey, Node>)>,
@@ -86,19 +86,21 @@ impl NodeCache {
             return Some(node.clone());
         }
         let node = g.1.remove(key)?;
-        Self::put(&mut g, key.clone(), node.clone());
+        Self::put_locked(&mut g, key.clone(), node.clone());
         Some(node)
     }
 
-    pub(crate) fn insert(&self, key: NodeKey, node: Node) {
-        if !worth_caching(&key) {
-            return;
-        }
+    /// Callers check [`worth_caching`] first (before cloning the node).
+    fn put(&self, key: NodeKey, node: Node) {
         let mut g = self.generations.lock().unwrap_or_else(|p| p.into_inner());
-        Self::put(&mut g, key, node);
+        Self::put_locked(&mut g, key, node);
     }
 
-    fn put(g: &mut (HashMap<NodeKey, Node>, HashMap<NodeKey, Node>), key: NodeKey, node: Node) {
+    fn put_locked(
+        g: &mut (HashMap<NodeKey, Node>, HashMap<NodeKey, Node>),
+        key: NodeKey,
+        node: Node,
+    ) {
         g.0.insert(key, node);
         if g.0.len() >= NODE_CACHE_GENERATION {
             g.1 = std::mem::take(&mut g.0);
@@ -133,7 +135,7 @@ impl TreeReader for TreeSource<'_> {
                 let node: Node = bincode::deserialize(&bytes)
                     .map_err(|e| anyhow::anyhow!("tree node {node_key:?} does not decode: {e}"))?;
                 if let Some(cache) = cache {
-                    cache.insert(node_key.clone(), node.clone());
+                    cache.put(node_key.clone(), node.clone());
                 }
                 Ok(Some(node))
             }
@@ -216,7 +218,7 @@ impl TreeUpdate {
     pub(crate) fn cache_nodes(&self, cache: &NodeCache) {
         for (key, node) in self.batch.node_batch.nodes() {
             if worth_caching(key) {
-                cache.insert(key.clone(), node.clone());
+                cache.put(key.clone(), node.clone());
             }
         }
     }
