@@ -200,6 +200,23 @@ impl Alliance {
         lines[lines.len().saturating_sub(40)..].join("\n")
     }
 
+    /// Every started member's height and log tail: a stalled chain is explained by what the
+    /// other members saw, not only by the one that was waited on.
+    pub fn every_log_tail(&self) -> String {
+        (0..self.members.len())
+            .filter(|&i| self.members[i].process.is_some())
+            .map(|i| {
+                format!(
+                    "--- member {i} ({}), height {:?}:\n{}",
+                    self.members[i].home.display(),
+                    self.height(i),
+                    self.log_tail(i)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     /// Starts member `i` (`caihong start --home …`), appending to its log.
     pub fn start(&mut self, i: usize) {
         assert!(self.members[i].process.is_none(), "member {i} is running");
@@ -338,7 +355,7 @@ impl Alliance {
             assert!(
                 Instant::now() < deadline,
                 "member {i} at height {h:?}, not {height}, after {timeout:?}:\n{}",
-                self.log_tail(i)
+                self.every_log_tail()
             );
             std::thread::sleep(Duration::from_millis(100));
         }

@@ -81,6 +81,10 @@ pub struct SyncResponse {
     pub blocks: Vec<(Block, CommitCertificate)>,
 }
 
+/// Most next-height bodies kept while this height is decided (a few rounds' proposals; a
+/// member that floods bodies cannot fill memory).
+const MAX_NEXT_BODIES: usize = 8;
+
 /// Most blocks answered per sync request (fewer when they would not fit one response).
 const SYNC_BATCH: u64 = 64;
 
@@ -379,6 +383,23 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// What goes on the wire for a consensus message. Our own proposal is preceded by its block
+/// body every time it is sent: first, proposed again in a later round (a locked value whose
+/// first proposer may be gone) or rebroadcast in a stalled round. A member that missed the
+/// body cannot vote for the block, and no one else sends it again.
+fn outgoing(message: Message, me: PublicKey, bodies: &HashMap<Hash, Block>) -> Vec<WireMessage> {
+    let body = match &message {
+        Message::Proposal(p) if p.proposal.proposer.0 == me.0 => {
+            bodies.get(&Hash(p.proposal.value.0)).cloned()
+        }
+        _ => None,
+    };
+    body.map(WireMessage::Block)
+        .into_iter()
+        .chain([WireMessage::Consensus(message)])
+        .collect()
+}
+
 /// The genesis header of an alliance.
 pub fn genesis_header(
     genesis: &caihong_chaincode::genesis::Genesis,
@@ -452,6 +473,10 @@ struct Core {
     validators: ValidatorSet,
     validator_keys: Vec<PublicKey>,
     bodies: HashMap<Hash, Block>,
+    /// Bodies proposed for the next height that arrived before we committed this one: its
+    /// proposals are buffered by consensus, so their bodies are kept too (at most
+    /// [`MAX_NEXT_BODIES`]).
+    next_bodies: HashMap<Hash, Block>,
     /// Blocks of this height executed here: their writes, receipts and state tree update.
     executed: HashMap<Hash, (WriteSet, Vec<Receipt>, PreparedState)>,
     pending_validation: HashSet<Hash>,
@@ -562,6 +587,7 @@ pub async fn run(
         validators: validator_set(&keys)?,
         validator_keys: keys,
         bodies: HashMap::new(),
+        next_bodies: HashMap::new(),
         executed: HashMap::new(),
         pending_validation: HashSet::new(),
         intake,
@@ -703,7 +729,9 @@ impl Core {
                     .as_ref()
                     .map(|b| b.conflicting(&message))
                     .unwrap_or_default();
-                self.publish(WireMessage::Consensus(message)).await;
+                for wire in outgoing(message, self.node_key, &self.bodies) {
+                    self.publish(wire).await;
+                }
                 #[cfg(feature = "byzantine")]
                 for m in conflicting {
                     self.publish(WireMessage::Consensus(m)).await;
@@ -904,7 +932,7 @@ impl Core {
             self.body_seen.get_or_insert_with(Instant::now);
         }
         debug!(height, round, txs = block.txs.len(), %hash, "proposing");
-        self.publish(WireMessage::Block(block.clone())).await;
+        // Published with the proposal (carry_out).
         self.bodies.insert(hash, block);
         self.executed.insert(hash, (writes, receipts, prepared));
         self.feed(Input::ProposeValue {
@@ -1020,7 +1048,7 @@ impl Core {
             .store
             .commit_prepared(&block, &certificate, &writes, &receipts, prepared)?;
         self.timings.store_ms = HeightTimings::since_start(started);
-        self.bodies.clear();
+        self.bodies = std::mem::take(&mut self.next_bodies);
         self.executed.clear();
         self.pending_validation.clear();
         self.committed_txs += block.txs.len() as u64;
@@ -1082,7 +1110,11 @@ impl Core {
             s.rounds_last_height = self.rounds_this_height + 1;
         }
         self.refresh_status().await;
-        Ok(self.start_height_input())
+        let input = self.start_height_input();
+        if !self.bodies.is_empty() {
+            self.body_seen = Some(Instant::now());
+        }
+        Ok(input)
     }
 
     /// Asks peers for the block at `height` (we decided it without its body).
@@ -1175,6 +1207,10 @@ impl Core {
                                 })
                                 .await?;
                             }
+                        } else if block.header.height == self.height + 1
+                            && self.next_bodies.len() < MAX_NEXT_BODIES
+                        {
+                            self.next_bodies.insert(hash, block);
                         }
                     }
                     WireMessage::Status { height } => {
@@ -1340,6 +1376,55 @@ mod tests {
             ),
         }
         .sign(&k)
+    }
+
+    /// Our own proposal leaves with its body, whether first sent or proposed again with a POL
+    /// round; another member's proposal and votes leave alone.
+    #[test]
+    fn own_proposals_carry_their_body() {
+        let chain = ChainId::new("c".to_string());
+        let me = key("me");
+        let other = key("other");
+        let block = Block {
+            header: Header {
+                chain_id: "c".into(),
+                height: 5,
+                time_ms: 1,
+                parent_hash: Hash::ZERO,
+                proposer: public(&me),
+                txs_root: Hash::ZERO,
+                receipts_root: Hash::ZERO,
+                state_root: Hash::ZERO,
+                next_validators_hash: Hash::ZERO,
+            },
+            txs: vec![],
+        };
+        let hash = block.hash();
+        let bodies = HashMap::from([(hash, block.clone())]);
+        let proposal = |signer: &ed25519_dalek::SigningKey, pol_round| {
+            Message::Proposal(
+                caihong_consensus::Proposal {
+                    height: 5,
+                    round: 2,
+                    value: caihong_consensus::Hash(hash.0),
+                    pol_round,
+                    proposer: caihong_consensus::PublicKey(public(signer).0),
+                }
+                .sign(&chain, &Ed25519Signer::new(signer.clone())),
+            )
+        };
+        for pol_round in [None, Some(1)] {
+            let wire = outgoing(proposal(&me, pol_round), public(&me), &bodies);
+            assert!(
+                matches!(&wire[..], [WireMessage::Block(b), WireMessage::Consensus(_)] if *b == block),
+                "{wire:?}"
+            );
+        }
+        let wire = outgoing(proposal(&other, Some(1)), public(&me), &bodies);
+        assert!(matches!(&wire[..], [WireMessage::Consensus(_)]), "{wire:?}");
+        // Without the body (lost in a restart) the proposal still goes.
+        let wire = outgoing(proposal(&me, None), public(&me), &HashMap::new());
+        assert!(matches!(&wire[..], [WireMessage::Consensus(_)]), "{wire:?}");
     }
 
     /// A bad signature or chain id is found and named whether it comes alone or in a batch,
