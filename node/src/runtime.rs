@@ -442,8 +442,6 @@ fn validator_set(keys: &[PublicKey]) -> anyhow::Result<ValidatorSet> {
 /// Milliseconds spent on one height, by phase (for the commit log line and tuning).
 #[derive(Debug, Default, Clone, Copy)]
 struct HeightTimings {
-    /// From the start of the height until a body for it was here (built or received).
-    body_at_ms: u64,
     /// Building our proposal: reaping, executing, the state root.
     build_ms: u64,
     /// Checking a received proposal: signatures, execution, the state root.
@@ -492,7 +490,8 @@ struct Core {
     events: mpsc::Sender<CoreEvent>,
     last_commit: Instant,
     height_started: Instant,
-    /// When this height's block body was built or first arrived.
+    /// When this height's block body was built or first arrived (or the height started, if
+    /// it came early).
     body_seen: Option<Instant>,
     /// When the previous height's body was: the block interval runs from there.
     previous_body_seen: Instant,
@@ -927,10 +926,7 @@ impl Core {
         };
         let hash = block.hash();
         self.timings.build_ms += HeightTimings::since_start(started);
-        if self.timings.body_at_ms == 0 {
-            self.timings.body_at_ms = HeightTimings::since_start(self.height_started);
-            self.body_seen.get_or_insert_with(Instant::now);
-        }
+        self.body_seen.get_or_insert_with(Instant::now);
         debug!(height, round, txs = block.txs.len(), %hash, "proposing");
         // Published with the proposal (carry_out).
         self.bodies.insert(hash, block);
@@ -1073,13 +1069,17 @@ impl Core {
             });
         }
         let t = self.timings;
+        // From the start of the height until a body for it was here (built or received).
+        let body_at_ms = self.body_seen.map_or(0, |seen| {
+            seen.duration_since(self.height_started).as_millis() as u64
+        });
         info!(
             height,
             txs = block.txs.len(),
             hash = %hash,
             interval_ms = interval.as_millis() as u64,
             rounds = self.rounds_this_height + 1,
-            body_at_ms = t.body_at_ms,
+            body_at_ms,
             build_ms = t.build_ms,
             validate_ms = t.validate_ms,
             store_ms = t.store_ms,
@@ -1192,11 +1192,7 @@ impl Core {
                     WireMessage::Block(block) => {
                         let hash = block.hash();
                         if block.header.height == self.height {
-                            if self.timings.body_at_ms == 0 {
-                                self.timings.body_at_ms =
-                                    HeightTimings::since_start(self.height_started);
-                                self.body_seen.get_or_insert_with(Instant::now);
-                            }
+                            self.body_seen.get_or_insert_with(Instant::now);
                             self.bodies.insert(hash, block);
                             if self.pending_validation.remove(&hash) {
                                 let valid = self.validate(&hash);
