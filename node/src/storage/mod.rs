@@ -71,10 +71,8 @@ pub const CF_BLOCK_HASHES: &str = "block_hashes";
 pub const CF_CERTIFICATES: &str = "certificates";
 /// Current state: key to value.
 pub const CF_STATE: &str = "state";
-/// Transaction hash to (height, index, receipt).
+/// Transaction hash to (height, index, receipt): also the index of where a transaction is.
 pub const CF_RECEIPTS: &str = "receipts";
-/// Transaction hash to (height, index).
-pub const CF_TX_INDEX: &str = "tx_index";
 /// State tree nodes by (version, nibble path).
 pub const CF_TREE_NODES: &str = "tree_nodes";
 /// State tree value history by (key hash, version).
@@ -88,13 +86,12 @@ pub const CF_EVIDENCE: &str = "evidence";
 /// Latest height and hash, genesis hash, chain id, oldest kept tree version.
 pub const CF_META: &str = "meta";
 
-const COLUMN_FAMILIES: [&str; 12] = [
+const COLUMN_FAMILIES: [&str; 11] = [
     CF_BLOCKS,
     CF_BLOCK_HASHES,
     CF_CERTIFICATES,
     CF_STATE,
     CF_RECEIPTS,
-    CF_TX_INDEX,
     CF_TREE_NODES,
     CF_TREE_VALUES,
     CF_TREE_STALE,
@@ -102,6 +99,9 @@ const COLUMN_FAMILIES: [&str; 12] = [
     CF_EVIDENCE,
     CF_META,
 ];
+
+/// The column families whose point reads often miss, given a memtable bloom filter.
+const MEMTABLE_FILTERED: [&str; 5] = [CF_BLOCK_HASHES, CF_STATE, CF_RECEIPTS, CF_EVIDENCE, CF_META];
 
 const META_LATEST_HEIGHT: &[u8] = b"latest_height";
 const META_LATEST_HASH: &[u8] = b"latest_hash";
@@ -282,9 +282,13 @@ impl Store {
             cf_opts.set_compression_type(DBCompressionType::Lz4);
             cf_opts.set_block_based_table_factory(&table);
             // The memtable holds the newest few blocks, where most point reads land; without
-            // a bloom filter of its own every miss walks its skip list.
-            cf_opts.set_memtable_whole_key_filtering(true);
-            cf_opts.set_memtable_prefix_bloom_ratio(0.1);
+            // a bloom filter of its own every miss walks its skip list. Only where point reads
+            // miss: tree nodes are read only when they exist and tree values by seeking, so
+            // there a filter would cost every insert and save no read.
+            if MEMTABLE_FILTERED.contains(name) {
+                cf_opts.set_memtable_whole_key_filtering(true);
+                cf_opts.set_memtable_prefix_bloom_ratio(0.1);
+            }
             ColumnFamilyDescriptor::new(*name, cf_opts)
         });
         let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(|source| StorageError::Db {
@@ -482,9 +486,7 @@ impl Store {
 
     /// Where a committed transaction is.
     pub fn tx_location(&self, tx_hash: &Hash) -> Result<Option<TxLocation>, StorageError> {
-        self.get(CF_TX_INDEX, &tx_hash.0)?
-            .map(|b| dec(CF_TX_INDEX, format_args!("tx {tx_hash}"), &b))
-            .transpose()
+        Ok(self.receipt(tx_hash)?.map(|r| r.location))
     }
 
     /// A committed transaction (read from its block).
@@ -494,7 +496,7 @@ impl Store {
         };
         let block = self.block(location.height)?.ok_or_else(|| {
             StorageError::corrupt(
-                CF_TX_INDEX,
+                CF_RECEIPTS,
                 format!("tx {tx_hash}"),
                 format!("indexed at height {} which has no block", location.height),
             )
@@ -505,7 +507,7 @@ impl Store {
             .nth(location.index as usize)
             .ok_or_else(|| {
                 StorageError::corrupt(
-                    CF_TX_INDEX,
+                    CF_RECEIPTS,
                     format!("tx {tx_hash}"),
                     format!(
                         "index {} is past the end of block {}",
@@ -731,25 +733,30 @@ impl Store {
             enc(certificate),
         );
         // A transaction hash is indexed once, at its first inclusion: a replayed transaction
-        // (rejected by its nonce) must not hide the receipt of the one that counted.
-        let tx_index = cf(&self.db, CF_TX_INDEX);
+        // (rejected by its nonce) must not hide the receipt of the one that counted. The
+        // receipts go in in key order: memtable inserts in order reuse the skip list's search
+        // path, and random ones each walked it from the top.
         let receipts_cf = cf(&self.db, CF_RECEIPTS);
         let mut seen = HashSet::new();
+        let mut first_inclusions = Vec::with_capacity(receipts.len());
         for (i, (hash, receipt)) in tx_hashes.iter().zip(receipts).enumerate() {
             let known = view
                 .snapshot
-                .get_cf(tx_index, hash.0)
+                .get_cf(receipts_cf, hash.0)
                 .map_err(|e| db_error(&self.db, e))?
                 .is_some();
             if known || !seen.insert(*hash) {
                 tracing::warn!(height, tx = %hash, "transaction included again; keeping its first receipt");
                 continue;
             }
+            first_inclusions.push((hash, i, receipt));
+        }
+        first_inclusions.sort_unstable_by_key(|(hash, ..)| hash.0);
+        for (hash, i, receipt) in first_inclusions {
             let location = TxLocation {
                 height,
                 index: i as u32,
             };
-            batch.put_cf(tx_index, hash.0, enc(&location));
             batch.put_cf(
                 receipts_cf,
                 hash.0,
