@@ -961,7 +961,7 @@ impl Core {
     }
 
     fn check_block_body(&mut self, hash: &Hash) -> Result<(), String> {
-        let block = self.bodies.get(hash).ok_or("no body")?.clone();
+        let block = self.bodies.get(hash).ok_or("no body")?;
         let store = self.shared.store.clone();
         let h = &block.header;
         let parent = store

@@ -792,3 +792,43 @@ fn a_kill_at_any_instant_leaves_a_whole_height() {
         );
     }
 }
+
+/// The database's own record of its options (RocksDB writes an OPTIONS file on open) shows the
+/// per-family choices `Store::open` makes: no bottom-level rewrites for a day, tree nodes
+/// uncompressed, memtable filters only where reads miss.
+#[test]
+fn store_options_reach_rocksdb() {
+    let (_dir, store) = new_store();
+    let path = store.path().to_path_buf();
+    drop(store);
+    let options_file = std::fs::read_dir(path)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("OPTIONS-")
+        })
+        .max()
+        .expect("RocksDB wrote an OPTIONS file");
+    let text = std::fs::read_to_string(options_file).unwrap();
+    // Section per column family: [CFOptions "name"] followed by its settings.
+    let family = |name: &str| -> String {
+        let start = text
+            .find(&format!("[CFOptions \"{name}\"]"))
+            .unwrap_or_else(|| panic!("no options for {name}"));
+        let rest = &text[start + 1..];
+        rest[..rest.find("\n[").unwrap_or(rest.len())].to_string()
+    };
+    for name in ["state", "tree_nodes", "tree_values", "receipts"] {
+        assert!(
+            family(name).contains("bottommost_file_compaction_delay=86400"),
+            "{name}"
+        );
+    }
+    assert!(family("tree_nodes").contains("compression=kNoCompression"));
+    assert!(family("state").contains("compression=kLZ4Compression"));
+    assert!(family("state").contains("memtable_whole_key_filtering=true"));
+    assert!(family("tree_nodes").contains("memtable_whole_key_filtering=false"));
+}

@@ -60,6 +60,10 @@ pub use error::{ProofError, StorageError};
 pub use proof::{ProofLeaf, StateProof};
 pub use view::{PreparedState, StateView};
 
+/// How old a bottom-level file must be before RocksDB rewrites it only to drop what a released
+/// snapshot protected (see [`Store::open`]): a day.
+const BOTTOMMOST_COMPACTION_DELAY_SECS: &str = "86400";
+
 /// RocksDB's block cache, shared by every column family.
 const BLOCK_CACHE_BYTES: usize = 128 << 20;
 
@@ -279,7 +283,14 @@ impl Store {
         table.set_pin_l0_filter_and_index_blocks_in_cache(true);
         let cfs = COLUMN_FAMILIES.iter().map(|name| {
             let mut cf_opts = Options::default();
-            cf_opts.set_compression_type(DBCompressionType::Lz4);
+            // Tree nodes are mostly SHA-256 hashes: LZ4 saved a tenth of their bytes (53.9
+            // of 61.7 MB in a flush) for the time of compressing every flush and compaction
+            // and decompressing every read.
+            cf_opts.set_compression_type(if *name == CF_TREE_NODES {
+                DBCompressionType::None
+            } else {
+                DBCompressionType::Lz4
+            });
             cf_opts.set_block_based_table_factory(&table);
             // The memtable holds the newest few blocks, where most point reads land; without
             // a bloom filter of its own every miss walks its skip list. Only where point reads
@@ -291,10 +302,27 @@ impl Store {
             }
             ColumnFamilyDescriptor::new(*name, cf_opts)
         });
-        let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(|source| StorageError::Db {
+        let db_error = |source| StorageError::Db {
             path: PathBuf::from(path),
             source,
-        })?;
+        };
+        let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(db_error)?;
+        // A file flushed while a state view's snapshot was open keeps its sequence numbers;
+        // once at the bottom level RocksDB rewrites it as soon as the snapshot is gone
+        // ("BottommostFiles" compactions), to zero them. Views are opened every block, so every
+        // flushed file was rewritten once more for nothing: tree nodes are never overwritten,
+        // and overwritten state is still dropped by the ordinary compactions. The `rocksdb`
+        // crate has no setter for the delay, so it is set by name.
+        for name in COLUMN_FAMILIES {
+            db.set_options_cf(
+                cf(&db, name),
+                &[(
+                    "bottommost_file_compaction_delay",
+                    BOTTOMMOST_COMPACTION_DELAY_SECS,
+                )],
+            )
+            .map_err(db_error)?;
+        }
         Ok(Store {
             db,
             commit_lock: Mutex::new(()),
