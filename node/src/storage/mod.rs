@@ -165,6 +165,14 @@ pub struct StoredReceipt {
     pub receipt: Receipt,
 }
 
+/// Encodes exactly as [`StoredReceipt`] (serde writes a reference as its value), without
+/// cloning the receipt.
+#[derive(Serialize)]
+struct StoredReceiptRef<'a> {
+    location: TxLocation,
+    receipt: &'a Receipt,
+}
+
 /// A committed transaction with where it is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredTx {
@@ -707,7 +715,9 @@ impl Store {
             });
         }
         let inconsistent = |detail: String| StorageError::InconsistentBlock { height, detail };
-        if !block.txs_match_header() {
+        // Hashed once: the root check and the receipt keys both need them.
+        let tx_hashes: Vec<Hash> = block.txs.iter().map(|t| t.hash()).collect();
+        if block::merkle_root(&tx_hashes) != header.txs_root {
             return Err(inconsistent(
                 "the transactions do not match the header's txs_root".into(),
             ));
@@ -719,7 +729,6 @@ impl Store {
                 block.txs.len()
             )));
         }
-        let tx_hashes: Vec<Hash> = block.txs.iter().map(|t| t.hash()).collect();
         if let Some(i) = (0..receipts.len()).find(|&i| receipts[i].tx_hash != tx_hashes[i]) {
             return Err(inconsistent(format!(
                 "receipt {i} is for transaction {}, the block's transaction {i} is {}",
@@ -788,10 +797,7 @@ impl Store {
             batch.put_cf(
                 receipts_cf,
                 hash.0,
-                enc(&StoredReceipt {
-                    location,
-                    receipt: receipt.clone(),
-                }),
+                enc(&StoredReceiptRef { location, receipt }),
             );
         }
         self.write_synced(batch)?;
