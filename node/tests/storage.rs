@@ -832,3 +832,35 @@ fn store_options_reach_rocksdb() {
     assert!(family("state").contains("memtable_whole_key_filtering=true"));
     assert!(family("tree_nodes").contains("memtable_whole_key_filtering=false"));
 }
+
+/// A database made before the `tx_index` family was retired opens, keeps its data, and loses
+/// only that family.
+#[test]
+fn a_database_with_the_retired_tx_index_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    {
+        let store = Store::open(&path).unwrap();
+        let (writes, header) = genesis();
+        store.init_genesis(&writes, &header).unwrap();
+        commit_next(&store);
+    }
+    {
+        // Add the family an older version had, with an entry.
+        let opts = rocksdb::Options::default();
+        let names = rocksdb::DB::list_cf(&opts, &path).unwrap();
+        assert!(!names.contains(&"tx_index".to_string()));
+        let mut db = rocksdb::DB::open_cf(&opts, &path, &names).unwrap();
+        db.create_cf("tx_index", &opts).unwrap();
+        db.put_cf(db.cf_handle("tx_index").unwrap(), b"k", b"v")
+            .unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.latest_height().unwrap(), Some(1));
+    let next = commit_next(&store);
+    let tx = next.block.txs[0].hash();
+    assert_eq!(store.tx(&tx).unwrap().unwrap().location.height, 2);
+    drop(store);
+    let names = rocksdb::DB::list_cf(&rocksdb::Options::default(), &path).unwrap();
+    assert!(!names.contains(&"tx_index".to_string()), "{names:?}");
+}

@@ -104,6 +104,11 @@ const COLUMN_FAMILIES: [&str; 11] = [
     CF_META,
 ];
 
+/// Column families older databases have and this version no longer uses: opened (RocksDB
+/// opens a database only with all of its families) and dropped. `tx_index` held (height,
+/// index) by transaction hash, which the receipt under the same key also holds.
+const RETIRED_COLUMN_FAMILIES: [&str; 1] = ["tx_index"];
+
 /// The column families whose point reads often miss, given a memtable bloom filter.
 const MEMTABLE_FILTERED: [&str; 5] = [CF_BLOCK_HASHES, CF_STATE, CF_RECEIPTS, CF_EVIDENCE, CF_META];
 
@@ -310,11 +315,25 @@ impl Store {
             }
             ColumnFamilyDescriptor::new(*name, cf_opts)
         });
+        // A missing database lists nothing (and is created below).
+        let existing = DB::list_cf(&opts, path).unwrap_or_default();
+        let retired: Vec<&str> = RETIRED_COLUMN_FAMILIES
+            .into_iter()
+            .filter(|name| existing.iter().any(|e| e == name))
+            .collect();
+        let cfs = cfs.chain(
+            retired
+                .iter()
+                .map(|name| ColumnFamilyDescriptor::new(*name, Options::default())),
+        );
         let db_error = |source| StorageError::Db {
             path: PathBuf::from(path),
             source,
         };
-        let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(db_error)?;
+        let mut db = DB::open_cf_descriptors(&opts, path, cfs).map_err(db_error)?;
+        for name in retired {
+            db.drop_cf(name).map_err(db_error)?;
+        }
         // A file flushed while a state view's snapshot was open keeps its sequence numbers;
         // once at the bottom level RocksDB rewrites it as soon as the snapshot is gone
         // ("BottommostFiles" compactions), to zero them. Views are opened every block, so every
