@@ -85,13 +85,53 @@ pub async fn serve(shared: Shared, config: &ApiConfig) -> anyhow::Result<SocketA
         .await
         .map_err(|e| anyhow::anyhow!("API listen address {}: {e}", config.listen))?;
     let addr = listener.local_addr()?;
-    let app = router(shared).layer(DefaultBodyLimit::max(config.max_body_bytes));
+    let app = router(shared)
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            config.max_body_bytes,
+            refuse_oversized,
+        ));
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!("API server stopped: {e}");
         }
     });
     Ok(addr)
+}
+
+/// Most bytes of an oversized request body read (and thrown away) before the 413.
+const MAX_DRAINED_BODY: u64 = 64 << 20;
+
+/// Answers a request whose declared body is over the limit with 413, after reading that body
+/// (up to [`MAX_DRAINED_BODY`]). Most HTTP/1 clients send the whole body before they read the
+/// answer, and a connection closed with their body unread reaches them as a broken pipe or a
+/// reset, not as the 413 that says what was wrong.
+async fn refuse_oversized(
+    State(max): State<usize>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(len) if len > max as u64 => {
+            if len <= MAX_DRAINED_BODY {
+                use futures::StreamExt;
+                let mut body = request.into_body().into_data_stream();
+                while let Some(Ok(_)) = body.next().await {}
+            }
+            ApiError(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body: {len} bytes, more than the {max} this node takes"),
+                None,
+            )
+            .into_response()
+        }
+        _ => next.run(request).await,
+    }
 }
 
 pub fn router(shared: Shared) -> Router {
