@@ -28,7 +28,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use caihong_chaincode::exec::{BlockContext, execute_block};
 use caihong_chaincode::members::members;
-use caihong_chaincode::state::WriteSet;
+use caihong_chaincode::state::{Overlay, StateReader, WriteSet};
 use caihong_chaincode::{
     Hash, PublicKey, Receipt, SignedTransaction, TxCheckError, VerifiedTx, codec,
 };
@@ -456,6 +456,83 @@ impl HeightTimings {
     }
 }
 
+/// A block executed here: its writes, receipts and state tree update.
+struct Executed {
+    writes: WriteSet,
+    receipts: Vec<Receipt>,
+    prepared: PreparedState,
+}
+
+/// A block and its execution, built by [`build_on`].
+struct Built {
+    block: Block,
+    executed: Executed,
+}
+
+/// Our round-0 proposal for `height`, being built on the parent `parent` (not committed yet).
+struct BuildAhead {
+    height: u64,
+    parent: Hash,
+    task: tokio::task::JoinHandle<anyhow::Result<Built>>,
+}
+
+/// What building a proposal needs besides the state: the proposer and the block limits.
+#[derive(Clone)]
+struct Proposer {
+    chain_id: String,
+    key: PublicKey,
+    max_txs: usize,
+    max_bytes: usize,
+}
+
+/// Builds the block after `parent` from the mempool: reaps what can run on `state` (the
+/// parent's resulting state), executes it and computes the header's roots. `prepare` turns
+/// the write set into the tree update (on the parent's committed view, or on top of the
+/// parent's own update when the parent is not committed yet).
+fn build_on(
+    proposer: &Proposer,
+    mempool: &Mutex<Mempool>,
+    parent: &Header,
+    state: &dyn StateReader,
+    prepare: impl FnOnce(&WriteSet) -> anyhow::Result<PreparedState>,
+) -> anyhow::Result<Built> {
+    let ctx = BlockContext {
+        chain_id: proposer.chain_id.clone(),
+        height: parent.height + 1,
+        time_ms: now_ms().max(parent.time_ms + 1),
+        parent_hash: parent.hash(),
+    };
+    let txs = mempool
+        .lock()
+        .expect("mempool")
+        .reap(state, proposer.max_txs, proposer.max_bytes);
+    let (writes, receipts) = execute_block(state, &ctx, &txs);
+    let prepared = prepare(&writes)?;
+    let signed: Vec<SignedTransaction> = txs.iter().map(|t| t.signed().clone()).collect();
+    let header = Header {
+        chain_id: ctx.chain_id.clone(),
+        height: ctx.height,
+        time_ms: ctx.time_ms,
+        parent_hash: ctx.parent_hash,
+        proposer: proposer.key,
+        txs_root: txs_root(&signed),
+        receipts_root: receipts_root(&receipts),
+        state_root: prepared.root(),
+        next_validators_hash: validators_hash(&crate::storage::member_node_keys(state, &writes)),
+    };
+    Ok(Built {
+        block: Block {
+            header,
+            txs: signed,
+        },
+        executed: Executed {
+            writes,
+            receipts,
+            prepared,
+        },
+    })
+}
+
 enum CoreEvent {
     Timeout(Timeout),
     BuildBlock { height: u64, round: u32 },
@@ -475,8 +552,11 @@ struct Core {
     /// proposals are buffered by consensus, so their bodies are kept too (at most
     /// [`MAX_NEXT_BODIES`]).
     next_bodies: HashMap<Hash, Block>,
-    /// Blocks of this height executed here: their writes, receipts and state tree update.
-    executed: HashMap<Hash, (WriteSet, Vec<Receipt>, PreparedState)>,
+    /// Blocks of this height executed here (shared with a next block being built on one).
+    executed: HashMap<Hash, Arc<Executed>>,
+    /// Our proposal for the next height, being built on a block of this height that
+    /// validated here, before that block is decided and stored.
+    ahead: Option<BuildAhead>,
     pending_validation: HashSet<Hash>,
     intake: IntakeQueue,
     /// Where the safety state is made durable before a signed message leaves
@@ -588,6 +668,7 @@ pub async fn run(
         bodies: HashMap::new(),
         next_bodies: HashMap::new(),
         executed: HashMap::new(),
+        ahead: None,
         pending_validation: HashSet::new(),
         intake,
         safety_path,
@@ -881,62 +962,124 @@ impl Core {
         }
         let started = Instant::now();
         let store = self.shared.store.clone();
-        let ctx = next_block_context(&store, &self.shared.chain_id)?;
-        let cfg = &self.home.config.consensus;
-        let view = store.state_view()?;
-        let max_bytes = cfg.max_block_bytes.min(
-            self.net
-                .max_gossip_size()
-                .saturating_sub(network::BLOCK_MESSAGE_OVERHEAD),
-        );
-        let txs =
-            self.shared
-                .mempool
-                .lock()
-                .expect("mempool")
-                .reap(&view, cfg.max_block_txs, max_bytes);
-        let (writes, receipts) = execute_block(&view, &ctx, &txs);
-        let prepared = view.prepare(&writes)?;
-        let state_root = prepared.root();
-        let signed: Vec<SignedTransaction> = txs.iter().map(|t| t.signed().clone()).collect();
-        let header = Header {
-            chain_id: ctx.chain_id.clone(),
-            height,
-            time_ms: ctx.time_ms,
-            parent_hash: ctx.parent_hash,
-            proposer: self.node_key,
-            txs_root: txs_root(&signed),
-            receipts_root: receipts_root(&receipts),
-            state_root,
-            next_validators_hash: validators_hash(&crate::storage::member_node_keys(
-                &view, &writes,
-            )),
+        let parent = store.latest_header()?.context("store has no genesis")?;
+        let built = match self.ahead.take() {
+            Some(ahead)
+                if ahead.height == height && round == 0 && ahead.parent == parent.hash() =>
+            {
+                match ahead.task.await {
+                    // An empty block built ahead is not proposed: transactions that came
+                    // since would wait a height more, and building at this load is cheap.
+                    Ok(Ok(built)) if !built.block.txs.is_empty() => Some(built),
+                    Ok(Ok(_)) => None,
+                    Ok(Err(e)) => {
+                        debug!(height, "the block built ahead is not usable: {e:#}");
+                        None
+                    }
+                    Err(e) => {
+                        warn!(height, "building ahead failed: {e}");
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        let ahead = built.is_some();
+        let Built { block, executed } = match built {
+            Some(built) => built,
+            None => {
+                let view = store.state_view()?;
+                build_on(
+                    &self.proposer(),
+                    &self.shared.mempool,
+                    &parent,
+                    &view,
+                    |writes| Ok(view.prepare(writes)?),
+                )?
+            }
         };
         #[cfg(feature = "byzantine")]
-        let header = {
-            let mut header = header;
+        let block = {
+            let mut block = block;
             if let Some(b) = &self.byzantine {
-                b.corrupt_header(&mut header);
+                b.corrupt_header(&mut block.header);
             }
-            header
-        };
-        let block = Block {
-            header,
-            txs: signed,
+            block
         };
         let hash = block.hash();
         self.timings.build_ms += HeightTimings::since_start(started);
         self.body_seen.get_or_insert_with(Instant::now);
-        debug!(height, round, txs = block.txs.len(), %hash, "proposing");
+        debug!(height, round, txs = block.txs.len(), %hash, ahead, "proposing");
         // Published with the proposal (carry_out).
         self.bodies.insert(hash, block);
-        self.executed.insert(hash, (writes, receipts, prepared));
+        self.executed.insert(hash, Arc::new(executed));
+        self.build_ahead(&hash);
         self.feed(Input::ProposeValue {
             height,
             round,
             value: caihong_consensus::Hash(hash.0),
         })
         .await
+    }
+
+    fn proposer(&self) -> Proposer {
+        let cfg = &self.home.config.consensus;
+        Proposer {
+            chain_id: self.shared.chain_id.clone(),
+            key: self.node_key,
+            max_txs: cfg.max_block_txs,
+            max_bytes: cfg.max_block_bytes.min(
+                self.net
+                    .max_gossip_size()
+                    .saturating_sub(network::BLOCK_MESSAGE_OVERHEAD),
+            ),
+        }
+    }
+
+    /// If we propose first at the next height, starts building that proposal now, on the
+    /// block `parent` of this height that just validated here: executing and computing its
+    /// state root then overlaps with this height's votes and commit, instead of following
+    /// them while every other member waits for the body. Only for the first block of a
+    /// height that validates, and not when the block changes the validator set (who proposes
+    /// next is then not known yet). If another block is decided, the result is dropped.
+    fn build_ahead(&mut self, parent: &Hash) {
+        let next = self.height + 1;
+        // One at a time: one for the next height is under way, or ours for this height is
+        // not proposed yet. One for an earlier height is stale and replaced.
+        if self.syncing || self.ahead.as_ref().is_some_and(|a| a.height >= self.height) {
+            return;
+        }
+        let (Some(block), Some(executed)) = (self.bodies.get(parent), self.executed.get(parent))
+        else {
+            return;
+        };
+        let next_proposer = self.validators.proposer(next, 0).public_key;
+        if next_proposer.0 != self.node_key.0
+            || block.header.next_validators_hash != validators_hash(&self.validator_keys)
+        {
+            return;
+        }
+        let store = self.shared.store.clone();
+        let mempool = self.shared.mempool.clone();
+        let proposer = self.proposer();
+        let header = block.header.clone();
+        let executed = executed.clone();
+        let task = tokio::task::spawn_blocking(move || {
+            let view = store.state_view()?;
+            if view.height() != Some(header.height - 1) {
+                anyhow::bail!("the store is no longer at the parent's parent");
+            }
+            let mut state = Overlay::new(&view);
+            state.apply(executed.writes.clone());
+            build_on(&proposer, &mempool, &header, &state, |writes| {
+                Ok(view.prepare_on(&executed.prepared, writes)?)
+            })
+        });
+        self.ahead = Some(BuildAhead {
+            height: next,
+            parent: *parent,
+            task,
+        });
     }
 
     /// Re-executes a proposed block and compares every root with its header.
@@ -1017,7 +1160,15 @@ impl Core {
                 h.state_root
             ));
         }
-        self.executed.insert(*hash, (writes, receipts, prepared));
+        self.executed.insert(
+            *hash,
+            Arc::new(Executed {
+                writes,
+                receipts,
+                prepared,
+            }),
+        );
+        self.build_ahead(hash);
         Ok(())
     }
 
@@ -1037,12 +1188,21 @@ impl Core {
             );
         }
         let block = self.bodies.remove(&hash).context("decided block body")?;
-        let (writes, receipts, prepared) = self.executed.remove(&hash).context("executed block")?;
+        let executed = self.executed.remove(&hash).context("executed block")?;
+        if self.ahead.as_ref().is_some_and(|a| a.parent != hash) {
+            // Built on a block that was not decided.
+            self.ahead = None;
+        }
+        let Executed {
+            writes,
+            receipts,
+            prepared,
+        } = &*executed;
         let (state_writes, tree_nodes) = (writes.len(), prepared.new_tree_nodes());
         let started = Instant::now();
         self.shared
             .store
-            .commit_prepared(&block, &certificate, &writes, &receipts, prepared)?;
+            .commit_prepared(&block, &certificate, writes, receipts, prepared)?;
         self.timings.store_ms = HeightTimings::since_start(started);
         self.bodies = std::mem::take(&mut self.next_bodies);
         self.executed.clear();
@@ -1056,12 +1216,12 @@ impl Core {
             let ctx = next_block_context(&store, &self.shared.chain_id)?;
             // Each receipt names its transaction's hash (the store checked them): no rehashing.
             let mut pool = self.shared.mempool.lock().expect("mempool");
-            for receipt in &receipts {
+            for receipt in receipts {
                 pool.remove(&receipt.tx_hash);
             }
             pool.recheck(&view, &ctx);
         }
-        for receipt in &receipts {
+        for receipt in receipts {
             let _ = self.shared.commits.send(Committed {
                 height,
                 tx_hash: receipt.tx_hash,

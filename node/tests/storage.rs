@@ -864,3 +864,74 @@ fn a_database_with_the_retired_tx_index_opens() {
     let names = rocksdb::DB::list_cf(&rocksdb::Options::default(), &path).unwrap();
     assert!(!names.contains(&"tx_index".to_string()), "{names:?}");
 }
+
+/// A block's state root computed on top of its parent's uncommitted tree update (a proposer
+/// building ahead) is the root computed once the parent is committed, with and without
+/// deletions, and the child then commits with that update.
+#[test]
+fn a_child_prepared_on_an_uncommitted_parent_commits() {
+    let (_dir, store) = new_store();
+    for _ in 0..3 {
+        commit_next(&store);
+    }
+    let parent = next_block(&store);
+    let view = store.state_view().unwrap();
+    let parent_prepared = view.prepare(&parent.writes).unwrap();
+    assert_eq!(parent_prepared.root(), parent.block.header.state_root);
+    // Overwrites of the parent's keys and new keys; the second set also deletes.
+    let mut puts = WriteSet::new();
+    for (i, key) in parent.writes.keys().enumerate() {
+        if i % 2 == 0 {
+            puts.insert(key.clone(), Some(b"child".to_vec()));
+        }
+    }
+    puts.insert(b"child/new".to_vec(), Some(b"v".to_vec()));
+    let mut with_deletion = puts.clone();
+    let deleted = parent.writes.keys().nth(1).unwrap().clone();
+    with_deletion.insert(deleted, None);
+    let ahead: Vec<_> = [&puts, &with_deletion]
+        .map(|w| view.prepare_on(&parent_prepared, w).unwrap())
+        .into();
+    // A grandchild cannot be built on this view: refused.
+    assert!(view.prepare_on(&ahead[0], &puts).is_err());
+    drop(view);
+
+    store
+        .commit_prepared(
+            &parent.block,
+            &parent.cert,
+            &parent.writes,
+            &parent.receipts,
+            &parent_prepared,
+        )
+        .unwrap();
+    let view = store.state_view().unwrap();
+    assert!(view.prepare_on(&parent_prepared, &puts).is_err());
+    for (writes, prepared) in [&puts, &with_deletion].into_iter().zip(&ahead) {
+        assert_eq!(view.state_root_after(writes).unwrap(), prepared.root());
+    }
+    assert_ne!(ahead[0].root(), ahead[1].root());
+    drop(view);
+
+    let header = Header {
+        chain_id: parent.block.header.chain_id.clone(),
+        height: parent.block.header.height + 1,
+        time_ms: parent.block.header.time_ms + 1000,
+        parent_hash: parent.block.hash(),
+        proposer: parent.block.header.proposer,
+        txs_root: txs_root(&[]),
+        receipts_root: receipts_root(&[]),
+        state_root: ahead[1].root(),
+        next_validators_hash: Hash::ZERO,
+    };
+    let child = Block {
+        header,
+        txs: vec![],
+    };
+    store
+        .commit_prepared(&child, &certificate(&child), &with_deletion, &[], &ahead[1])
+        .unwrap();
+    let view = store.state_view().unwrap();
+    assert_eq!(view.state_root().unwrap(), ahead[1].root());
+    assert_eq!(view.get(b"child/new"), Some(b"v".to_vec()));
+}

@@ -683,7 +683,7 @@ impl Store {
         certificate: &CommitCertificate,
         writes: &WriteSet,
         receipts: &[Receipt],
-        prepared: PreparedState,
+        prepared: &PreparedState,
     ) -> Result<(), StorageError> {
         self.commit_inner(block, certificate, writes, receipts, Some(prepared))
     }
@@ -694,7 +694,7 @@ impl Store {
         certificate: &CommitCertificate,
         writes: &WriteSet,
         receipts: &[Receipt],
-        prepared: Option<PreparedState>,
+        prepared: Option<&PreparedState>,
     ) -> Result<(), StorageError> {
         let _guard = self.commit_lock.lock().unwrap_or_else(|p| p.into_inner());
         let view = self.state_view()?;
@@ -759,15 +759,19 @@ impl Store {
                 "the receipts do not match the header's receipts_root".into(),
             ));
         }
+        let computed;
         let update = match prepared {
-            Some(p) if p.version == height => p.update,
+            Some(p) if p.version == height => &p.update,
             Some(p) => {
                 return Err(inconsistent(format!(
                     "the prepared state is for height {}",
                     p.version
                 )));
             }
-            None => view.tree_update(writes, height)?,
+            None => {
+                computed = view.tree_update(writes, height)?;
+                &computed
+            }
         };
         if update.root != header.state_root {
             return Err(StorageError::StateRootMismatch {
@@ -780,9 +784,8 @@ impl Store {
         // Sized up front: a block's batch runs to tens of megabytes, and growing it by doubling
         // copied it over and over and faulted in fresh pages each time (a tenth of a loaded
         // node's time in the profile).
-        let mut batch =
-            WriteBatch::with_capacity_bytes(batch_size_estimate(block, writes, &update));
-        self.put_block(&mut batch, &view, block, &block_hash, writes, &update);
+        let mut batch = WriteBatch::with_capacity_bytes(batch_size_estimate(block, writes, update));
+        self.put_block(&mut batch, &view, block, &block_hash, writes, update);
         batch.put_cf(
             cf(&self.db, CF_CERTIFICATES),
             height.to_be_bytes(),

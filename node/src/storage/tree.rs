@@ -144,6 +144,9 @@ pub(crate) struct TreeSource<'a> {
     pub(crate) db: &'a DB,
     pub(crate) snapshot: &'a Snapshot<'a>,
     pub(crate) cache: Option<&'a NodeCache>,
+    /// A computed but not yet committed version on top of the snapshot (the parent of a block
+    /// built ahead): its nodes are read before the database's.
+    pub(crate) pending: Option<&'a TreeUpdate>,
 }
 
 impl std::fmt::Debug for TreeSource<'_> {
@@ -154,6 +157,12 @@ impl std::fmt::Debug for TreeSource<'_> {
 
 impl TreeReader for TreeSource<'_> {
     fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
+        if let Some(node) = self
+            .pending
+            .and_then(|p| p.batch.node_batch.get_node(node_key))
+        {
+            return Ok(Some(node.clone()));
+        }
         let cache = self.cache.filter(|_| worth_caching(node_key));
         if let Some(node) = cache.and_then(|c| c.get(node_key)) {
             return Ok(Some(node));
@@ -524,6 +533,7 @@ mod tests {
             db: view.db,
             snapshot: &view.snapshot,
             cache: None,
+            pending: None,
         }
     }
 

@@ -52,6 +52,7 @@ impl<'a> StateView<'a> {
             db: self.db,
             snapshot: &self.snapshot,
             cache: Some(self.node_cache),
+            pending: None,
         }
     }
 
@@ -69,6 +70,36 @@ impl<'a> StateView<'a> {
         Ok(PreparedState {
             version,
             update: tree::apply(&self.tree(), writes, version)?,
+        })
+    }
+
+    /// Like [`StateView::prepare`], for the height after `parent`: a block validated on this
+    /// view but not committed yet. `writes` are the child block's, executed on this view's
+    /// state with the parent's writes on top. Lets a proposer build its block while the
+    /// parent is still being decided and stored.
+    pub fn prepare_on(
+        &self,
+        parent: &PreparedState,
+        writes: &WriteSet,
+    ) -> Result<PreparedState, StorageError> {
+        let expected = self.height.map_or(0, |h| h + 1);
+        if parent.version != expected {
+            return Err(StorageError::Tree {
+                height: parent.version + 1,
+                detail: format!(
+                    "the parent state is version {}, not the one after this view ({expected})",
+                    parent.version
+                ),
+            });
+        }
+        let source = TreeSource {
+            pending: Some(&parent.update),
+            ..self.tree()
+        };
+        let version = parent.version + 1;
+        Ok(PreparedState {
+            version,
+            update: tree::apply(&source, writes, version)?,
         })
     }
 
