@@ -251,12 +251,17 @@ fn verifying_key(
 
 fn next_block_context(store: &Store, chain_id: &str) -> anyhow::Result<BlockContext> {
     let parent = store.latest_header()?.context("store has no genesis")?;
-    Ok(BlockContext {
+    Ok(context_after(&parent, chain_id))
+}
+
+/// The context of a block built now on `parent`.
+fn context_after(parent: &Header, chain_id: &str) -> BlockContext {
+    BlockContext {
         chain_id: chain_id.to_string(),
         height: parent.height + 1,
         time_ms: now_ms().max(parent.time_ms + 1),
         parent_hash: parent.hash(),
-    })
+    }
 }
 
 /// Admits verified transactions against one view of the latest state, under one lock.
@@ -496,12 +501,7 @@ fn build_on(
     state: &dyn StateReader,
     prepare: impl FnOnce(&WriteSet) -> anyhow::Result<PreparedState>,
 ) -> anyhow::Result<Built> {
-    let ctx = BlockContext {
-        chain_id: proposer.chain_id.clone(),
-        height: parent.height + 1,
-        time_ms: now_ms().max(parent.time_ms + 1),
-        parent_hash: parent.hash(),
-    };
+    let ctx = context_after(parent, &proposer.chain_id);
     let txs = mempool
         .lock()
         .expect("mempool")

@@ -42,13 +42,14 @@ pub(crate) fn encode_node_key(key: &NodeKey) -> Vec<u8> {
 const NODE_FORMAT_VARINT: u8 = 0xc1;
 
 pub(crate) fn encode_node(node: &Node) -> Vec<u8> {
-    let options = bincode::DefaultOptions::new();
-    let size = options
-        .serialized_size(node)
-        .expect("tree nodes always encode") as usize;
-    let mut bytes = Vec::with_capacity(1 + size);
+    // Room for a full internal node or a leaf, without walking the node once more to size it.
+    let capacity = match node {
+        Node::Internal(_) => 16 * 42 + 16,
+        _ => 80,
+    };
+    let mut bytes = Vec::with_capacity(capacity);
     bytes.push(NODE_FORMAT_VARINT);
-    options
+    bincode::DefaultOptions::new()
         .serialize_into(&mut bytes, node)
         .expect("tree nodes always encode");
     bytes
