@@ -454,7 +454,6 @@ pub(crate) fn execute(ctx: &mut Ctx<'_>, action: &CreditAction) -> Result<TxOutp
     let id = record.id;
     ctx.put(keys::credit(id), &record);
     ctx.put(keys::credit_by_uscc(&record.subject_uscc, id), &());
-    ctx.put(keys::credit_by_height(record.height, id), &());
     ctx.put(
         keys::credit_document(
             &record.subject_uscc,
@@ -684,17 +683,28 @@ pub fn records_for(state: &dyn StateReader, uscc: &Uscc) -> Vec<RecordView> {
 }
 
 /// Every record committed at `since_height` or later, in commit order (for sync).
+///
+/// Ids are handed out in commit order and a record is never deleted, so the records' heights
+/// rise with their ids: the first one at `since_height` is found by bisection over `1..next`,
+/// with no height index in the state (chains written before this also have `cr_h/` keys; they
+/// are no longer read).
 pub fn records_since(
     state: &dyn StateReader,
     since_height: u64,
     limit: usize,
 ) -> Vec<CreditRecord> {
-    let all = scan::<()>(state, keys::CREDIT_BY_HEIGHT_PREFIX);
-    let start = keys::credit_by_height(since_height, 0);
-    all.into_iter()
-        .filter(|(k, _)| k.as_slice() >= start.as_slice())
+    let next: u64 = read(state, keys::CREDIT_NEXT_ID).unwrap_or(1);
+    let (mut low, mut high) = (1, next);
+    while low < high {
+        let mid = low + (high - low) / 2;
+        match record(state, mid) {
+            Some(r) if r.height < since_height => low = mid + 1,
+            _ => high = mid,
+        }
+    }
+    (low..next)
         .take(limit)
-        .filter_map(|(k, ())| record(state, keys::trailing_u64(&k)))
+        .filter_map(|id| record(state, id))
         .collect()
 }
 

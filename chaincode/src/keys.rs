@@ -95,10 +95,6 @@ pub fn credit_by_uscc_prefix(uscc: &Uscc) -> Vec<u8> {
     k.push(b'/');
     k
 }
-pub fn credit_by_height(height: u64, id: u64) -> Vec<u8> {
-    join(&[b"cr_h", &be(height), &be(id)])
-}
-pub const CREDIT_BY_HEIGHT_PREFIX: &[u8] = b"cr_h/";
 pub fn credit_end(id: u64) -> Vec<u8> {
     join(&[b"cr_end", &be(id)])
 }

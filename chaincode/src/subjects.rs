@@ -150,6 +150,8 @@ pub enum SubjectAction {
 
 pub(crate) fn execute(ctx: &mut Ctx<'_>, action: &SubjectAction) -> Result<TxOutput, TxError> {
     let member = ctx.require_role(Role::Registrar)?;
+    // The version `next` supersedes, if any: it moves to the history table.
+    let mut superseded = None;
     let next = match action {
         SubjectAction::Register(info) => {
             let uscc = Uscc::parse(&info.uscc)?;
@@ -169,7 +171,9 @@ pub(crate) fn execute(ctx: &mut Ctx<'_>, action: &SubjectAction) -> Result<TxOut
             let uscc = Uscc::parse(&info.uscc)?;
             let current = home_subject(ctx, &uscc, &member)?;
             check_info(info)?;
-            from_info(ctx, uscc, info, member, current.version + 1)
+            let next = from_info(ctx, uscc, info, member, current.version + 1);
+            superseded = Some(current);
+            next
         }
         SubjectAction::HandOver { uscc, to } => {
             let uscc = Uscc::parse(uscc)?;
@@ -183,17 +187,24 @@ pub(crate) fn execute(ctx: &mut Ctx<'_>, action: &SubjectAction) -> Result<TxOut
             ensure(to != member, ErrorCode::InvalidInput, || {
                 format!("subject {uscc} is already kept by {to}")
             })?;
-            Subject {
+            let next = Subject {
                 home: to,
                 version: current.version + 1,
                 height: ctx.block.height,
                 tx_hash: ctx.tx_hash,
-                ..current
-            }
+                ..current.clone()
+            };
+            superseded = Some(current);
+            next
         }
     };
+    // The current version lives only under `subj/`; a version goes to `subj_v/` when a newer
+    // one replaces it. A registration is then one state key, not two (chains written before
+    // this layout also hold their current version under `subj_v/`; `history` reads both).
+    if let Some(old) = superseded {
+        ctx.put(keys::subject_version(&old.uscc, old.version), &old);
+    }
     ctx.put(keys::subject(&next.uscc), &next);
-    ctx.put(keys::subject_version(&next.uscc, next.version), &next);
     Ok(TxOutput::SubjectVersion {
         uscc: next.uscc.to_string(),
         version: next.version,
@@ -263,10 +274,17 @@ pub fn subject(state: &dyn StateReader, uscc: &Uscc) -> Option<Subject> {
     read(state, &keys::subject(uscc))
 }
 
-/// Every version of a subject, oldest first.
+/// Every version of a subject, oldest first: the superseded ones, then the current one.
 pub fn history(state: &dyn StateReader, uscc: &Uscc) -> Vec<Subject> {
-    scan::<Subject>(state, &keys::subject_versions(uscc))
+    let mut versions: Vec<Subject> = scan::<Subject>(state, &keys::subject_versions(uscc))
         .into_iter()
         .map(|(_, s)| s)
-        .collect()
+        .collect();
+    if let Some(current) = subject(state, uscc) {
+        // Before the current version was kept only under `subj/`, it was also written here.
+        if versions.last().map(|v| v.version) != Some(current.version) {
+            versions.push(current);
+        }
+    }
+    versions
 }

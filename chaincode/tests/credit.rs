@@ -273,6 +273,57 @@ fn records_since_a_height_feed_sync_in_commit_order() {
 }
 
 #[test]
+fn records_since_finds_the_first_record_of_any_height() {
+    // Several records in some blocks, none in others: every height must give exactly the
+    // records committed at it or later, oldest first, and `limit` cuts from the front.
+    let (mut sb, k) = setup();
+    let mut committed: Vec<(u64, u64)> = Vec::new(); // (height, id)
+    let mut doc = 0;
+    for per_block in [3, 0, 1, 0, 0, 4, 2, 0, 1] {
+        let actions: Vec<_> = (0..per_block)
+            .map(|_| {
+                doc += 1;
+                let i = input(
+                    CreditKind::Violation,
+                    &format!("doc-{doc}"),
+                    "2024-05-01",
+                    "2024-11-01",
+                );
+                (&k, Action::Credit(CreditAction::Record(Box::new(i))))
+            })
+            .collect();
+        let txs = sb.sign(&actions);
+        for r in sb.block(&txs) {
+            match r.status {
+                TxStatus::Success(TxOutput::CreditRecord(id)) => committed.push((sb.height, id)),
+                s => panic!("record failed: {s:?}"),
+            }
+        }
+    }
+    assert_eq!(committed.len(), 11);
+    for since in 0..=sb.height + 1 {
+        let expected: Vec<u64> = committed
+            .iter()
+            .filter(|(h, _)| *h >= since)
+            .map(|(_, id)| *id)
+            .collect();
+        let got: Vec<u64> = credit::records_since(&sb.state, since, 100)
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(got, expected, "since height {since}");
+        let first_two: Vec<u64> = credit::records_since(&sb.state, since, 2)
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(
+            first_two,
+            expected.iter().take(2).copied().collect::<Vec<_>>()
+        );
+    }
+}
+
+#[test]
 fn records_for_unregistered_subjects_are_kept() {
     let (mut sb, k) = setup();
     record(

@@ -99,6 +99,52 @@ fn register_update_history_and_hand_over() {
 }
 
 #[test]
+fn only_superseded_versions_are_kept_apart_and_old_layouts_still_read() {
+    use caihong_chaincode::StateReader;
+    use caihong_chaincode::codec::encode;
+    use caihong_chaincode::keys;
+
+    let mut sb = Sandbox::new(4);
+    let reg = sb.operator("hohhot", "reg", &[Role::Registrar]);
+    let uscc = Uscc::parse(BIDDER).unwrap();
+    let history_keys = |sb: &Sandbox| sb.state.scan_prefix(&keys::subject_versions(&uscc)).len();
+    assert!(
+        sb.run(
+            &reg,
+            Action::Subject(SubjectAction::Register(info(BIDDER, "一")))
+        )
+        .is_success()
+    );
+    // A registration writes the current version only.
+    assert_eq!(history_keys(&sb), 0);
+    assert!(
+        sb.run(
+            &reg,
+            Action::Subject(SubjectAction::Update(info(BIDDER, "二")))
+        )
+        .is_success()
+    );
+    assert_eq!(history_keys(&sb), 1);
+    let names = |sb: &Sandbox| {
+        subjects::history(&sb.state, &uscc)
+            .into_iter()
+            .map(|s| (s.version, s.name))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(&sb), vec![(1, "一".into()), (2, "二".into())]);
+
+    // A chain written before this layout also holds the current version under `subj_v/`:
+    // it is listed once.
+    let current = subjects::subject(&sb.state, &uscc).unwrap();
+    sb.state.entries.insert(
+        keys::subject_version(&uscc, current.version),
+        encode(&current),
+    );
+    assert_eq!(history_keys(&sb), 2);
+    assert_eq!(names(&sb), vec![(1, "一".into()), (2, "二".into())]);
+}
+
+#[test]
 fn bad_uscc_says_which_check_failed() {
     let mut sb = Sandbox::new(4);
     let reg = sb.operator("hohhot", "reg", &[Role::Registrar]);

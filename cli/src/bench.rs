@@ -22,7 +22,7 @@ use caihong_chaincode::members::{OperatorAction, Role};
 use caihong_chaincode::subjects::{SubjectAction, SubjectInfo, SubjectRole, SubjectStatus};
 use caihong_chaincode::types::parse_date;
 use caihong_chaincode::{Action, PublicKey};
-use caihong_node::config::{Home, KeyFile, make_testnet};
+use caihong_node::config::{Home, KeyFile, make_testnet, write_config};
 use clap::Args;
 use ed25519_dalek::SigningKey;
 use serde_json::{Value, json};
@@ -62,6 +62,9 @@ pub struct BenchArgs {
     /// First port; member i uses base+2i and base+2i+1.
     #[arg(long, default_value_t = 27600)]
     pub base_port: u16,
+    /// Each member's `consensus.block_interval_ms` (default: the node's default).
+    #[arg(long)]
+    pub block_interval_ms: Option<u64>,
 }
 
 /// Every node process started; killed when dropped, so no exit path leaves one running.
@@ -259,6 +262,14 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let net = make_testnet(&dir, args.members, args.base_port, "caihong-bench")?;
+    if let Some(interval) = args.block_interval_ms {
+        for m in &net.members {
+            let path = Home::config_path(&m.home);
+            let mut home = Home::load(&m.home)?;
+            home.config.consensus.block_interval_ms = interval;
+            write_config(&path, &home.config)?;
+        }
+    }
     let exe = std::env::current_exe()?;
     let mut nodes = Nodes(Vec::new());
     for m in &net.members {
