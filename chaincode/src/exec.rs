@@ -14,7 +14,7 @@ use crate::error::{ErrorCode, TxError, ensure, fail};
 use crate::keys;
 use crate::members::{MemberId, Operator, Role};
 use crate::params::ChainParams;
-use crate::state::{Overlay, StateReader, WriteSet};
+use crate::state::{Overlay, ReadCache, StateReader, WriteSet};
 use crate::tx::{Action, VerifiedTx};
 use crate::types::{Date, Hash, PublicKey, TimestampMs, date_of};
 
@@ -334,7 +334,9 @@ pub fn execute_block(
     block: &BlockContext,
     txs: &[VerifiedTx],
 ) -> (WriteSet, Vec<Receipt>) {
-    let mut overlay = Overlay::new(state);
+    // The state below the block's writes does not change while it runs.
+    let base = ReadCache::new(state);
+    let mut overlay = Overlay::new(&base);
     overlay.apply(begin_block(&overlay, block));
     let mut receipts = Vec::with_capacity(txs.len());
     for tx in txs {

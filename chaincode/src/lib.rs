@@ -38,7 +38,7 @@ pub mod x509;
 
 pub use error::{ErrorCode, TxError};
 pub use exec::{BlockContext, Receipt, TxOutput, TxStatus};
-pub use state::{MemState, Overlay, StateReader, WriteSet};
+pub use state::{MemState, Overlay, ReadCache, StateReader, WriteSet};
 pub use tx::{Action, SignedTransaction, Transaction, TxCheckError, VerifiedTx};
 pub use types::{Date, Hash, PublicKey, Signature, TimestampMs};
 pub use uscc::{Uscc, UsccError};

@@ -25,6 +25,43 @@ impl<S: StateReader + ?Sized> StateReader for &S {
     }
 }
 
+/// Remembers what a reader answered, for work over one state that does not change under it
+/// (a snapshot, or the state a block executes on, below the block's own writes): the same
+/// few keys, a signer's operator record and nonce or the chain's parameters, are read again
+/// for every transaction, and each read of the node's store is a RocksDB lookup and a copy.
+/// Scans are passed through.
+#[derive(Debug)]
+pub struct ReadCache<S> {
+    base: S,
+    answers: std::cell::RefCell<std::collections::HashMap<Vec<u8>, Option<Vec<u8>>>>,
+}
+
+impl<S: StateReader> ReadCache<S> {
+    pub fn new(base: S) -> Self {
+        ReadCache {
+            base,
+            answers: Default::default(),
+        }
+    }
+}
+
+impl<S: StateReader> StateReader for ReadCache<S> {
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        if let Some(answer) = self.answers.borrow().get(key) {
+            return answer.clone();
+        }
+        let answer = self.base.get(key);
+        self.answers
+            .borrow_mut()
+            .insert(key.to_vec(), answer.clone());
+        answer
+    }
+
+    fn scan_prefix(&self, prefix: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+        self.base.scan_prefix(prefix)
+    }
+}
+
 /// Pending writes over a base state; reads see the writes first.
 #[derive(Debug)]
 pub struct Overlay<S> {
@@ -140,5 +177,45 @@ mod tests {
         assert_eq!(o.get(b"a/2"), None);
         let keys: Vec<_> = o.scan_prefix(b"a/").into_iter().map(|(k, _)| k).collect();
         assert_eq!(keys, vec![b"a/0".to_vec(), b"a/1".to_vec()]);
+    }
+
+    /// Counts the reads that reach the state below.
+    struct Counting {
+        state: MemState,
+        gets: std::cell::Cell<usize>,
+    }
+
+    impl StateReader for Counting {
+        fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+            self.gets.set(self.gets.get() + 1);
+            self.state.get(key)
+        }
+        fn scan_prefix(&self, prefix: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+            self.state.scan_prefix(prefix)
+        }
+    }
+
+    #[test]
+    fn read_cache_answers_as_its_base_and_asks_it_once_a_key() {
+        let mut state = MemState::new();
+        state.entries.insert(b"op/1".to_vec(), b"alice".to_vec());
+        state.entries.insert(b"op/2".to_vec(), b"bob".to_vec());
+        let base = Counting {
+            state,
+            gets: Default::default(),
+        };
+        let cache = ReadCache::new(&base);
+        for _ in 0..3 {
+            assert_eq!(cache.get(b"op/1"), Some(b"alice".to_vec()));
+            assert_eq!(cache.get(b"op/9"), None);
+        }
+        assert_eq!(base.gets.get(), 2, "a hit or a miss is asked once");
+        assert_eq!(cache.get(b"op/2"), Some(b"bob".to_vec()));
+        assert_eq!(base.gets.get(), 3);
+        assert_eq!(cache.scan_prefix(b"op/").len(), 2);
+        // Below an overlay, the block's own writes still come first.
+        let mut block = Overlay::new(&cache);
+        block.put(b"op/1".to_vec(), b"carol".to_vec());
+        assert_eq!(block.get(b"op/1"), Some(b"carol".to_vec()));
     }
 }

@@ -283,6 +283,8 @@ fn admit_all(
         Ok(s) => s,
         Err(e) => return txs.iter().map(|_| Err(internal(e.clone()))).collect(),
     };
+    // Every transaction reads its signer's operator record and nonce: once per signer here.
+    let view = caihong_chaincode::ReadCache::new(view);
     let mut pool = mempool.lock().expect("mempool lock");
     txs.into_iter()
         .map(|tx| match tx {
