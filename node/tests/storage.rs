@@ -935,3 +935,75 @@ fn a_child_prepared_on_an_uncommitted_parent_commits() {
     assert_eq!(view.state_root().unwrap(), ahead[1].root());
     assert_eq!(view.get(b"child/new"), Some(b"v".to_vec()));
 }
+
+/// Deletes every tree node of `from` and later versions, as a crash loses the nodes that were
+/// only in the memtable (they are written without the write-ahead log).
+fn lose_tree_nodes_from(path: &std::path::Path, from: u64) {
+    let opts = rocksdb::Options::default();
+    let names = rocksdb::DB::list_cf(&opts, path).unwrap();
+    let db = rocksdb::DB::open_cf(&opts, path, &names).unwrap();
+    let nodes = db.cf_handle("tree_nodes").unwrap();
+    db.delete_range_cf(nodes, from.to_be_bytes(), u64::MAX.to_be_bytes())
+        .unwrap();
+}
+
+/// A restart computes again the tree nodes a crash lost, from the logged value history,
+/// through blocks with and without deletions, and refuses a history that gives another root
+/// than the block's header.
+#[test]
+fn lost_tree_nodes_are_computed_again_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let mut roots = vec![];
+    {
+        let store = Store::open(&path).unwrap();
+        let (writes, header) = genesis();
+        store.init_genesis(&writes, &header).unwrap();
+        roots.push(header.state_root);
+        for _ in 0..3 {
+            roots.push(commit_next(&store).block.header.state_root);
+        }
+        let some_key = all_state(&store.state_view().unwrap())
+            .into_keys()
+            .next()
+            .unwrap();
+        let deletion = WriteSet::from([(some_key, None), (b"x/new".to_vec(), Some(vec![7]))]);
+        roots.push(commit_writes(&store, deletion).state_root);
+        roots.push(commit_writes(&store, WriteSet::new()).state_root);
+        roots.push(commit_next(&store).block.header.state_root);
+    }
+    lose_tree_nodes_from(&path, 2);
+    {
+        let store = Store::open(&path).unwrap();
+        for (height, root) in roots.iter().enumerate() {
+            assert_eq!(&store.state_root(height as u64).unwrap(), root, "{height}");
+        }
+        let key = b"x/new";
+        let proof = store.prove(key, 5).unwrap();
+        assert_eq!(proof.value.as_deref(), Some(&[7u8][..]));
+        proof
+            .verify(&roots[5], key, proof.value.as_deref())
+            .unwrap();
+        // And the chain goes on from there.
+        commit_next(&store);
+    }
+
+    // A value history that does not give the header's root is refused, not written over.
+    lose_tree_nodes_from(&path, 4);
+    {
+        let opts = rocksdb::Options::default();
+        let names = rocksdb::DB::list_cf(&opts, &path).unwrap();
+        let db = rocksdb::DB::open_cf(&opts, &path, &names).unwrap();
+        let values = db.cf_handle("tree_values").unwrap();
+        let key = db
+            .iterator_cf(values, rocksdb::IteratorMode::Start)
+            .map(|kv| kv.unwrap().0)
+            .find(|k| k.ends_with(&6u64.to_be_bytes()))
+            .expect("a value written at height 6");
+        db.put_cf(values, key, [1, 9, 9]).unwrap();
+    }
+    match Store::open(&path) {
+        Err(StorageError::StateRootMismatch { height, .. }) => assert_eq!(height, 6),
+        other => panic!("expected a state root mismatch at 6, got {other:?}"),
+    }
+}

@@ -50,7 +50,7 @@ use caihong_chaincode::{
 use caihong_consensus::{CommitCertificate, Evidence, SafetyState};
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DB, DBCompressionType,
-    IteratorMode, Options, WriteBatch, WriteOptions,
+    FlushOptions, IteratorMode, Options, WriteBatch, WriteOptions,
 };
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
@@ -66,6 +66,10 @@ const BOTTOMMOST_COMPACTION_DELAY_SECS: &str = "86400";
 
 /// RocksDB's block cache, shared by every column family.
 const BLOCK_CACHE_BYTES: usize = 128 << 20;
+
+/// Every this many heights the tree nodes' memtable is flushed, so that a crash leaves at most
+/// about this many versions for the next open to compute again (see `Store::recover_tree`).
+const TREE_NODES_FLUSH_INTERVAL: u64 = 512;
 
 /// Block by height.
 pub const CF_BLOCKS: &str = "blocks";
@@ -83,6 +87,9 @@ pub const CF_TREE_NODES: &str = "tree_nodes";
 pub const CF_TREE_VALUES: &str = "tree_values";
 /// Tree nodes by the version that made them stale, for pruning.
 pub const CF_TREE_STALE: &str = "tree_stale";
+/// The key hashes each tree version changed, by version: what a version's nodes are computed
+/// again from when a crash lost them (they are written without the write-ahead log).
+pub const CF_TREE_CHANGES: &str = "tree_changes";
 /// The consensus safety state.
 pub const CF_SAFETY: &str = "safety";
 /// Evidence of equivocation by (height, round, hash).
@@ -90,7 +97,7 @@ pub const CF_EVIDENCE: &str = "evidence";
 /// Latest height and hash, genesis hash, chain id, oldest kept tree version.
 pub const CF_META: &str = "meta";
 
-const COLUMN_FAMILIES: [&str; 11] = [
+const COLUMN_FAMILIES: [&str; 12] = [
     CF_BLOCKS,
     CF_BLOCK_HASHES,
     CF_CERTIFICATES,
@@ -99,6 +106,7 @@ const COLUMN_FAMILIES: [&str; 11] = [
     CF_TREE_NODES,
     CF_TREE_VALUES,
     CF_TREE_STALE,
+    CF_TREE_CHANGES,
     CF_SAFETY,
     CF_EVIDENCE,
     CF_META,
@@ -121,15 +129,15 @@ const META_OLDEST_TREE_VERSION: &[u8] = b"oldest_tree_version";
 /// at genesis and whenever a block changes the members.
 const META_VALIDATORS_PREFIX: &[u8] = b"validators/";
 
-/// A generous guess of a block's write batch size: per transaction its bytes in the block, its
-/// receipt and index entries; twice the state writes (state and value history); the tree's new
-/// nodes.
+/// A generous guess of a block's logged write batch size: per transaction its bytes in the
+/// block, its receipt and index entries; the state writes; the tree's value history (its
+/// nodes go in a batch of their own).
 fn batch_size_estimate(block: &Block, writes: &WriteSet, update: &tree::TreeUpdate) -> usize {
     let write_bytes: usize = writes
         .iter()
-        .map(|(k, v)| 2 * (k.len() + v.as_ref().map_or(0, Vec::len)) + 96)
+        .map(|(k, v)| k.len() + v.as_ref().map_or(0, Vec::len) + 32)
         .sum();
-    4096 + block.txs.len() * 1024 + write_bytes + update.encoded_size_hint()
+    4096 + block.txs.len() * 1024 + write_bytes + update.history_size_hint()
 }
 
 fn validators_key(from_height: u64) -> Vec<u8> {
@@ -350,12 +358,20 @@ impl Store {
             )
             .map_err(db_error)?;
         }
-        Ok(Store {
+        let store = Store {
             db,
             commit_lock: Mutex::new(()),
             latest_header: RwLock::new(None),
             node_cache: tree::NodeCache::default(),
-        })
+        };
+        let recomputed = store.recover_tree()?;
+        if recomputed > 0 {
+            tracing::info!(
+                versions = recomputed,
+                "computed again the state tree nodes of the newest versions, lost in a crash"
+            );
+        }
+        Ok(store)
     }
 
     /// Directory of the database.
@@ -432,6 +448,7 @@ impl Store {
         };
         let mut batch = WriteBatch::default();
         self.put_block(&mut batch, &view, &block, &given, writes, &update);
+        update.write_nodes_to(&self.db, &mut batch);
         let meta = cf(&self.db, CF_META);
         batch.put_cf(meta, META_GENESIS_HASH, given.0);
         batch.put_cf(meta, META_CHAIN_ID, header.chain_id.as_bytes());
@@ -637,6 +654,11 @@ impl Store {
                 nodes_deleted: 0,
             });
         }
+        // Every kept version's nodes must be on disk first: once the nodes a version replaced
+        // are gone, that version cannot be computed again after a crash.
+        self.db
+            .flush_cf(cf(&self.db, CF_TREE_NODES))
+            .map_err(|e| db_error(&self.db, e))?;
         let mut batch = WriteBatch::default();
         let nodes_deleted =
             tree::prune(&self.db, &view.snapshot, old_oldest, keep_from, &mut batch)?;
@@ -781,9 +803,22 @@ impl Store {
             });
         }
 
-        // Sized up front: a block's batch runs to tens of megabytes, and growing it by doubling
-        // copied it over and over and faulted in fresh pages each time (a tenth of a loaded
-        // node's time in the profile).
+        // The tree's new nodes go first, in a batch of their own without the write-ahead log:
+        // they are most of a block's bytes, and logging them was a tenth of a loaded node's
+        // time. They are in the memtable (and readable) at once and on disk from the column
+        // family's next flush; whatever a crash loses before that, the next open computes again
+        // from the logged value history (`recover_tree`). Until the block's batch below is
+        // written they belong to no committed version and nothing reads them.
+        let mut nodes = WriteBatch::with_capacity_bytes(update.nodes_size_hint());
+        update.write_nodes_to(&self.db, &mut nodes);
+        let mut unlogged = WriteOptions::default();
+        unlogged.disable_wal(true);
+        self.db
+            .write_opt(nodes, &unlogged)
+            .map_err(|e| db_error(&self.db, e))?;
+
+        // Sized up front: a block's batch runs to megabytes, and growing it by doubling copied
+        // it over and over and faulted in fresh pages each time.
         let mut batch = WriteBatch::with_capacity_bytes(batch_size_estimate(block, writes, update));
         self.put_block(&mut batch, &view, block, &block_hash, writes, update);
         batch.put_cf(
@@ -825,7 +860,79 @@ impl Store {
         self.write_synced(batch)?;
         update.cache_nodes(&self.node_cache);
         self.set_latest_header(header);
+        // A busy node flushes its memtable every few seconds anyway; a quiet one would leave
+        // a restart after a crash weeks of versions to compute again.
+        if height % TREE_NODES_FLUSH_INTERVAL == 0 {
+            let mut background = FlushOptions::default();
+            background.set_wait(false);
+            self.db
+                .flush_cf_opt(cf(&self.db, CF_TREE_NODES), &background)
+                .map_err(|e| db_error(&self.db, e))?;
+        }
         Ok(())
+    }
+
+    /// Computes again the tree nodes a crash lost: they are written without the write-ahead
+    /// log, so the newest versions' may be missing while their blocks, value history and lists
+    /// of changed keys (all logged) are there. Finds the newest version whose root is on disk
+    /// (the memtable flushes in order, so every version up to it is whole) and recomputes each
+    /// later one on top, checking its root against its block's header. Returns how many
+    /// versions it computed.
+    fn recover_tree(&self) -> Result<u64, StorageError> {
+        let Some(latest) = self.latest_height()? else {
+            return Ok(0);
+        };
+        let oldest = self.oldest_state_version()?;
+        let nodes = cf(&self.db, CF_TREE_NODES);
+        let has_root = |version: u64| {
+            self.db
+                .get_pinned_cf(nodes, tree::encode_node_key(&tree::root_node_key(version)))
+                .map(|r| r.is_some())
+                .map_err(|e| db_error(&self.db, e))
+        };
+        let mut whole = latest;
+        while !has_root(whole)? {
+            if whole <= oldest {
+                return Err(StorageError::corrupt(
+                    CF_TREE_NODES,
+                    "state tree",
+                    format!("no version from {oldest} to {latest} has its root"),
+                ));
+            }
+            whole -= 1;
+        }
+        for version in whole + 1..=latest {
+            let snapshot = self.db.snapshot();
+            let source = tree::TreeSource {
+                db: &self.db,
+                snapshot: &snapshot,
+                cache: None,
+                pending: None,
+            };
+            let update = tree::recompute_version(&source, version)?.ok_or_else(|| {
+                StorageError::corrupt(
+                    CF_TREE_CHANGES,
+                    "changed key list",
+                    format!("version {version} has no root and no list to compute it from"),
+                )
+            })?;
+            let header_root = self
+                .block(version)?
+                .ok_or_else(|| StorageError::corrupt(CF_BLOCKS, "block", "missing"))?
+                .header
+                .state_root;
+            if update.root != header_root {
+                return Err(StorageError::StateRootMismatch {
+                    height: version,
+                    computed: update.root,
+                    header: header_root,
+                });
+            }
+            let mut batch = WriteBatch::with_capacity_bytes(update.nodes_size_hint());
+            update.write_nodes_to(&self.db, &mut batch);
+            self.write_synced(batch)?;
+        }
+        Ok(latest - whole)
     }
 
     /// Block, hash index, state writes, tree update, the latest height/hash, and the validator
@@ -849,7 +956,7 @@ impl Store {
                 None => batch.delete_cf(state, k),
             }
         }
-        update.write_to(&self.db, batch);
+        update.write_history_to(&self.db, batch);
         let meta = cf(&self.db, CF_META);
         batch.put_cf(meta, META_LATEST_HEIGHT, height.to_be_bytes());
         batch.put_cf(meta, META_LATEST_HASH, hash.0);

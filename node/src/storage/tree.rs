@@ -17,7 +17,7 @@ use sha2::Sha256;
 
 use super::error::StorageError;
 use super::proof::{self, StateProof, key_hash};
-use super::{CF_TREE_NODES, CF_TREE_STALE, CF_TREE_VALUES};
+use super::{CF_TREE_CHANGES, CF_TREE_NODES, CF_TREE_STALE, CF_TREE_VALUES};
 
 /// Node keys sort by version: big-endian fixed-width bincode puts the version's 8 bytes first,
 /// so pruning walks versions in order.
@@ -236,6 +236,7 @@ fn tree_error(height: u64, e: anyhow::Error) -> StorageError {
 #[derive(Debug)]
 pub(crate) struct TreeUpdate {
     pub(crate) root: Hash,
+    version: Version,
     batch: jmt::storage::TreeUpdateBatch,
 }
 
@@ -244,17 +245,22 @@ impl TreeUpdate {
         self.batch.node_batch.nodes().len()
     }
 
-    /// About how many bytes [`TreeUpdate::write_to`] adds (internal nodes are the large ones).
-    pub(crate) fn encoded_size_hint(&self) -> usize {
-        let nodes = self.batch.node_batch.nodes().len();
+    /// About how many bytes [`TreeUpdate::write_nodes_to`] adds (a full internal node takes
+    /// about 640).
+    pub(crate) fn nodes_size_hint(&self) -> usize {
+        self.batch.node_batch.nodes().len() * 640
+    }
+
+    /// About how many bytes [`TreeUpdate::write_history_to`] adds.
+    pub(crate) fn history_size_hint(&self) -> usize {
         let values: usize = self
             .batch
             .node_batch
             .values()
             .values()
-            .map(|v| 64 + v.as_ref().map_or(0, Vec::len))
+            .map(|v| 96 + v.as_ref().map_or(0, Vec::len))
             .sum();
-        nodes * 640 + values + self.batch.stale_node_index_batch.len() * 64
+        values + self.batch.stale_node_index_batch.len() * 64
     }
 
     /// Puts the new nodes in `cache`, once their batch is written.
@@ -266,15 +272,31 @@ impl TreeUpdate {
         }
     }
 
-    /// Adds the new nodes, the value history and the stale-node index to `batch`.
-    pub(crate) fn write_to(&self, db: &DB, batch: &mut WriteBatch) {
+    /// Adds the new nodes to `batch`. A block's commit writes them without the write-ahead
+    /// log (see [`recompute_version`]); they are most of its bytes.
+    pub(crate) fn write_nodes_to(&self, db: &DB, batch: &mut WriteBatch) {
         let nodes = super::cf(db, CF_TREE_NODES);
         for (key, node) in self.batch.node_batch.nodes() {
             batch.put_cf(nodes, encode_node_key(key), encode_node(node));
         }
+    }
+
+    /// Adds the value history, the list of the keys each version changed and the stale-node
+    /// index to `batch`: everything but the nodes, and all a lost version's nodes can be
+    /// computed again from.
+    pub(crate) fn write_history_to(&self, db: &DB, batch: &mut WriteBatch) {
         let values = super::cf(db, CF_TREE_VALUES);
+        let mut changed: std::collections::BTreeMap<Version, Vec<[u8; 32]>> = Default::default();
         for ((version, kh), value) in self.batch.node_batch.values() {
             batch.put_cf(values, value_key(*version, kh), encode_value(value));
+            changed.entry(*version).or_default().push(kh.0);
+        }
+        // Written for every version, empty when its block changed nothing, so a missing list
+        // means the version is from before lists were kept (when nodes were always logged).
+        let changes = super::cf(db, CF_TREE_CHANGES);
+        changed.entry(self.version).or_default();
+        for (version, hashes) in changed {
+            batch.put_cf(changes, version.to_be_bytes(), hashes.concat());
         }
         // The nodes this version made stale, under one key for the version (a key per node
         // was a third of a block's RocksDB writes).
@@ -301,36 +323,83 @@ pub(crate) fn apply(
     writes: &WriteSet,
     version: Version,
 ) -> Result<TreeUpdate, StorageError> {
+    let set = writes
+        .iter()
+        .map(|(k, v)| (KeyHash(key_hash(k).0), v.clone()))
+        .collect();
+    apply_hashed(source, set, version)
+}
+
+/// [`apply`] for writes already keyed by their tree key hashes.
+fn apply_hashed(
+    source: &impl TreeReader,
+    set: Vec<(KeyHash, Option<OwnedValue>)>,
+    version: Version,
+) -> Result<TreeUpdate, StorageError> {
     let tree = jmt::JellyfishMerkleTree::<_, Sha256>::new(source);
     // Without deletions (most blocks) the whole set goes in one top-down pass, each node
     // touched once; `jmt` walks from the root per key otherwise. Both give the same tree.
-    let (root, batch) = if !writes.is_empty() && writes.values().all(Option::is_some) {
-        let set = writes
-            .iter()
-            .map(|(k, v)| (KeyHash(key_hash(k).0), v.clone().unwrap_or_default()))
+    let (root, batch) = if !set.is_empty() && set.iter().all(|(_, v)| v.is_some()) {
+        let set = set
+            .into_iter()
+            .map(|(k, v)| (k, v.unwrap_or_default()))
             .collect();
         tree.batch_put_value_sets(vec![set], None, version)
             .map(|(roots, batch)| (roots[0], batch))
     } else {
-        put_key_by_key(&tree, writes, version)
+        tree.put_value_set(set, version)
     }
     .map_err(|e| tree_error(version, e))?;
     Ok(TreeUpdate {
         root: Hash(root.0),
+        version,
         batch,
     })
 }
 
-/// `jmt`'s key-by-key insert (handles deletions).
-fn put_key_by_key<R: TreeReader>(
-    tree: &jmt::JellyfishMerkleTree<'_, R, Sha256>,
-    writes: &WriteSet,
+/// The nodes of `version`, computed again from the keys it changed and their values, on a
+/// source that holds every version before it: what a restart does for versions whose nodes,
+/// written without the write-ahead log, a crash lost. `None` for a version from before the
+/// lists of changed keys were kept.
+pub(crate) fn recompute_version(
+    source: &TreeSource<'_>,
     version: Version,
-) -> anyhow::Result<(jmt::RootHash, jmt::storage::TreeUpdateBatch)> {
-    let set = writes
-        .iter()
-        .map(|(k, v)| (KeyHash(key_hash(k).0), v.clone()));
-    tree.put_value_set(set, version)
+) -> Result<Option<TreeUpdate>, StorageError> {
+    let changes = super::cf(source.db, CF_TREE_CHANGES);
+    let Some(hashes) = source
+        .snapshot
+        .get_cf(changes, version.to_be_bytes())
+        .map_err(|e| super::db_error(source.db, e))?
+    else {
+        return Ok(None);
+    };
+    if hashes.len() % 32 != 0 {
+        return Err(StorageError::corrupt(
+            CF_TREE_CHANGES,
+            "changed key list",
+            format!("{} bytes is not a whole number of hashes", hashes.len()),
+        ));
+    }
+    let values = super::cf(source.db, CF_TREE_VALUES);
+    let mut set = Vec::with_capacity(hashes.len() / 32);
+    for chunk in hashes.chunks_exact(32) {
+        let kh = KeyHash(chunk.try_into().expect("32-byte chunk"));
+        let bytes = source
+            .snapshot
+            .get_cf(values, value_key(version, &kh))
+            .map_err(|e| super::db_error(source.db, e))?
+            .ok_or_else(|| {
+                StorageError::corrupt(
+                    CF_TREE_VALUES,
+                    "changed value",
+                    format!("version {version} lists a key with no value at that version"),
+                )
+            })?;
+        let value = decode_value(&bytes)
+            .map_err(|e| StorageError::corrupt(CF_TREE_VALUES, "changed value", e))?;
+        set.push((kh, value));
+    }
+    apply_hashed(source, set, version).map(Some)
 }
 
 /// The root by the key-by-key path only, to check the batch path against.
@@ -341,7 +410,12 @@ pub(crate) fn apply_key_by_key(
     version: Version,
 ) -> Result<Hash, StorageError> {
     let tree = jmt::JellyfishMerkleTree::<_, Sha256>::new(source);
-    let (root, _) = put_key_by_key(&tree, writes, version).map_err(|e| tree_error(version, e))?;
+    let set = writes
+        .iter()
+        .map(|(k, v)| (KeyHash(key_hash(k).0), v.clone()));
+    let (root, _) = tree
+        .put_value_set(set, version)
+        .map_err(|e| tree_error(version, e))?;
     Ok(Hash(root.0))
 }
 
@@ -428,6 +502,12 @@ pub(crate) fn prune(
     for version in old_oldest..keep_from {
         batch.delete_cf(nodes, encode_node_key(&root_node_key(version)));
     }
+    // Lists of changed keys are read only to compute a kept version again.
+    batch.delete_range_cf(
+        super::cf(db, CF_TREE_CHANGES),
+        0u64.to_be_bytes(),
+        keep_from.to_be_bytes(),
+    );
     Ok(count)
 }
 
@@ -511,13 +591,26 @@ mod tests {
             let key_by_key = apply_key_by_key(&view_source(&view), &writes, version).unwrap();
             assert_eq!(prepared.root, key_by_key, "version {version}");
             let mut batch = WriteBatch::default();
-            prepared.write_to(&store.db, &mut batch);
+            prepared.write_nodes_to(&store.db, &mut batch);
+            prepared.write_history_to(&store.db, &mut batch);
             batch.put_cf(
                 crate::storage::cf(&store.db, crate::storage::CF_META),
                 crate::storage::META_LATEST_HEIGHT,
                 version.to_be_bytes(),
             );
             store.db.write(batch).unwrap();
+            drop(view);
+            // The version computed again from its logged history alone (as after a crash) is
+            // the same tree, with deletions too.
+            let view = store.state_view().unwrap();
+            let recomputed = recompute_version(&view_source(&view), version)
+                .unwrap()
+                .expect("the version's changed keys are listed");
+            assert_eq!(recomputed.root, prepared.root, "version {version}");
+            assert_eq!(
+                recomputed.batch.node_batch.nodes(),
+                prepared.batch.node_batch.nodes()
+            );
             drop(view);
             for (k, v) in &writes {
                 expected.insert(k.clone(), v.clone());
