@@ -5,7 +5,6 @@
 //! so a root computed for a proposal sees exactly the state the proposal was executed on.
 //! [`TreeUpdate`] is what a new version adds; the store writes it in the block's batch.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 
 use bincode::Options;
@@ -85,59 +84,78 @@ fn value_key(version: Version, key_hash: &KeyHash) -> Vec<u8> {
     k
 }
 
-/// Decoded tree nodes of the newest versions, shared by a store's views: a block's update
-/// reads the same top nodes and fresh paths over and over, and a RocksDB read plus decode
-/// was the largest part of computing a state root. A node key names its version, so a node
-/// never changes and a cached one is never stale; only committed nodes (written or read
-/// back) near the root go in. Two generations: when the newer fills up it becomes the
-/// older, and the older is dropped; a node found in the older moves to the newer.
-#[derive(Debug, Default)]
+/// Decoded tree nodes near the root, shared by a store's views: a block's update reads the
+/// same top nodes and fresh paths over and over, and a RocksDB read plus decode was the largest
+/// part of computing a state root. One slot per nibble path holds the newest committed node at
+/// that path (written or read back): the tree at the latest height reads exactly those, and a
+/// node key names its version, so a slot answers only for its own version and is never stale.
+/// Fixed slots cost no hashing, no growing and no eviction (a two-generation hash map before
+/// spent a few percent of a loaded node's time rehashing and faulting in its pages).
+#[derive(Debug)]
 pub(crate) struct NodeCache {
-    generations: Mutex<(HashMap<NodeKey, Node>, HashMap<NodeKey, Node>)>,
+    slots: Mutex<Vec<Option<(Version, Node)>>>,
 }
-
-/// Nodes per generation: at most twice this many (about 1 KiB per internal node) are kept.
-/// A generation holds about the top five levels (69,905 nodes when all are full).
-const NODE_CACHE_GENERATION: usize = 65_536;
 
 /// Only nodes this near the root are cached: the top four levels (up to 1 + 16 + 256 + 4,096
 /// nodes) are rewritten by nearly every block and read again by the next one, and the fifth
 /// (up to 65,536) holds the parent of nearly every leaf a block writes, so each written key
-/// read one from RocksDB. Caching the fifth level costs about 90 MiB a node and saves about
-/// 5% of the nodes' CPU at a fixed 3,500 tx/s (session 18; session 17 had looked for the
-/// gain in committed tx/s, which a load the nodes keep up with does not move). Deeper nodes
-/// are rarely read twice, and cloning every new one cost as much as the cache saved.
+/// read one from RocksDB. Caching the fifth level costs up to about 70 MiB a node (about
+/// 1 KiB an internal node) and saved about 5% of the nodes' CPU at a fixed 3,500 tx/s
+/// (session 18). Deeper nodes are rarely read twice, and cloning every new one cost as much as
+/// the cache saved.
 const NODE_CACHE_MAX_NIBBLES: usize = 4;
+
+/// Slots for every path of up to [`NODE_CACHE_MAX_NIBBLES`] nibbles: 1 + 16 + ... + 16^4.
+const NODE_CACHE_SLOTS: usize = (16usize.pow(NODE_CACHE_MAX_NIBBLES as u32 + 1) - 1) / 15;
+
+/// The slot of a path near the root: the paths of `n` nibbles follow all shorter ones, in
+/// their numeric order. `None` for deeper paths.
+fn cache_slot(key: &NodeKey) -> Option<usize> {
+    let path = key.nibble_path();
+    let n = path.num_nibbles();
+    if n > NODE_CACHE_MAX_NIBBLES {
+        return None;
+    }
+    let shorter = (16usize.pow(n as u32) - 1) / 15;
+    let index = (0..n).fold(0, |acc, i| {
+        acc * 16 + usize::from(u8::from(path.get_nibble(i)))
+    });
+    Some(shorter + index)
+}
 
 fn worth_caching(key: &NodeKey) -> bool {
     key.nibble_path().num_nibbles() <= NODE_CACHE_MAX_NIBBLES
 }
 
+impl Default for NodeCache {
+    fn default() -> Self {
+        NodeCache {
+            slots: Mutex::new(vec![None; NODE_CACHE_SLOTS]),
+        }
+    }
+}
+
 impl NodeCache {
     fn get(&self, key: &NodeKey) -> Option<Node> {
-        let mut g = self.generations.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(node) = g.0.get(key) {
-            return Some(node.clone());
+        let slot = cache_slot(key)?;
+        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        match &slots[slot] {
+            Some((version, node)) if *version == key.version() => Some(node.clone()),
+            _ => None,
         }
-        let node = g.1.remove(key)?;
-        Self::put_locked(&mut g, key.clone(), node.clone());
-        Some(node)
     }
 
-    /// Callers check [`worth_caching`] first (before cloning the node).
-    fn put(&self, key: NodeKey, node: Node) {
-        let mut g = self.generations.lock().unwrap_or_else(|p| p.into_inner());
-        Self::put_locked(&mut g, key, node);
-    }
-
-    fn put_locked(
-        g: &mut (HashMap<NodeKey, Node>, HashMap<NodeKey, Node>),
-        key: NodeKey,
-        node: Node,
-    ) {
-        g.0.insert(key, node);
-        if g.0.len() >= NODE_CACHE_GENERATION {
-            g.1 = std::mem::take(&mut g.0);
+    /// Keeps `node` unless its slot holds a newer version (an old node read back for a proof
+    /// at an old height must not push out the one the next block reads). Callers check
+    /// [`worth_caching`] first (before cloning the node).
+    fn put(&self, key: &NodeKey, node: Node) {
+        let Some(slot) = cache_slot(key) else {
+            return;
+        };
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = &mut slots[slot];
+        if entry.as_ref().is_none_or(|(v, _)| *v <= key.version()) {
+            *entry = Some((key.version(), node));
         }
     }
 }
@@ -178,7 +196,7 @@ impl TreeReader for TreeSource<'_> {
                 let node = decode_node(&bytes)
                     .map_err(|e| anyhow::anyhow!("tree node {node_key:?} does not decode: {e}"))?;
                 if let Some(cache) = cache {
-                    cache.put(node_key.clone(), node.clone());
+                    cache.put(node_key, node.clone());
                 }
                 Ok(Some(node))
             }
@@ -267,7 +285,7 @@ impl TreeUpdate {
     pub(crate) fn cache_nodes(&self, cache: &NodeCache) {
         for (key, node) in self.batch.node_batch.nodes() {
             if worth_caching(key) {
-                cache.put(key.clone(), node.clone());
+                cache.put(key, node.clone());
             }
         }
     }
@@ -623,6 +641,70 @@ mod tests {
                     .unwrap_or_else(|e| panic!("version {version}, key {k:?}: {e}"));
             }
         }
+    }
+
+    /// The node key of `nibbles` (each 0 to 15) at `version`, through the key encoding.
+    fn node_key(version: Version, nibbles: &[u8]) -> NodeKey {
+        let packed: Vec<u8> = nibbles
+            .chunks(2)
+            .map(|c| c[0] << 4 | c.get(1).copied().unwrap_or(0))
+            .collect();
+        let mut bytes = version.to_be_bytes().to_vec();
+        bytes.extend_from_slice(&(nibbles.len() as u64).to_be_bytes());
+        bytes.extend_from_slice(&(packed.len() as u64).to_be_bytes());
+        bytes.extend_from_slice(&packed);
+        decode_node_key(&bytes).unwrap()
+    }
+
+    fn leaf(byte: u8) -> Node {
+        Node::Leaf(LeafNode::new(
+            KeyHash([byte; 32]),
+            jmt::ValueHash([byte; 32]),
+        ))
+    }
+
+    /// Every path of up to four nibbles has a slot of its own; deeper ones have none.
+    #[test]
+    fn cache_slots_are_one_per_path_near_the_root() {
+        let mut seen = vec![false; NODE_CACHE_SLOTS];
+        let mut path = vec![];
+        fn walk(path: &mut Vec<u8>, seen: &mut [bool]) {
+            let slot = cache_slot(&node_key(1, path)).expect("a path near the root");
+            assert!(!seen[slot], "slot {slot} twice ({path:?})");
+            seen[slot] = true;
+            if path.len() < NODE_CACHE_MAX_NIBBLES {
+                for n in 0..16 {
+                    path.push(n);
+                    walk(path, seen);
+                    path.pop();
+                }
+            }
+        }
+        walk(&mut path, &mut seen);
+        assert!(seen.iter().all(|s| *s));
+        assert_eq!(cache_slot(&node_key(1, &[15; 5])), None);
+    }
+
+    /// A slot answers for its own version only, and a newer node is not pushed out by an
+    /// older one read back.
+    #[test]
+    fn the_cache_keeps_the_newest_node_of_a_path() {
+        let cache = NodeCache::default();
+        let (old, new) = (node_key(3, &[1, 2]), node_key(5, &[1, 2]));
+        assert_eq!(cache.get(&old), None);
+        cache.put(&old, leaf(3));
+        assert_eq!(cache.get(&old), Some(leaf(3)));
+        assert_eq!(cache.get(&new), None);
+        cache.put(&new, leaf(5));
+        assert_eq!(cache.get(&new), Some(leaf(5)));
+        assert_eq!(cache.get(&old), None);
+        cache.put(&old, leaf(3));
+        assert_eq!(cache.get(&new), Some(leaf(5)));
+        // Other paths, and paths too deep to cache, are apart.
+        assert_eq!(cache.get(&node_key(5, &[1, 3])), None);
+        let deep = node_key(5, &[1, 2, 3, 4, 5]);
+        cache.put(&deep, leaf(9));
+        assert_eq!(cache.get(&deep), None);
     }
 
     fn view_source<'a>(view: &'a crate::storage::StateView<'a>) -> TreeSource<'a> {
