@@ -831,6 +831,8 @@ fn store_options_reach_rocksdb() {
     assert!(family("state").contains("compression=kLZ4Compression"));
     assert!(family("state").contains("memtable_whole_key_filtering=true"));
     assert!(family("tree_nodes").contains("memtable_whole_key_filtering=false"));
+    assert!(family("tree_nodes").contains("write_buffer_size=16777216"));
+    assert!(family("state").contains("write_buffer_size=67108864"));
 }
 
 /// A database made before the `tx_index` family was retired opens, keeps its data, and loses
