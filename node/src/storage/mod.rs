@@ -14,12 +14,14 @@
 //! ```
 //!
 //! # Design
-//! - **One batch per block.** [`Store::commit_block`] puts the block, its certificate, the state
-//!   writes, the new tree nodes, receipts, the transaction index and the new latest height in
-//!   one RocksDB `WriteBatch` written with `sync`: RocksDB applies a batch atomically through
-//!   its write-ahead log, so after a crash the store is at the old height or the new one. Every
-//!   check (height, parent, certificate, roots) runs before the batch is built; a refused block
-//!   writes nothing.
+//! - **One logged batch per block.** [`Store::commit_block`] puts the block, its certificate,
+//!   the state writes, the tree's value history, receipts, the transaction index and the new
+//!   latest height in one RocksDB `WriteBatch` written with `sync`: RocksDB applies a batch
+//!   atomically through its write-ahead log, so after a crash the store is at the old height or
+//!   the new one. The new tree nodes, most of the bytes, go just before in a batch without the
+//!   log; a crash may lose the newest versions' nodes, and [`Store::open`] computes them again
+//!   from the logged history. Every check (height, parent, certificate, roots) runs before
+//!   anything is written; a refused block writes nothing.
 //! - **State root.** A Jellyfish Merkle tree (`jmt`) over `SHA-256(key)`, version = height
 //!   (genesis is version 0). The tree is recomputed from the write set inside `commit_block` and
 //!   must equal the header's `state_root`, so a store never holds a header its state disagrees

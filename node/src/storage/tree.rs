@@ -3,7 +3,9 @@
 //!
 //! `jmt` computes; we store. [`TreeSource`] answers `jmt`'s reads from one RocksDB snapshot,
 //! so a root computed for a proposal sees exactly the state the proposal was executed on.
-//! [`TreeUpdate`] is what a new version adds; the store writes it in the block's batch.
+//! [`TreeUpdate`] is what a new version adds; the store writes its nodes without the
+//! write-ahead log and the rest in the block's logged batch, and [`recompute_version`] gives
+//! back the nodes a crash lost.
 
 use std::sync::Mutex;
 
