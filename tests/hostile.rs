@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use caihong_chaincode::codec::{decode, encode};
 use caihong_consensus::{ChainId, CommitCertificate, Ed25519Signer, Message, Vote, VoteKind};
-use caihong_node::network::{NetworkConfig, Topic, spawn};
+use caihong_node::network::{NetworkConfig, NetworkEvent, Topic, spawn};
 use caihong_node::runtime::{Envelope, WireMessage};
 use harness::{Alliance, register_subject};
 
@@ -76,13 +76,31 @@ fn a_member_key_sending_garbage_is_banned_and_nothing_invalid_is_stored() {
     cfg.max_gossip_size = 16 << 20; // so that it can send what the others refuse
     cfg.redial_max = Duration::from_secs(1);
     let (net, mut events) = rt.block_on(spawn(cfg)).unwrap();
-    rt.spawn(async move { while events.recv().await.is_some() {} });
+    // Which members have handed the impostor consensus gossip: once all three have, each one
+    // knows it subscribes to the topic, and it knows theirs, so what it publishes reaches each
+    // of them directly (a fixed wait for the subscriptions was sometimes too short under load).
+    let heard_from = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
+    let heard = heard_from.clone();
+    rt.spawn(async move {
+        while let Some(event) = events.recv().await {
+            if let NetworkEvent::Gossip {
+                topic: Topic::Consensus,
+                from,
+                ..
+            } = event
+            {
+                heard.lock().unwrap().insert(from);
+            }
+        }
+    });
     let deadline = Instant::now() + MINUTE;
-    while rt.block_on(net.peers()).len() < 3 {
-        assert!(Instant::now() < deadline, "the impostor did not connect");
+    while rt.block_on(net.peers()).len() < 3 || heard_from.lock().unwrap().len() < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "the impostor did not connect to and hear from every member"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
-    std::thread::sleep(Duration::from_secs(3)); // gossipsub subscriptions and mesh
 
     let h0 = a.height(0).unwrap();
     let block = a.get(0, &format!("/v1/blocks/{h0}"));
