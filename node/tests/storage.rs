@@ -938,12 +938,18 @@ fn a_child_prepared_on_an_uncommitted_parent_commits() {
     assert_eq!(view.get(b"child/new"), Some(b"v".to_vec()));
 }
 
+/// The store's database opened directly, with every family it has (to change it under the
+/// store as an older version or a crash would).
+fn open_raw(path: &std::path::Path) -> rocksdb::DB {
+    let opts = rocksdb::Options::default();
+    let names = rocksdb::DB::list_cf(&opts, path).unwrap();
+    rocksdb::DB::open_cf(&opts, path, &names).unwrap()
+}
+
 /// Deletes every tree node of `from` and later versions, as a crash loses the nodes that were
 /// only in the memtable (they are written without the write-ahead log).
 fn lose_tree_nodes_from(path: &std::path::Path, from: u64) {
-    let opts = rocksdb::Options::default();
-    let names = rocksdb::DB::list_cf(&opts, path).unwrap();
-    let db = rocksdb::DB::open_cf(&opts, path, &names).unwrap();
+    let db = open_raw(path);
     let nodes = db.cf_handle("tree_nodes").unwrap();
     db.delete_range_cf(nodes, from.to_be_bytes(), u64::MAX.to_be_bytes())
         .unwrap();
@@ -993,9 +999,7 @@ fn lost_tree_nodes_are_computed_again_on_open() {
     // A value history that does not give the header's root is refused, not written over.
     lose_tree_nodes_from(&path, 4);
     {
-        let opts = rocksdb::Options::default();
-        let names = rocksdb::DB::list_cf(&opts, &path).unwrap();
-        let db = rocksdb::DB::open_cf(&opts, &path, &names).unwrap();
+        let db = open_raw(&path);
         let values = db.cf_handle("tree_values").unwrap();
         let key = db
             .iterator_cf(values, rocksdb::IteratorMode::Start)

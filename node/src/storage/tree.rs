@@ -343,11 +343,14 @@ pub(crate) fn apply(
     writes: &WriteSet,
     version: Version,
 ) -> Result<TreeUpdate, StorageError> {
-    let set = writes
+    apply_hashed(source, hashed(writes).collect(), version)
+}
+
+/// The writes keyed as the tree keys them.
+fn hashed(writes: &WriteSet) -> impl Iterator<Item = (KeyHash, Option<OwnedValue>)> + '_ {
+    writes
         .iter()
         .map(|(k, v)| (KeyHash(key_hash(k).0), v.clone()))
-        .collect();
-    apply_hashed(source, set, version)
 }
 
 /// [`apply`] for writes already keyed by their tree key hashes.
@@ -430,11 +433,8 @@ pub(crate) fn apply_key_by_key(
     version: Version,
 ) -> Result<Hash, StorageError> {
     let tree = jmt::JellyfishMerkleTree::<_, Sha256>::new(source);
-    let set = writes
-        .iter()
-        .map(|(k, v)| (KeyHash(key_hash(k).0), v.clone()));
     let (root, _) = tree
-        .put_value_set(set, version)
+        .put_value_set(hashed(writes), version)
         .map_err(|e| tree_error(version, e))?;
     Ok(Hash(root.0))
 }
