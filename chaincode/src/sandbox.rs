@@ -10,7 +10,7 @@ use crate::exec::{BlockContext, Receipt, TxStatus, execute_block};
 use crate::genesis::{Genesis, GenesisMember};
 use crate::members::Role;
 use crate::params::ChainParams;
-use crate::state::MemState;
+use crate::state::{MemState, WriteSet};
 use crate::tx::{Action, Transaction, VerifiedTx};
 use crate::types::{Hash, PublicKey, TimestampMs};
 use crate::{codec, exec};
@@ -84,6 +84,15 @@ impl Sandbox {
             parent_hash: Hash::of(b"genesis"),
             block_interval_ms: 1000,
         }
+    }
+
+    /// The whole state as writes: what a store's genesis commits for this alliance.
+    pub fn state_writes(&self) -> WriteSet {
+        self.state
+            .entries
+            .iter()
+            .map(|(k, v)| (k.clone(), Some(v.clone())))
+            .collect()
     }
 
     pub fn admin_key(member: &str) -> SigningKey {

@@ -36,12 +36,7 @@ fn open() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path().join("db")).unwrap();
     let sb = Sandbox::new(4);
-    let writes: WriteSet = sb
-        .state
-        .entries
-        .iter()
-        .map(|(k, v)| (k.clone(), Some(v.clone())))
-        .collect();
+    let writes = sb.state_writes();
     let header = Header {
         chain_id: sb.chain_id.clone(),
         height: 0,

@@ -266,28 +266,28 @@ async fn submit_batch(
             req.txs.len()
         )));
     }
-    let decoded: Vec<Result<SignedTransaction, String>> = req
+    // Each entry's hash, or why it does not decode; the decoded are admitted together.
+    let mut good = Vec::with_capacity(req.txs.len());
+    let decoded: Vec<Result<Hash, String>> = req
         .txs
         .iter()
         .enumerate()
         .map(|(i, t)| {
             let bytes = hex::decode(t.trim()).map_err(|e| format!("txs[{i}] is not hex: {e}"))?;
-            SignedTransaction::decode(&bytes).map_err(|e| format!("txs[{i}] does not decode: {e}"))
+            let tx = SignedTransaction::decode(&bytes)
+                .map_err(|e| format!("txs[{i}] does not decode: {e}"))?;
+            let hash = tx.hash();
+            good.push(tx);
+            Ok(hash)
         })
         .collect();
-    let good: Vec<SignedTransaction> = decoded.iter().filter_map(|d| d.clone().ok()).collect();
-    let hashes: Vec<Hash> = good.iter().map(|t| t.hash()).collect();
-    // Verifying thousands of signatures would hold a runtime worker for a while.
-    let admitted = tokio::task::spawn_blocking(move || s.admit_batch(good))
-        .await
-        .map_err(internal)?;
-    let mut admitted = admitted.into_iter().zip(hashes);
+    let mut admitted = s.admit_batch(good).await.into_iter();
     let results: Vec<Value> = decoded
         .iter()
         .map(|d| match d {
             Err(message) => json!({"error": message, "code": "INVALID_INPUT"}),
-            Ok(_) => {
-                let (result, hash) = admitted.next().expect("one result per decoded tx");
+            Ok(hash) => {
+                let result = admitted.next().expect("one result per decoded tx");
                 match result {
                     Ok(_) | Err(AdmitError::Duplicate(_)) => {
                         json!({"hash": hash.to_hex(), "status": "pending"})
@@ -314,7 +314,7 @@ async fn submit(
         SignedTransaction::decode(&bytes).map_err(|e| bad(format!("tx does not decode: {e}")))?;
     let hash = tx.hash();
     let mut commits = s.commits.subscribe();
-    match s.admit(tx) {
+    match s.admit(tx).await {
         Ok(_) | Err(AdmitError::Duplicate(_)) => {}
         Err(e) => return Err(admit_error(e)),
     }

@@ -29,9 +29,7 @@ use anyhow::Context;
 use caihong_chaincode::exec::{BlockContext, execute_block};
 use caihong_chaincode::members::members;
 use caihong_chaincode::state::{Overlay, StateReader, WriteSet};
-use caihong_chaincode::{
-    Hash, PublicKey, Receipt, SignedTransaction, TxCheckError, VerifiedTx, codec,
-};
+use caihong_chaincode::{Hash, PublicKey, Receipt, SignedTransaction, VerifiedTx, codec};
 use caihong_consensus::{
     ChainId, CommitCertificate, Consensus, Ed25519Signer, Input, Message, Output, SafetyState,
     Timeout, ValidatorSet,
@@ -42,10 +40,9 @@ use tracing::{debug, info, warn};
 
 use crate::block::{Block, Header, receipts_root, txs_root, validators_hash};
 use crate::config::Home;
+use crate::intake::{IntakeQueue, verify_each};
 use crate::mempool::{AdmitError, Mempool};
-use crate::network::{
-    self, Acceptance, NetworkConfig, NetworkEvent, NetworkHandle, Topic, Validation,
-};
+use crate::network::{self, Acceptance, NetworkConfig, NetworkEvent, NetworkHandle, Topic};
 use crate::storage::{PreparedState, Store};
 
 /// What travels on the consensus topic.
@@ -93,9 +90,6 @@ const TX_BATCH_BYTES: usize = 512 << 10;
 
 /// Admitted transactions wait at most this long to be gossiped together.
 const TX_GOSSIP_INTERVAL: Duration = Duration::from_millis(50);
-
-/// Gossiped transaction batches waiting for the intake thread; more are dropped unforwarded.
-const INTAKE_QUEUE: usize = 64;
 
 /// What the API and metrics read.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -146,110 +140,28 @@ pub struct Shared {
     pub mempool: Arc<Mutex<Mempool>>,
     pub status: Arc<RwLock<Status>>,
     pub commits: broadcast::Sender<Committed>,
-    /// Admitted transactions for the core task to gossip, one batch per admission call.
-    pub submit: mpsc::Sender<Vec<SignedTransaction>>,
+    /// The intake thread, which verifies and admits what the API submits.
+    pub intake: IntakeQueue,
 }
 
 impl Shared {
     /// Checks and admits a transaction and gossips it. Errors say why not.
-    pub fn admit(&self, tx: SignedTransaction) -> Result<Hash, AdmitError> {
+    pub async fn admit(&self, tx: SignedTransaction) -> Result<Hash, AdmitError> {
         self.admit_batch(vec![tx])
+            .await
             .pop()
             .expect("one result per transaction")
     }
 
-    /// Checks and admits transactions (signatures verified in one batch, state read once) and
-    /// gossips those admitted. One result per transaction, in order.
-    pub fn admit_batch(&self, txs: Vec<SignedTransaction>) -> Vec<Result<Hash, AdmitError>> {
-        let verified = verify_each(txs.clone(), &self.chain_id);
-        let results = admit_all(&self.store, &self.mempool, &self.chain_id, verified);
-        let admitted: Vec<SignedTransaction> = txs
-            .into_iter()
-            .zip(&results)
-            .filter(|(_, r)| r.is_ok())
-            .map(|(tx, _)| tx)
-            .collect();
-        if !admitted.is_empty() {
-            // Gossip from the core task (it owns the network handle), as one batch: a message
-            // per transaction would cost every receiver a libp2p signature check each. A full
-            // queue only delays them: they stay in our mempool and reach a block from here.
-            let _ = self.submit.try_send(admitted);
-        }
-        results
+    /// Checks and admits transactions on the intake thread (their signatures verified in one
+    /// batch with whatever else is arriving) and gossips those admitted. One result per
+    /// transaction, in order.
+    pub async fn admit_batch(&self, txs: Vec<SignedTransaction>) -> Vec<Result<Hash, AdmitError>> {
+        crate::intake::submit(&self.intake, txs).await
     }
 }
 
-/// Verifies each transaction's chain id and signature: all in one batch when every signature
-/// is good (the common case), one by one to find the bad ones otherwise.
-///
-/// Every check here is ed25519's batch (cofactored) equation, also for a single transaction:
-/// the single-signature check (cofactorless) can judge a crafted signature differently, and a
-/// block's validity must not depend on which of its transactions a validator already had.
-pub fn verify_each(
-    txs: Vec<SignedTransaction>,
-    chain_id: &str,
-) -> Vec<Result<VerifiedTx, TxCheckError>> {
-    if txs.len() > 1 && txs.iter().all(|t| t.tx.chain_id == chain_id) && verify_batch(&txs).is_ok()
-    {
-        return txs.into_iter().map(|t| Ok(t.assume_verified())).collect();
-    }
-    txs.into_iter()
-        .map(|t| {
-            if t.tx.chain_id != chain_id {
-                return Err(TxCheckError::WrongChain {
-                    expected: chain_id.to_string(),
-                    found: t.tx.chain_id.clone(),
-                });
-            }
-            if verifying_key(&t.tx.signer).is_err() {
-                return Err(TxCheckError::BadKey(t.tx.signer));
-            }
-            match verify_batch(std::slice::from_ref(&t)) {
-                Ok(()) => Ok(t.assume_verified()),
-                Err(_) => Err(TxCheckError::BadSignature(t.tx.signer)),
-            }
-        })
-        .collect()
-}
-
-/// One ed25519 batch verification over the transactions' signatures.
-fn verify_batch(txs: &[SignedTransaction]) -> Result<(), String> {
-    let messages: Vec<Vec<u8>> = txs.iter().map(|t| t.tx.signing_bytes()).collect();
-    let refs: Vec<&[u8]> = messages.iter().map(|m| m.as_slice()).collect();
-    let signatures: Vec<ed25519_dalek::Signature> = txs
-        .iter()
-        .map(|t| ed25519_dalek::Signature::from_bytes(&t.signature.0))
-        .collect();
-    let keys = txs
-        .iter()
-        .map(|t| verifying_key(&t.tx.signer).map_err(|_| format!("bad signer key in {}", t.hash())))
-        .collect::<Result<Vec<_>, _>>()?;
-    crate::sigbatch::verify_batch(&refs, &signatures, &keys)
-        .map_err(|e| format!("the transactions' signatures do not verify: {e}"))
-}
-
-/// A signer's decompressed key. Decompressing is about a quarter of a signature check, and an
-/// alliance has few signers sending many transactions, so keys are kept (a bounded set).
-fn verifying_key(
-    key: &PublicKey,
-) -> Result<ed25519_dalek::VerifyingKey, ed25519_dalek::SignatureError> {
-    const MAX_KEYS: usize = 16_384;
-    static KEYS: std::sync::OnceLock<Mutex<HashMap<PublicKey, ed25519_dalek::VerifyingKey>>> =
-        std::sync::OnceLock::new();
-    let keys = KEYS.get_or_init(Default::default);
-    if let Some(k) = keys.lock().expect("key cache").get(key) {
-        return Ok(*k);
-    }
-    let k = key.verifying_key()?;
-    let mut cache = keys.lock().expect("key cache");
-    if cache.len() >= MAX_KEYS {
-        cache.clear();
-    }
-    cache.insert(*key, k);
-    Ok(k)
-}
-
-fn next_block_context(store: &Store, chain_id: &str) -> anyhow::Result<BlockContext> {
+pub(crate) fn next_block_context(store: &Store, chain_id: &str) -> anyhow::Result<BlockContext> {
     let parent = store.latest_header()?.context("store has no genesis")?;
     Ok(context_after(&parent, chain_id))
 }
@@ -262,125 +174,6 @@ fn context_after(parent: &Header, chain_id: &str) -> BlockContext {
         time_ms: now_ms().max(parent.time_ms + 1),
         parent_hash: parent.hash(),
     }
-}
-
-/// Admits verified transactions against one view of the latest state, under one lock.
-fn admit_all(
-    store: &Store,
-    mempool: &Mutex<Mempool>,
-    chain_id: &str,
-    txs: Vec<Result<VerifiedTx, TxCheckError>>,
-) -> Vec<Result<Hash, AdmitError>> {
-    let setup = store
-        .state_view()
-        .map_err(|e| e.to_string())
-        .and_then(|view| {
-            next_block_context(store, chain_id)
-                .map(|ctx| (view, ctx))
-                .map_err(|e| e.to_string())
-        });
-    let (view, ctx) = match setup {
-        Ok(s) => s,
-        Err(e) => return txs.iter().map(|_| Err(internal(e.clone()))).collect(),
-    };
-    // Every transaction reads its signer's operator record and nonce: once per signer here.
-    let view = caihong_chaincode::ReadCache::new(view);
-    let mut pool = mempool.lock().expect("mempool lock");
-    txs.into_iter()
-        .map(|tx| match tx {
-            Ok(tx) => pool.admit(tx, &view, &ctx),
-            Err(e) => Err(AdmitError::Rejected(caihong_chaincode::TxError::new(
-                caihong_chaincode::ErrorCode::InvalidInput,
-                e.to_string(),
-            ))),
-        })
-        .collect()
-}
-
-/// Gossiped transaction batches with the verdict each awaits.
-type IntakeQueue = std::sync::mpsc::SyncSender<(Vec<u8>, Validation)>;
-
-/// Most transactions verified together by the intake thread. Batch verification costs less
-/// per signature the larger the batch (about a third of a single check at 256), so the
-/// thread takes every message waiting, up to this many transactions, in one check.
-const INTAKE_BATCH_TXS: usize = 4096;
-
-/// The intake thread: decodes gossiped transaction batches, verifies the signatures of all the
-/// messages waiting in one batch, admits them, and reports each message's verdict, which
-/// decides its forwarding. It ends when the core drops the queue.
-fn spawn_intake(shared: Shared) -> anyhow::Result<IntakeQueue> {
-    let (queue, batches) = std::sync::mpsc::sync_channel::<(Vec<u8>, Validation)>(INTAKE_QUEUE);
-    std::thread::Builder::new()
-        .name("tx-intake".into())
-        .spawn(move || {
-            while let Ok(first) = batches.recv() {
-                let decode = |(data, validation): (Vec<u8>, Validation)| {
-                    (
-                        codec::decode::<Vec<SignedTransaction>>(&data).ok(),
-                        validation,
-                    )
-                };
-                let mut waiting = vec![decode(first)];
-                let mut txs = waiting[0].0.as_ref().map_or(0, Vec::len);
-                while txs < INTAKE_BATCH_TXS {
-                    let Ok(next) = batches.try_recv() else { break };
-                    let next = decode(next);
-                    txs += next.0.as_ref().map_or(0, Vec::len);
-                    waiting.push(next);
-                }
-                let (messages, validations): (Vec<_>, Vec<_>) = waiting.into_iter().unzip();
-                for (validation, verdict) in validations
-                    .into_iter()
-                    .zip(intake_verdicts(&shared, messages))
-                {
-                    validation.report(verdict);
-                }
-            }
-        })
-        .context("starting the transaction intake thread")?;
-    Ok(queue)
-}
-
-/// One verdict per gossiped message (`None`: it did not decode). Reject (and penalise the
-/// sender) for bytes that are not transactions of this chain with good signatures: a member
-/// verifies what it forwards. Ignore when nothing was new.
-fn intake_verdicts(
-    shared: &Shared,
-    messages: Vec<Option<Vec<SignedTransaction>>>,
-) -> Vec<Acceptance> {
-    // One check for every transaction of every message (one by one only if that fails), then
-    // the results are split back by message.
-    let lengths: Vec<Option<usize>> = messages
-        .iter()
-        .map(|m| m.as_ref().map(Vec::len).filter(|&n| n > 0))
-        .collect();
-    let all: Vec<SignedTransaction> = messages.into_iter().flatten().flatten().collect();
-    let mut checked = verify_each(all, &shared.chain_id).into_iter();
-    lengths
-        .into_iter()
-        .map(|len| {
-            let Some(len) = len else {
-                return Acceptance::Reject;
-            };
-            let verified: Vec<_> = checked.by_ref().take(len).collect();
-            if verified.iter().any(|v| v.is_err()) {
-                return Acceptance::Reject;
-            }
-            let admitted = admit_all(&shared.store, &shared.mempool, &shared.chain_id, verified);
-            if admitted.iter().any(|r| r.is_ok()) {
-                Acceptance::Accept
-            } else {
-                Acceptance::Ignore
-            }
-        })
-        .collect()
-}
-
-fn internal(message: String) -> AdmitError {
-    AdmitError::Rejected(caihong_chaincode::TxError::new(
-        caihong_chaincode::ErrorCode::Conflict,
-        message,
-    ))
 }
 
 pub fn now_ms() -> u64 {
@@ -560,7 +353,6 @@ struct Core {
     /// validated here, before that block is decided and stored.
     ahead: Option<BuildAhead>,
     pending_validation: HashSet<Hash>,
-    intake: IntakeQueue,
     /// Where the safety state is made durable before a signed message leaves
     /// ([`crate::signer_state`]).
     safety_path: std::path::PathBuf,
@@ -621,7 +413,13 @@ pub async fn run(
         home.config.mempool.per_signer,
     )));
     let (commits, _) = broadcast::channel(4096);
-    let (submit_tx, mut submit_rx) = mpsc::channel(1024);
+    let (gossip_tx, mut to_gossip) = mpsc::channel(1024);
+    let intake = crate::intake::spawn(crate::intake::Admission {
+        chain_id: chain_id.clone(),
+        store: store.clone(),
+        mempool: mempool.clone(),
+        gossip: gossip_tx,
+    })?;
     let shared = Shared {
         chain_id: chain_id.clone(),
         store: store.clone(),
@@ -633,7 +431,7 @@ pub async fn run(
             ..Status::default()
         })),
         commits,
-        submit: submit_tx,
+        intake,
     };
     let api = crate::api::serve(shared.clone(), &home.config.api).await?;
     info!(member = %home.config.member, api = %api, p2p = %home.config.p2p.listen, "node started");
@@ -658,7 +456,6 @@ pub async fn run(
     let (events_tx, mut events_rx) = mpsc::channel(1024);
     let latest = store.latest_height()?.unwrap_or(0);
     let keys: Vec<PublicKey> = members_now.iter().map(|(k, _)| *k).collect();
-    let intake = spawn_intake(shared.clone())?;
     let mut core = Core {
         shared,
         net: net.clone(),
@@ -672,7 +469,6 @@ pub async fn run(
         executed: HashMap::new(),
         ahead: None,
         pending_validation: HashSet::new(),
-        intake,
         safety_path,
         #[cfg(feature = "byzantine")]
         byzantine: crate::byzantine::Byzantine::from_env(&home.node_key, &chain_id)?,
@@ -707,7 +503,7 @@ pub async fn run(
                 CoreEvent::Timeout(t) => core.feed(Input::Timeout(t)).await?,
                 CoreEvent::BuildBlock { height, round } => core.build_block(height, round).await?,
             },
-            Some(txs) = submit_rx.recv() => core.queue_gossip(txs).await,
+            Some(txs) = to_gossip.recv() => core.queue_gossip(txs).await,
             _ = gossip_tick.tick() => core.flush_gossip().await,
             _ = tick.tick() => core.on_tick().await?,
         }
@@ -1312,15 +1108,8 @@ impl Core {
                 validation,
                 ..
             } => {
-                // Verified and admitted on the intake thread, off the consensus loop. When it
-                // is behind, the batch is dropped unforwarded: its transactions still reach us
-                // in blocks, where they are verified then.
-                use std::sync::mpsc::TrySendError;
-                if let Err(TrySendError::Full((_, v)) | TrySendError::Disconnected((_, v))) =
-                    self.intake.try_send((data, validation))
-                {
-                    v.report(Acceptance::Ignore);
-                }
+                // Verified and admitted on the intake thread, off the consensus loop.
+                crate::intake::offer_gossip(&self.shared.intake, data, validation);
             }
             NetworkEvent::Gossip {
                 topic: Topic::Consensus,
@@ -1520,21 +1309,7 @@ fn verify_block_txs(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use caihong_chaincode::Transaction;
     use caihong_chaincode::sandbox::{key, public};
-
-    fn signed(label: &str, chain: &str, nonce: u64) -> SignedTransaction {
-        let k = key(label);
-        Transaction {
-            chain_id: chain.into(),
-            signer: public(&k),
-            nonce,
-            action: caihong_chaincode::Action::Operator(
-                caihong_chaincode::members::OperatorAction::Deactivate { key: public(&k) },
-            ),
-        }
-        .sign(&k)
-    }
 
     /// Our own proposal leaves with its body, whether first sent or proposed again with a POL
     /// round; another member's proposal and votes leave alone.
@@ -1583,30 +1358,5 @@ mod tests {
         // Without the body (lost in a restart) the proposal still goes.
         let wire = outgoing(proposal(&me, None), public(&me), &HashMap::new());
         assert!(matches!(&wire[..], [WireMessage::Consensus(_)]), "{wire:?}");
-    }
-
-    /// A bad signature or chain id is found and named whether it comes alone or in a batch,
-    /// and does not spoil the good transactions beside it.
-    #[test]
-    fn verify_each_names_bad_transactions_alone_or_in_a_batch() {
-        let good = signed("a", "c", 0);
-        let mut forged = signed("b", "c", 0);
-        forged.tx.nonce = 1;
-        let other_chain = signed("c", "other", 0);
-        let results = verify_each(vec![good.clone(), forged.clone(), other_chain, good], "c");
-        assert!(results[0].is_ok() && results[3].is_ok(), "{results:?}");
-        assert!(
-            matches!(results[1], Err(TxCheckError::BadSignature(_))),
-            "{results:?}"
-        );
-        assert!(
-            matches!(results[2], Err(TxCheckError::WrongChain { .. })),
-            "{results:?}"
-        );
-        assert!(matches!(
-            verify_each(vec![forged], "c")[..],
-            [Err(TxCheckError::BadSignature(_))]
-        ));
-        assert!(verify_each(vec![signed("d", "c", 3)], "c")[0].is_ok());
     }
 }

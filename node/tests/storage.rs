@@ -29,12 +29,7 @@ fn validator() -> Ed25519Signer {
 /// Genesis state of a four-city sandbox alliance, and its header.
 fn genesis() -> (WriteSet, Header) {
     let sb = Sandbox::new(4);
-    let writes: WriteSet = sb
-        .state
-        .entries
-        .iter()
-        .map(|(k, v)| (k.clone(), Some(v.clone())))
-        .collect();
+    let writes = sb.state_writes();
     let header = Header {
         chain_id: sb.chain_id.clone(),
         height: 0,

@@ -345,6 +345,25 @@ impl Validation {
     }
 }
 
+#[cfg(test)]
+impl Validation {
+    /// A verdict slot outside any network, and a way to read the verdict it was given.
+    pub(crate) fn detached() -> (Self, impl FnMut() -> Option<Acceptance>) {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let validation = Validation {
+            id: libp2p::gossipsub::MessageId::new(b"test"),
+            source: PeerId::random(),
+            tx,
+            reported: false,
+        };
+        let verdict = move || match rx.try_recv() {
+            Ok(Internal::Validated { acceptance, .. }) => Some(acceptance),
+            _ => None,
+        };
+        (validation, verdict)
+    }
+}
+
 impl Drop for Validation {
     fn drop(&mut self) {
         self.send(Acceptance::Ignore);
