@@ -35,7 +35,7 @@ const GATHER_TXS: usize = 256;
 
 /// How long the thread waits after the first piece of work for more to join its batch. Every
 /// admission and every gossip verdict waits up to this long, small beside a block interval.
-const GATHER_WAIT: Duration = Duration::from_millis(10);
+const GATHER_WAIT: Duration = Duration::from_millis(25);
 
 /// Most transactions verified together (a backlog is taken in pieces of about this size).
 const MAX_BATCH_TXS: usize = 4096;
@@ -96,22 +96,16 @@ pub fn offer_gossip(queue: &IntakeQueue, data: Vec<u8>, validation: Validation) 
 pub async fn submit(queue: &IntakeQueue, txs: Vec<SignedTransaction>) -> Admitted {
     let count = txs.len();
     let (reply, answer) = oneshot::channel();
-    let sent = match queue.try_send(Work::Submitted(txs, reply)) {
-        Ok(()) => true,
-        Err(TrySendError::Disconnected(_)) => false,
-        Err(TrySendError::Full(work)) => {
-            let queue = queue.clone();
-            tokio::task::spawn_blocking(move || queue.send(work).is_ok())
-                .await
-                .unwrap_or(false)
-        }
-    };
-    match answer.await {
-        Ok(results) if sent => results,
-        _ => (0..count)
-            .map(|_| Err(internal("the node is stopping".into())))
-            .collect(),
+    // Work that cannot be queued is dropped with its reply, which ends the wait below.
+    if let Err(TrySendError::Full(work)) = queue.try_send(Work::Submitted(txs, reply)) {
+        let queue = queue.clone();
+        let _ = tokio::task::spawn_blocking(move || queue.send(work).is_ok()).await;
     }
+    answer.await.unwrap_or_else(|_| {
+        (0..count)
+            .map(|_| Err(internal("the node is stopping".into())))
+            .collect()
+    })
 }
 
 /// A piece of work with its transactions decoded.
@@ -497,6 +491,40 @@ mod tests {
         drop(pool);
         assert_eq!(to_gossip.try_recv().unwrap(), vec![submitted]);
         assert!(to_gossip.try_recv().is_err());
+    }
+
+    /// A submission that finds the queue full waits for room; once the thread is gone, it is
+    /// answered with an error for each transaction instead of hanging.
+    #[test]
+    fn a_submission_waits_for_room_and_fails_cleanly_without_the_thread() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (queue, work) = std::sync::mpsc::sync_channel(1);
+        let (filler, _) = Validation::detached();
+        queue.send(Work::Gossip(Vec::new(), filler)).unwrap();
+        let thread = std::thread::spawn(move || {
+            let _filler = work.recv().unwrap();
+            match work.recv().unwrap() {
+                Work::Submitted(txs, reply) => reply
+                    .send(txs.iter().map(|t| Ok(t.hash())).collect())
+                    .unwrap(),
+                other => panic!("expected the submission, got {other:?}"),
+            }
+        });
+        let tx = signed("a", "c", 0);
+        let results = runtime.block_on(submit(&queue, vec![tx.clone()]));
+        assert_eq!(results, vec![Ok(tx.hash())]);
+        thread.join().unwrap();
+        let results = runtime.block_on(submit(&queue, vec![tx.clone(), tx]));
+        assert_eq!(results.len(), 2);
+        assert!(
+            results.iter().all(
+                |r| matches!(r, Err(AdmitError::Rejected(e)) if e.message.contains("stopping"))
+            ),
+            "{results:?}"
+        );
     }
 
     /// The thread waits a moment for more work to join a small batch, takes what is queued,
