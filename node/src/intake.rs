@@ -57,7 +57,7 @@ pub type IntakeQueue = SyncSender<Work>;
 
 /// What admission needs: the state to check envelopes against, the pool, and the core task's
 /// queue of transactions to gossip.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Admission {
     pub chain_id: String,
     pub store: Arc<Store>,
