@@ -366,6 +366,13 @@ impl<S: Signer> Consensus<S> {
             Input::CommitCertificate(cert) => self.on_certificate(cert),
         }
         self.run_rules();
+        debug_assert!(
+            Self::lock_implies_valid(self.locked, self.valid)
+                && Self::lock_implies_valid(self.safety.locked, self.safety.valid),
+            "locked implies valid with validRound >= lockedRound: {self:?}, persisted {:?}/{:?}",
+            self.safety.locked,
+            self.safety.valid,
+        );
         std::mem::take(&mut self.out)
     }
 
@@ -450,8 +457,7 @@ impl<S: Signer> Consensus<S> {
             && h == height
         {
             self.round = r;
-            self.locked = self.safety.locked;
-            self.valid = self.safety.valid;
+            self.restore_round_state();
             resume_step = step;
         }
         self.start_round(self.round);
@@ -469,6 +475,43 @@ impl<S: Signer> Consensus<S> {
                     Message::Proposal(p) => self.on_proposal(p),
                     Message::Vote(v) => self.on_vote(v),
                 }
+            }
+        }
+    }
+
+    /// After a restart in the height last signed in: take back the lock, the valid value and
+    /// the votes persisted with them, so the node can still re-propose its valid value with a
+    /// proof-of-lock that peers can check (L15-L16, L28), and counts its own votes again.
+    ///
+    /// A state written before the valid value was persisted with the lock may hold a lock with
+    /// an older or no valid value; the lock itself is a valid value of its round (L36 needs
+    /// the proposal and 2f+1 prevotes for it), so it stands in.
+    fn restore_round_state(&mut self) {
+        self.locked = self.safety.locked;
+        self.valid = self.safety.valid;
+        if let Some((lr, lv)) = self.locked
+            && self.valid.is_none_or(|(vr, _)| vr < lr)
+        {
+            self.valid = Some((lr, lv));
+            self.safety.valid = self.valid; // persisted with the next signature
+        }
+        let valid = self.valid;
+        let s = &self.safety;
+        let pol = s.valid_pol.iter().filter(|sv| {
+            valid.is_some_and(|(vr, v)| {
+                sv.vote.kind == VoteKind::Prevote && sv.vote.round == vr && sv.vote.value == Some(v)
+            })
+        });
+        let own = [&s.last_prevote, &s.last_precommit].into_iter().flatten();
+        let restored: Vec<SignedVote> = pol
+            .chain(own)
+            .filter(|sv| sv.vote.height == self.height)
+            .cloned()
+            .collect();
+        for sv in restored {
+            let power = self.set().power_of(&sv.vote.validator);
+            if power > 0 && sv.verify_signature(&self.chain_id) {
+                let _ = self.votes.add(sv, power, true);
             }
         }
     }
@@ -578,12 +621,37 @@ impl<S: Signer> Consensus<S> {
         self.out.push(Output::Broadcast(Message::Vote(v)));
     }
 
-    /// Copy lock and valid value into the safety state and ask the host to persist it.
+    /// Copy lock, valid value and the valid value's proof-of-lock into the safety state and
+    /// ask the host to persist it.
     fn snapshot_safety(&mut self) {
         self.safety.locked = self.locked;
         self.safety.valid = self.valid;
+        self.safety.valid_pol = match self.valid {
+            Some((vr, v)) => self
+                .votes
+                .votes(vr, VoteKind::Prevote)
+                .filter(|sv| sv.vote.value == Some(v))
+                .cloned()
+                .collect(),
+            None => Vec::new(),
+        };
         self.out
             .push(Output::PersistSafetyState(Box::new(self.safety.clone())));
+    }
+
+    /// The invariant the liveness argument rests on (paper, Lemma 5 and L36-L43): a lock is
+    /// always a valid value, and the valid value is at least as recent as the lock. A node that
+    /// breaks it, locked with no valid value to re-propose, prevotes nil against every fresh
+    /// proposal while nobody can unlock it. Checked in memory and in what was last persisted.
+    fn lock_implies_valid(
+        locked: Option<(Round, ValueId)>,
+        valid: Option<(Round, ValueId)>,
+    ) -> bool {
+        match (locked, valid) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some((lr, _)), Some((vr, _))) => vr >= lr,
+        }
     }
 
     fn schedule(&mut self, kind: TimeoutKind, round: Round) {
@@ -908,12 +976,19 @@ impl<S: Signer> Consensus<S> {
                     && set.is_quorum(self.votes.power_for(r, VoteKind::Prevote, Some(v)))
                 {
                     self.once(r, Once::L36);
+                    // L42-L43 first (the paper sets validValue after the precommit): the
+                    // precommit's safety snapshot must hold the lock *with* its valid value
+                    // and proof-of-lock, or a crash before the next signature restarts the
+                    // node locked with nothing to re-propose (see `restore_round_state`).
+                    self.valid = Some((r, v));
                     if self.step == Step::Prevote {
                         self.locked = Some((r, v)); // L38-L39
                         self.send_vote(VoteKind::Precommit, Some(v)); // L40
                         self.step = Step::Precommit; // L41
+                    } else if self.safety.height() == Some(h) {
+                        // No signature follows; persist the new valid value anyway.
+                        self.snapshot_safety();
                     }
-                    self.valid = Some((r, v)); // L42-L43
                     return true;
                 }
             }

@@ -21,8 +21,13 @@ pub struct SafetyState {
     pub last_signed: Option<(Height, Round, Step)>,
     /// `(lockedRound, lockedValue)` at `last_signed`'s height, if locked.
     pub locked: Option<(Round, ValueId)>,
-    /// `(validRound, validValue)` at `last_signed`'s height (for liveness, not safety).
+    /// `(validRound, validValue)` at `last_signed`'s height (for liveness, not safety). Never
+    /// older than `locked`: a node restarted with a lock must be able to re-propose it.
     pub valid: Option<(Round, ValueId)>,
+    /// The 2f+1 prevotes for `valid` in its round: its proof-of-lock. Peers accept a
+    /// re-proposal of the value only with them (L28), and after a restart they are nowhere
+    /// else in this node's memory.
+    pub valid_pol: Vec<SignedVote>,
     /// The last proposal signed, for rebroadcast after a restart.
     pub last_proposal: Option<SignedProposal>,
     /// The last prevote signed.

@@ -98,6 +98,21 @@ fn lossy_network_after_gst_still_terminates() {
     assert_all_ok("lossy", &cfg, 0..4);
 }
 
+/// Issue 28: `--validators 4 --seeds 2000 --heights 50 --faults` stalled on these four seeds.
+/// A validator crashed between its round-0 precommit and its next signature, came back locked
+/// with no valid value (the precommit's snapshot was taken before L42 set it), and prevoted nil
+/// in every later round while one Byzantine validator stayed silent.
+#[test]
+fn seeds_that_stalled_on_a_lock_without_its_valid_value() {
+    let cfg = SimConfig {
+        heights: 50,
+        ..SimConfig::faulty(4, 1)
+    };
+    for seed in [385, 445, 1238, 1966] {
+        assert_all_ok("issue-28", &cfg, seed..seed + 1);
+    }
+}
+
 /// A longer sweep than CI runs: `cargo test -p caihong-consensus --release -- --ignored`.
 #[test]
 #[ignore]

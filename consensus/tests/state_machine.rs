@@ -939,6 +939,123 @@ fn persist_precedes_every_new_signature_and_restart_never_double_signs() {
     assert!(describe(old.public_key(), &outs).is_empty());
 }
 
+/// The first persisted state in `outs`.
+fn persisted(outs: &[Output]) -> SafetyState {
+    outs.iter()
+        .find_map(|o| match o {
+            Output::PersistSafetyState(s) => Some((**s).clone()),
+            _ => None,
+        })
+        .expect("a persisted safety state")
+}
+
+/// Skip `n` to round `round` on f+1 nil prevotes from `from` (L55).
+fn skip_to(
+    w: &World,
+    n: &mut Consensus<Ed25519Signer>,
+    round: Round,
+    from: [usize; 2],
+) -> Vec<Output> {
+    let mut outs = n.handle(w.prevote(from[0], round, None));
+    outs.extend(n.handle(w.prevote(from[1], round, None)));
+    assert_eq!(n.round(), round);
+    outs
+}
+
+/// Issue 28 (simulator seed 385): a validator locked in round 0 and crashed before it signed
+/// anything else came back locked with no valid value. As proposer it asked for a fresh value
+/// and prevoted nil against it; no one else had seen the round-0 prevotes, so nothing could
+/// unlock it, and with one more validator silent the alliance stalled for good. The lock's
+/// valid value and its proof-of-lock are persisted with the precommit, and a restarted
+/// proposer re-proposes the value and relays the proof.
+#[test]
+fn a_validator_restarted_right_after_locking_reproposes_its_lock_with_the_proof() {
+    let w = World::new();
+    let r = roles(&w);
+    let mut n = w.node(r.me, None);
+    let _ = n.handle(w.start());
+    let _ = n.handle(w.proposal(r.p0, H, 0, a(), None));
+    let _ = n.handle(Input::ValidationResult {
+        height: H,
+        value: a(),
+        valid: true,
+    });
+    let _ = n.handle(w.prevote(r.p0, 0, Some(a())));
+    // x's prevote reached only `me` (in the seed, a Byzantine validator's).
+    let outs = n.handle(w.prevote(r.x, 0, Some(a())));
+    assert!(describe(n.public_key(), &outs).contains(&"precommit r0 A".to_string()));
+    let disk = persisted(&outs);
+    assert_eq!(disk.last_signed, Some((H, 0, Step::Precommit)));
+    assert_eq!(disk.locked, Some((0, a())));
+    assert_eq!(
+        disk.valid,
+        Some((0, a())),
+        "the precommit's snapshot holds the valid value"
+    );
+    let mut pol: Vec<usize> = disk
+        .valid_pol
+        .iter()
+        .map(|v| {
+            assert_eq!(
+                (v.vote.kind, v.vote.round, v.vote.value),
+                (VoteKind::Prevote, 0, Some(a()))
+            );
+            w.index(v.vote.validator)
+        })
+        .collect();
+    pol.sort();
+    let mut expected = vec![r.me, r.p0, r.x];
+    expected.sort();
+    assert_eq!(
+        pol, expected,
+        "the proof-of-lock is the three prevotes for A"
+    );
+
+    // Crash before signing anything else; restart from disk.
+    let mut n = w.node(r.me, Some(disk));
+    let _ = n.handle(w.start());
+    assert_eq!((n.locked(), n.valid()), (Some((0, a())), Some((0, a()))));
+    let mine = (1..8).find(|&k| w.proposer(k) == r.me).unwrap();
+    let outs = skip_to(&w, &mut n, mine, [r.p0, r.p1]);
+    let got = describe(n.public_key(), &outs);
+    assert!(
+        got.contains(&format!("proposal r{mine} A pol0")),
+        "re-proposes A with its POL round: {got:?}"
+    );
+    assert!(!got.iter().any(|s| s.starts_with("getvalue")), "{got:?}");
+    for relayed in ["prevote r0 A", "relay prevote r0 A"] {
+        assert!(
+            got.contains(&relayed.to_string()),
+            "relays the proof: {got:?}"
+        );
+    }
+    assert_eq!(
+        got.iter().filter(|s| s.ends_with("prevote r0 A")).count(),
+        3,
+        "all three prevotes of the proof: {got:?}"
+    );
+}
+
+/// A state written before the valid value was persisted with the lock (lock, no valid value)
+/// restarts with the lock standing in as its valid value.
+#[test]
+fn a_lock_restored_without_its_valid_value_stands_in_for_it() {
+    let w = World::new();
+    let r = roles(&w);
+    let old = SafetyState {
+        last_signed: Some((H, 0, Step::Precommit)),
+        locked: Some((0, a())),
+        valid: None,
+        ..SafetyState::default()
+    };
+    let mut n = w.node(r.me, Some(old));
+    let _ = n.handle(w.start());
+    assert_eq!(n.valid(), Some((0, a())));
+    let mine = (1..8).find(|&k| w.proposer(k) == r.me).unwrap();
+    let got = describe(n.public_key(), &skip_to(&w, &mut n, mine, [r.p0, r.p1]));
+    assert!(got.contains(&format!("proposal r{mine} A pol0")), "{got:?}");
+}
+
 #[test]
 fn rebroadcast_sends_own_votes_and_relays_the_round() {
     let w = World::new();

@@ -354,6 +354,22 @@ struct Sim<'a> {
     last_restart: u64,
     verbose: bool,
     log: Vec<String>,
+    /// A checked invariant broke: end the run at this step.
+    stop: bool,
+}
+
+/// Why `(locked, valid)` breaks "locked implies valid with validRound >= lockedRound", if it does.
+fn lock_without_valid(
+    locked: Option<(Round, ValueId)>,
+    valid: Option<(Round, ValueId)>,
+) -> Option<String> {
+    match (locked, valid) {
+        (Some((lr, lv)), None) => Some(format!("locked on {lv:?} in r{lr} with no valid value")),
+        (Some((lr, lv)), Some((vr, v))) if vr < lr => Some(format!(
+            "locked on {lv:?} in r{lr}, valid value {v:?} from the older r{vr}"
+        )),
+        _ => None,
+    }
 }
 
 fn ms(d: Duration) -> u64 {
@@ -451,6 +467,7 @@ fn run_inner(seed: u64, cfg: &SimConfig, verbose: bool) -> (Report, Vec<String>)
         last_restart: 0,
         verbose,
         log: Vec::new(),
+        stop: false,
     };
     sim.main_loop();
     let log = std::mem::take(&mut sim.log);
@@ -557,7 +574,7 @@ impl Sim<'_> {
             if self.all_done() {
                 break;
             }
-            if self.report.safety_violations.len() >= 20 {
+            if self.report.safety_violations.len() >= 20 || self.stop {
                 break;
             }
         }
@@ -676,6 +693,10 @@ impl Sim<'_> {
                 return;
             };
             let mut outputs = core.handle(input);
+            let (locked, valid) = (core.locked(), core.valid());
+            if let Some(broken) = lock_without_valid(locked, valid) {
+                self.broke_invariant(format!("node{i} in memory: {broken}"));
+            }
             let mut crash_after = false;
             if self.nodes[i].crash_cut && !outputs.is_empty() {
                 // Crash in the middle of carrying out the outputs: the rest is lost.
@@ -696,7 +717,10 @@ impl Sim<'_> {
     fn apply(&mut self, i: usize, o: Output, inputs: &mut VecDeque<Input>) {
         let inc = self.nodes[i].inc;
         match o {
-            Output::PersistSafetyState(s) => self.nodes[i].safety = Some(*s),
+            Output::PersistSafetyState(s) => {
+                self.check_persisted_lock(i, &s);
+                self.nodes[i].safety = Some(*s);
+            }
             Output::Broadcast(m) => {
                 let relay = if m.signer() == self.nodes[i].key {
                     "sends"
@@ -1017,6 +1041,46 @@ impl Sim<'_> {
     }
 
     // ----- checker -----------------------------------------------------------------------
+
+    /// The liveness invariant: a lock always comes with a valid value at least as recent, and a
+    /// persisted valid value with the 2f+1 prevotes that let peers accept its re-proposal after
+    /// a restart. Broken, it stalls a height much later (issue 28); the run stops here instead.
+    fn check_persisted_lock(&mut self, i: usize, s: &SafetyState) {
+        if let Some(broken) = lock_without_valid(s.locked, s.valid) {
+            self.broke_invariant(format!("node{i} persisted: {broken}"));
+            return;
+        }
+        let (Some((h, _, _)), Some((vr, v))) = (s.last_signed, s.valid) else {
+            return;
+        };
+        let set = self.valset(h);
+        let voters: BTreeSet<PublicKey> = s
+            .valid_pol
+            .iter()
+            .filter(|sv| {
+                sv.vote.kind == VoteKind::Prevote
+                    && (sv.vote.height, sv.vote.round, sv.vote.value) == (h, vr, Some(v))
+                    && sv.verify_signature(&self.chain_id)
+            })
+            .map(|sv| sv.vote.validator)
+            .collect();
+        let power: u64 = voters.iter().map(|k| set.power_of(k)).sum();
+        if !set.is_quorum(power) {
+            self.broke_invariant(format!(
+                "node{i} persisted valid value {v:?} of h{h} r{vr} with prevotes of power {power} of {}, not a proof-of-lock",
+                set.total_power()
+            ));
+        }
+    }
+
+    fn broke_invariant(&mut self, s: String) {
+        let s = format!("lock invariant: {s}");
+        self.note(|| s.clone());
+        if self.report.liveness_failures.is_empty() {
+            self.report.liveness_failures.push(s);
+        }
+        self.stop = true;
+    }
 
     fn record_proposal(&mut self, m: &Message) {
         if let Message::Proposal(p) = m {
