@@ -193,7 +193,8 @@ impl From<Message> for Input {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Output {
     /// Make this state durable *before* carrying out any later output. Always precedes the
-    /// broadcast of a newly signed message.
+    /// broadcast of a newly signed message; also comes alone when the valid value changes
+    /// with nothing to sign (a restart must find it).
     PersistSafetyState(Box<SafetyState>),
     /// Send to all validators (and followers). Consensus has already counted its own message;
     /// do not loop it back. Mostly messages this node just signed; when a round stalls, also

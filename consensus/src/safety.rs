@@ -3,10 +3,12 @@
 //!
 //! Consensus emits [`Output::PersistSafetyState`](crate::Output::PersistSafetyState)
 //! immediately before every [`Output::Broadcast`](crate::Output::Broadcast) of a message it
-//! has just signed. The host must make it durable (fsync) before that message leaves the node.
+//! has just signed, and when its valid value changes without a signature. The host must make it durable (fsync) before that message leaves the node.
 //! On restart the host passes the last persisted state to
 //! [`Consensus::new`](crate::Consensus::new); consensus then refuses to sign anything at or
-//! before the last signed `(height, round, step)` and resumes with the persisted lock.
+//! before the last signed `(height, round, step)` and resumes with the persisted lock, valid
+//! value and proof-of-lock: a lock without a valid value to re-propose can stall the alliance
+//! (docs/CONSENSUS.md).
 
 use serde::{Deserialize, Serialize};
 
