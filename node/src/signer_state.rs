@@ -14,7 +14,9 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use caihong_consensus::SafetyState;
+use caihong_chaincode::codec::{self, DecodeError};
+use caihong_consensus::{Round, SafetyState, SignedProposal, SignedVote, Step, ValueId};
+use serde::{Deserialize, Serialize};
 
 /// `HOME/signer_state.bin`.
 pub fn path(home: &Path) -> PathBuf {
@@ -26,7 +28,7 @@ pub fn save(path: &Path, state: &SafetyState) -> std::io::Result<()> {
     let tmp = path.with_extension("bin.tmp");
     {
         let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(&caihong_chaincode::codec::encode(state))?;
+        file.write_all(&codec::encode(state))?;
         file.sync_all()?;
     }
     std::fs::rename(&tmp, path)?;
@@ -40,17 +42,50 @@ pub fn save(path: &Path, state: &SafetyState) -> std::io::Result<()> {
 /// decode is an error: starting as if nothing had been signed could equivocate.
 pub fn load(path: &Path) -> anyhow::Result<Option<SafetyState>> {
     match std::fs::read(path) {
-        Ok(bytes) => caihong_chaincode::codec::decode(&bytes)
-            .map(Some)
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "{} does not decode ({e}); it records what this node key signed, so the node \
+        Ok(bytes) => decode(&bytes).map(Some).map_err(|e| {
+            anyhow::anyhow!(
+                "{} does not decode ({e}); it records what this node key signed, so the node \
                  will not start without it: restore it, or if the key never signed, delete it",
-                    path.display()
-                )
-            }),
+                path.display()
+            )
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(anyhow::anyhow!("reading {}: {e}", path.display())),
+    }
+}
+
+/// A state in the current form, or in the form written before the valid value's
+/// proof-of-lock was kept with it (consensus then restores the lock as its own valid value).
+pub fn decode(bytes: &[u8]) -> Result<SafetyState, DecodeError> {
+    codec::decode::<SafetyState>(bytes).or_else(|current| {
+        codec::decode::<SafetyStateWithoutPol>(bytes)
+            .map(SafetyState::from)
+            .map_err(|_| current)
+    })
+}
+
+/// [`SafetyState`] before `valid_pol`: the same fields, in the same order, without it.
+#[derive(Serialize, Deserialize)]
+struct SafetyStateWithoutPol {
+    last_signed: Option<(u64, Round, Step)>,
+    locked: Option<(Round, ValueId)>,
+    valid: Option<(Round, ValueId)>,
+    last_proposal: Option<SignedProposal>,
+    last_prevote: Option<SignedVote>,
+    last_precommit: Option<SignedVote>,
+}
+
+impl From<SafetyStateWithoutPol> for SafetyState {
+    fn from(old: SafetyStateWithoutPol) -> Self {
+        SafetyState {
+            last_signed: old.last_signed,
+            locked: old.locked,
+            valid: old.valid,
+            valid_pol: Vec::new(),
+            last_proposal: old.last_proposal,
+            last_prevote: old.last_prevote,
+            last_precommit: old.last_precommit,
+        }
     }
 }
 
@@ -95,6 +130,33 @@ mod tests {
             e.contains("signer_state.bin") && e.contains("does not decode"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_state_written_before_the_proof_of_lock_was_kept_still_loads() {
+        let lock = Some((0, caihong_consensus::Hash([0xA; 32])));
+        let old = SafetyStateWithoutPol {
+            last_signed: Some((7, 0, Step::Precommit)),
+            locked: lock,
+            valid: None,
+            last_proposal: None,
+            last_prevote: None,
+            last_precommit: None,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let p = path(dir.path());
+        std::fs::write(&p, codec::encode(&old)).unwrap();
+        let state = load(&p).unwrap().unwrap();
+        assert_eq!(state.last_signed, Some((7, 0, Step::Precommit)));
+        assert_eq!((state.locked, state.valid), (lock, None));
+        assert!(state.valid_pol.is_empty());
+        // The current form is read as itself, not as the old one.
+        let current = SafetyState {
+            valid: lock,
+            ..state
+        };
+        save(&p, &current).unwrap();
+        assert_eq!(load(&p).unwrap(), Some(current));
     }
 
     #[test]

@@ -1028,7 +1028,10 @@ impl Store {
     /// The last persisted safety state (`None` if this node never signed anything).
     pub fn load_safety_state(&self) -> Result<Option<SafetyState>, StorageError> {
         self.get(CF_SAFETY, SAFETY_KEY)?
-            .map(|b| dec(CF_SAFETY, "safety state", &b))
+            .map(|b| {
+                crate::signer_state::decode(&b)
+                    .map_err(|e| StorageError::corrupt(CF_SAFETY, "safety state", e))
+            })
             .transpose()
     }
 
