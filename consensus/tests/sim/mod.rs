@@ -1053,6 +1053,11 @@ impl Sim<'_> {
         let (Some((h, _, _)), Some((vr, v))) = (s.last_signed, s.valid) else {
             return;
         };
+        if let Some(before) = &self.nodes[i].safety
+            && (before.valid, &before.valid_pol) == (s.valid, &s.valid_pol)
+        {
+            return; // checked when it was first persisted
+        }
         let set = self.valset(h);
         let voters: BTreeSet<PublicKey> = s
             .valid_pol
