@@ -23,7 +23,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use harness::{Alliance, signal};
-use netlab::NetLab;
+use netlab::{Lab, lab_or_skip};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -35,36 +35,6 @@ const RESUME_BOUND: Duration = Duration::from_secs(30);
 /// A block decided just before a cut may still arrive; heights are compared after this.
 const PARTITION_GRACE: Duration = Duration::from_secs(3);
 const FAKETIME_LIB: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
-
-/// An alliance whose members run in a lab; the alliance is dropped (processes killed) first.
-struct Lab {
-    alliance: Alliance,
-    net: NetLab,
-}
-
-fn lab_or_skip(members: usize, test: &str) -> Option<Lab> {
-    if let Err(reason) = NetLab::available() {
-        if std::env::var("CAIHONG_FAULTS_REQUIRED").is_ok_and(|v| v == "1") {
-            panic!(
-                "{test}: the fault lab cannot run here ({reason}) and CAIHONG_FAULTS_REQUIRED=1"
-            );
-        }
-        eprintln!("SKIPPED {test}: the fault lab needs root and network namespaces: {reason}");
-        return None;
-    }
-    let net = NetLab::create(members);
-    let mut alliance = Alliance::create_with(members, &|i| net.addresses(i));
-    for i in 0..members {
-        alliance.members[i].launcher = net.launcher(i);
-    }
-    for i in 0..members {
-        alliance.start(i);
-    }
-    for i in 0..members {
-        alliance.wait_height(i, 1, Duration::from_secs(60));
-    }
-    Some(Lab { alliance, net })
-}
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Fault {
@@ -399,7 +369,7 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 /// CI's scenario: every kind of fault once, about a minute, one seed.
 #[test]
 fn every_fault_once_loses_nothing() {
-    let Some(mut lab) = lab_or_skip(4, "every_fault_once_loses_nothing") else {
+    let Some(mut lab) = lab_or_skip(4, "every_fault_once_loses_nothing", &|_| {}) else {
         return;
     };
     let seed = env_or("FAULT_SEED", 7);
@@ -424,7 +394,7 @@ fn fault_run() {
     let secs = env_or("FAULT_SECS", 120);
     let members = env_or("FAULT_MEMBERS", 4);
     let clients = env_or("FAULT_CLIENTS", 6);
-    let Some(mut lab) = lab_or_skip(members, "fault_run") else {
+    let Some(mut lab) = lab_or_skip(members, "fault_run", &|_| {}) else {
         return;
     };
     let report = run_scenario(

@@ -341,3 +341,41 @@ impl Drop for NetLab {
         self.teardown();
     }
 }
+
+/// An alliance whose members run in a lab; the alliance is dropped (processes killed) first.
+pub struct Lab {
+    pub alliance: crate::harness::Alliance,
+    pub net: NetLab,
+}
+
+/// A lab of `members` running and past height 1, each member set up by `prepare` (its
+/// environment, say) before it starts. `None`, with the reason printed, where no lab can run
+/// here; with `CAIHONG_FAULTS_REQUIRED=1` (CI as root) that is a failure instead.
+pub fn lab_or_skip(
+    members: usize,
+    test: &str,
+    prepare: &dyn Fn(&mut crate::harness::Member),
+) -> Option<Lab> {
+    if let Err(reason) = NetLab::available() {
+        if std::env::var("CAIHONG_FAULTS_REQUIRED").is_ok_and(|v| v == "1") {
+            panic!(
+                "{test}: the fault lab cannot run here ({reason}) and CAIHONG_FAULTS_REQUIRED=1"
+            );
+        }
+        eprintln!("SKIPPED {test}: the fault lab needs root and network namespaces: {reason}");
+        return None;
+    }
+    let net = NetLab::create(members);
+    let mut alliance = crate::harness::Alliance::create_with(members, &|i| net.addresses(i));
+    for (i, member) in alliance.members.iter_mut().enumerate() {
+        member.launcher = net.launcher(i);
+        prepare(member);
+    }
+    for i in 0..members {
+        alliance.start(i);
+    }
+    for i in 0..members {
+        alliance.wait_height(i, 1, Duration::from_secs(60));
+    }
+    Some(Lab { alliance, net })
+}

@@ -14,7 +14,8 @@ else
   echo "fault lab: SKIPPED (needs root and network namespaces); the scenarios will not run" >&2
 fi
 cargo test --workspace --all-targets --locked
-# The Byzantine member exists only in a build with the test-only `byzantine` feature.
-cargo test --locked -p caihong-cli --features byzantine --test byzantine
+# The Byzantine member, and the crash right after locking, exist only in a build with the
+# test-only `byzantine` feature.
+cargo test --locked -p caihong-cli --features byzantine --test byzantine --test locked
 # Doc tests are not part of --all-targets.
 cargo test --workspace --doc --locked

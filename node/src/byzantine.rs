@@ -6,13 +6,19 @@
 //!   round with another value;
 //! - `double-vote`: after every prevote or precommit, sign and send a conflicting one (nil for
 //!   a value, a made-up value for nil);
-//! - `bad-state-root`: propose blocks whose header carries a wrong state root.
+//! - `bad-state-root`: propose blocks whose header carries a wrong state root;
+//! - `crash-after-lock`: not a misbehaviour but a crash no outside signal can time: when the
+//!   file `HOME/crash-after-lock` exists and the safety state just persisted is a precommit
+//!   that locked in its own round, delete the file and abort, so the lock is on disk and the
+//!   precommit never left (tests/locked.rs arms it once per crash).
 //!
 //! Honest members must stay safe and live, refuse the bad blocks, and keep verifiable evidence
 //! of the equivocation (tests/byzantine.rs).
 
+use std::path::{Path, PathBuf};
+
 use caihong_chaincode::Hash;
-use caihong_consensus::{ChainId, Ed25519Signer, Message, ValueId};
+use caihong_consensus::{ChainId, Ed25519Signer, Message, SafetyState, Step, ValueId};
 use ed25519_dalek::SigningKey;
 
 use crate::block::Header;
@@ -22,6 +28,8 @@ pub struct Byzantine {
     equivocate: bool,
     double_vote: bool,
     bad_state_root: bool,
+    /// The arming file of `crash-after-lock`.
+    crash_after_lock: Option<PathBuf>,
     signer: Ed25519Signer,
     chain_id: ChainId,
 }
@@ -29,7 +37,11 @@ pub struct Byzantine {
 impl Byzantine {
     /// The behaviours `CAIHONG_BYZANTINE` asks for; `None` if unset. An unknown word is an
     /// error, so a misspelt test does not pass by behaving honestly.
-    pub fn from_env(key: &SigningKey, chain_id: &str) -> anyhow::Result<Option<Byzantine>> {
+    pub fn from_env(
+        key: &SigningKey,
+        chain_id: &str,
+        home: &Path,
+    ) -> anyhow::Result<Option<Byzantine>> {
         let Ok(list) = std::env::var("CAIHONG_BYZANTINE") else {
             return Ok(None);
         };
@@ -37,6 +49,7 @@ impl Byzantine {
             equivocate: false,
             double_vote: false,
             bad_state_root: false,
+            crash_after_lock: None,
             signer: Ed25519Signer::new(key.clone()),
             chain_id: ChainId::new(chain_id.to_string()),
         };
@@ -45,9 +58,10 @@ impl Byzantine {
                 "equivocate" => b.equivocate = true,
                 "double-vote" => b.double_vote = true,
                 "bad-state-root" => b.bad_state_root = true,
+                "crash-after-lock" => b.crash_after_lock = Some(home.join("crash-after-lock")),
                 other => anyhow::bail!(
                     "CAIHONG_BYZANTINE: unknown behaviour {other:?} (equivocate, double-vote, \
-                     bad-state-root)"
+                     bad-state-root, crash-after-lock)"
                 ),
             }
         }
@@ -72,6 +86,25 @@ impl Byzantine {
                 vec![Message::Vote(other.sign(&self.chain_id, &self.signer))]
             }
             _ => Vec::new(),
+        }
+    }
+
+    /// `crash-after-lock`: aborts if armed and `persisted` locked in the round of the
+    /// precommit it records (called after the state is on disk, before the precommit is sent).
+    pub fn crash_if_armed(&self, persisted: &SafetyState) {
+        let Some(arm) = &self.crash_after_lock else {
+            return;
+        };
+        let fresh_lock = matches!(
+            (persisted.last_signed, persisted.locked),
+            (Some((_, round, Step::Precommit)), Some((locked_round, _))) if round == locked_round
+        );
+        if fresh_lock && std::fs::remove_file(arm).is_ok() {
+            eprintln!(
+                "BYZANTINE TEST BUILD: crash-after-lock: aborting after persisting {:?}",
+                persisted.last_signed
+            );
+            std::process::abort();
         }
     }
 

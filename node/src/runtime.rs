@@ -71,6 +71,11 @@ pub struct Envelope {
 pub enum SyncRequest {
     /// Blocks `from..=to` with their commit certificates.
     Blocks { from: u64, to: u64 },
+    /// The body of block `hash` at `height`, committed or not, answered with an
+    /// `Option<Block>`. A member restarted after it locked decides on its peers' precommits
+    /// without the body, which it lost with its memory; the peers validated the block but may
+    /// not have committed it yet (they wait for this member's precommit).
+    Body { height: u64, hash: Hash },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -471,7 +476,7 @@ pub async fn run(
         pending_validation: HashSet::new(),
         safety_path,
         #[cfg(feature = "byzantine")]
-        byzantine: crate::byzantine::Byzantine::from_env(&home.node_key, &chain_id)?,
+        byzantine: crate::byzantine::Byzantine::from_env(&home.node_key, &chain_id, &home.dir)?,
         outbox: Vec::new(),
         outbox_bytes: 0,
         events: events_tx,
@@ -599,6 +604,10 @@ impl Core {
                     .write()
                     .expect("status")
                     .note_signed(&state);
+                #[cfg(feature = "byzantine")]
+                if let Some(b) = &self.byzantine {
+                    b.crash_if_armed(&state);
+                }
             }
             Output::Broadcast(message) => {
                 #[cfg(feature = "byzantine")]
@@ -978,7 +987,7 @@ impl Core {
         certificate: CommitCertificate,
     ) -> anyhow::Result<Input> {
         if !self.bodies.contains_key(&hash) {
-            self.fetch_block(height).await?;
+            self.fetch_decided_body(height, hash).await?;
         }
         if let Err(reason) = self.check_block(&hash) {
             anyhow::bail!(
@@ -1088,6 +1097,57 @@ impl Core {
         anyhow::bail!("no peer could send block {height}")
     }
 
+    /// Gets the body of the decided block `hash` from peers: a committed block, or one a peer
+    /// holds uncommitted. Tries for a while (peers that were cut off or are restarting may
+    /// answer later) before giving up, which stops the node with the reason.
+    async fn fetch_decided_body(&mut self, height: u64, hash: Hash) -> anyhow::Result<()> {
+        const ATTEMPTS: u32 = 20;
+        for attempt in 1..=ATTEMPTS {
+            // Peers of an older version answer only the request for committed blocks.
+            if self.fetch_body(height, hash).await
+                || self.fetch_block(height).await.is_ok() && self.bodies.contains_key(&hash)
+            {
+                if attempt > 1 {
+                    info!(height, %hash, attempt, "fetched the body of a decided block");
+                }
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        anyhow::bail!(
+            "decided block {hash} at height {height}: no peer sent its body in {ATTEMPTS} \
+             attempts over about {} s; restart the node when its peers are reachable",
+            ATTEMPTS / 2
+        )
+    }
+
+    /// Asks every peer at once for the body of block `hash` at `height` and keeps the first
+    /// that matches; false if none had it.
+    async fn fetch_body(&mut self, height: u64, hash: Hash) -> bool {
+        use futures::StreamExt;
+        let request = codec::encode(&SyncRequest::Body { height, hash });
+        let mut asks: futures::stream::FuturesUnordered<_> = self
+            .net
+            .peers()
+            .await
+            .into_iter()
+            .map(|peer| {
+                let (net, request) = (self.net.clone(), request.clone());
+                async move { net.request(peer, request).await }
+            })
+            .collect();
+        while let Some(answer) = asks.next().await {
+            let body = answer
+                .ok()
+                .and_then(|bytes| codec::decode::<Option<Block>>(&bytes).ok().flatten());
+            if let Some(block) = body.filter(|b| b.hash() == hash) {
+                self.bodies.insert(hash, block);
+                return true;
+            }
+        }
+        false
+    }
+
     async fn request_blocks(
         &self,
         peer: [u8; 32],
@@ -1169,10 +1229,15 @@ impl Core {
             }
             NetworkEvent::Request { data, respond, .. } => {
                 let answer = match codec::decode::<SyncRequest>(&data) {
-                    Ok(SyncRequest::Blocks { from, to }) => self.serve_blocks(from, to),
-                    Err(_) => SyncResponse { blocks: vec![] },
+                    Ok(SyncRequest::Blocks { from, to }) => {
+                        codec::encode(&self.serve_blocks(from, to))
+                    }
+                    Ok(SyncRequest::Body { height, hash }) => {
+                        codec::encode(&self.serve_body(height, &hash))
+                    }
+                    Err(_) => codec::encode(&SyncResponse { blocks: vec![] }),
                 };
-                let _ = respond.respond(codec::encode(&answer));
+                let _ = respond.respond(answer);
             }
             NetworkEvent::PeerConnected(key) => debug!(peer = %hex::encode(key), "peer connected"),
             NetworkEvent::PeerDisconnected(key) => {
@@ -1180,6 +1245,15 @@ impl Core {
             }
         }
         Ok(())
+    }
+
+    /// The body of block `hash` at `height` if this member holds it, committed or not.
+    fn serve_body(&self, height: u64, hash: &Hash) -> Option<Block> {
+        let held = self.bodies.get(hash).or_else(|| self.next_bodies.get(hash));
+        held.cloned().or_else(|| {
+            let stored = self.shared.store.block(height).ok().flatten();
+            stored.filter(|b| b.hash() == *hash)
+        })
     }
 
     fn serve_blocks(&self, from: u64, to: u64) -> SyncResponse {
