@@ -6,6 +6,7 @@
 #   consensus/run-sim.sh                      # 100,000 seeds from seed 1,000,000
 #   consensus/run-sim.sh --seeds 2000         # a quick look
 #   consensus/run-sim.sh --seed-start 1100000 # the next 100,000: new runs, never CI's seeds
+#   consensus/run-sim.sh --plan "10:40:6 7:60:6" # n:percent-of-seeds:heights, in job order
 #
 # Prints one line per n, `n=<n> seeds= heights= safety_violations= liveness_failures=`, then
 # every failing seed with the command that replays it. Exits 1 when anything failed.
@@ -19,6 +20,11 @@ start=1000000
 jobs=$(nproc)
 chunk=250
 out=""
+# Per n: its share of the seeds (percent) and heights per seed. Larger alliances cost more per
+# height (messages grow with n squared), so they get fewer seeds; every run still covers the
+# faults before GST (4 s), the restarts after them and a validator-set change (every 5 heights).
+# Jobs run in this order; the last entry takes what rounding leaves.
+plan="4:60:10 7:25:6 10:15:6"
 while [ $# -gt 0 ]; do
   case "$1" in
     --seeds) seeds=$2; shift 2 ;;
@@ -26,7 +32,8 @@ while [ $# -gt 0 ]; do
     --jobs) jobs=$2; shift 2 ;;
     --chunk) chunk=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    --plan) plan=$2; shift 2 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "run-sim.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -45,10 +52,17 @@ sim="$CARGO_TARGET_DIR/release/examples/simulate"
 out=${out:-$(mktemp -d -t caihong-sim.XXXXXX)}
 mkdir -p "$out"
 
-# Per n: its share of the seeds (percent) and heights per seed. Larger alliances cost more per
-# height (messages grow with n squared), so they get fewer seeds; every run still covers the
-# faults before GST (4 s), the restarts after them and a validator-set change (every 5 heights).
-plan="4:60:10 7:25:6 10:15:6"
+for entry in $plan; do
+  case "$entry" in
+    *[!0-9:]*|*:*:*:*|:*|*::*|*:) ok=no ;;
+    *:*:*) ok=yes ;;
+    *) ok=no ;;
+  esac
+  if [ "$ok" = no ]; then
+    echo "run-sim.sh: --plan entries are n:percent:heights (e.g. \"4:60:10 7:40:6\"), not $entry" >&2
+    exit 2
+  fi
+done
 behaviours="silent equivocate split-vote amnesia mixed"
 
 # One line per job: n heights behaviour first-seed count. Seed ranges never overlap.

@@ -1105,7 +1105,7 @@ impl Core {
         for attempt in 1..=ATTEMPTS {
             // Peers of an older version answer only the request for committed blocks.
             if self.fetch_body(height, hash).await
-                || self.fetch_block(height).await.is_ok() && self.bodies.contains_key(&hash)
+                || (self.fetch_block(height).await.is_ok() && self.bodies.contains_key(&hash))
             {
                 if attempt > 1 {
                     info!(height, %hash, attempt, "fetched the body of a decided block");
