@@ -3,7 +3,8 @@
 //!
 //! Consensus emits [`Output::PersistSafetyState`](crate::Output::PersistSafetyState)
 //! immediately before every [`Output::Broadcast`](crate::Output::Broadcast) of a message it
-//! has just signed, and when its valid value changes without a signature. The host must make it durable (fsync) before that message leaves the node.
+//! has just signed, and when its valid value changes without a signature. The host must make
+//! it durable (fsync) before that message leaves the node.
 //! On restart the host passes the last persisted state to
 //! [`Consensus::new`](crate::Consensus::new); consensus then refuses to sign anything at or
 //! before the last signed `(height, round, step)` and resumes with the persisted lock, valid
