@@ -14,8 +14,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ctx::{Ctx, TxOutput, params, read, scan};
 use crate::error::{ErrorCode, TxError, ensure, fail};
-use crate::exec::{Ctx, TxOutput, params, read, scan};
 use crate::keys;
 use crate::members::{MemberId, Role};
 use crate::params::ScoreParams;

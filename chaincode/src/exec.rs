@@ -7,53 +7,15 @@
 //! previous one's writes. A failed transaction still consumes its nonce, so
 //! it cannot be replayed, and leaves a failure receipt.
 
-use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde::{Deserialize, Serialize};
 
 use crate::codec;
+pub use crate::ctx::{BlockContext, Ctx, TxOutput, next_nonce, params, read, scan};
 use crate::error::{ErrorCode, TxError, ensure, fail};
 use crate::keys;
-use crate::members::{MemberId, Operator, Role};
-use crate::params::ChainParams;
 use crate::state::{Overlay, ReadCache, StateReader, WriteSet};
 use crate::tx::{Action, VerifiedTx};
-use crate::types::{Date, Hash, PublicKey, TimestampMs, date_of};
-
-/// What the block being executed tells chaincode about itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BlockContext {
-    pub chain_id: String,
-    pub height: u64,
-    /// Block time from the header (milliseconds since the Unix epoch).
-    pub time_ms: TimestampMs,
-    /// Hash of the last committed block (height − 1).
-    pub parent_hash: Hash,
-}
-
-impl BlockContext {
-    /// The block's calendar date (Beijing time).
-    pub fn date(&self) -> Date {
-        date_of(self.time_ms)
-    }
-}
-
-/// What a successful transaction produced, for the submitter.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum TxOutput {
-    None,
-    Proposal(u64),
-    SubjectVersion {
-        uscc: String,
-        version: u32,
-    },
-    CreditRecord(u64),
-    Certificate(Hash),
-    Expert(Hash),
-    Extraction(u64),
-    /// Certificate serials newly revoked.
-    Revoked {
-        count: u32,
-    },
-}
+use crate::types::Hash;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TxStatus {
@@ -79,159 +41,6 @@ impl Receipt {
 pub struct Executed {
     pub writes: WriteSet,
     pub receipt: Receipt,
-}
-
-/// The execution context of one transaction: typed reads and writes over an
-/// overlay of the state, the block, and who signed.
-pub struct Ctx<'a> {
-    state: Overlay<&'a dyn StateReader>,
-    pub block: &'a BlockContext,
-    pub signer: PublicKey,
-    pub tx_hash: Hash,
-}
-
-impl std::fmt::Debug for Ctx<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ctx")
-            .field("height", &self.block.height)
-            .field("signer", &self.signer)
-            .field("tx_hash", &self.tx_hash)
-            .field("writes", &self.state.writes().len())
-            .finish()
-    }
-}
-
-impl<'a> Ctx<'a> {
-    pub fn new(
-        state: &'a dyn StateReader,
-        block: &'a BlockContext,
-        signer: PublicKey,
-        tx_hash: Hash,
-    ) -> Self {
-        Ctx {
-            state: Overlay::new(state),
-            block,
-            signer,
-            tx_hash,
-        }
-    }
-
-    pub fn get<T: DeserializeOwned>(&self, key: &[u8]) -> Option<T> {
-        read(&self.state, key)
-    }
-
-    pub fn exists(&self, key: &[u8]) -> bool {
-        self.state.get(key).is_some()
-    }
-
-    pub fn put<T: Serialize>(&mut self, key: Vec<u8>, value: &T) {
-        self.state.put(key, codec::encode(value));
-    }
-
-    pub fn delete(&mut self, key: Vec<u8>) {
-        self.state.delete(key);
-    }
-
-    pub fn scan<T: DeserializeOwned>(&self, prefix: &[u8]) -> Vec<(Vec<u8>, T)> {
-        scan(&self.state, prefix)
-    }
-
-    pub fn reader(&self) -> &dyn StateReader {
-        &self.state
-    }
-
-    pub fn params(&self) -> ChainParams {
-        params(&self.state)
-    }
-
-    /// Takes the next value of a sequence counter.
-    pub fn next_id(&mut self, counter: &[u8]) -> u64 {
-        let id: u64 = self.get(counter).unwrap_or(1);
-        self.put(counter.to_vec(), &(id + 1));
-        id
-    }
-
-    /// The signing operator, who must be active.
-    pub fn operator(&self) -> Result<Operator, TxError> {
-        let op: Operator = self.get(&keys::operator(&self.signer)).ok_or_else(|| {
-            TxError::new(
-                ErrorCode::UnknownSigner,
-                format!("signer {} is not a registered operator", self.signer),
-            )
-        })?;
-        ensure(op.active, ErrorCode::UnknownSigner, || {
-            format!("operator {} ({}) is deactivated", op.name, self.signer)
-        })?;
-        Ok(op)
-    }
-
-    /// Checks the signer holds `role` (admins hold every role of their member)
-    /// and returns the member it acts for.
-    pub fn require_role(&self, role: Role) -> Result<MemberId, TxError> {
-        let op = self.operator()?;
-        ensure(op.has_role(role), ErrorCode::Unauthorized, || {
-            format!(
-                "operator {} of member {} lacks the {} role; its roles: {}",
-                op.name,
-                op.member,
-                role.label(),
-                op.roles
-                    .iter()
-                    .map(|r| r.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        })?;
-        ensure(
-            self.exists(&keys::member(op.member.as_str())),
-            ErrorCode::Unauthorized,
-            || format!("member {} is no longer in the alliance", op.member),
-        )?;
-        Ok(op.member)
-    }
-
-    pub fn into_writes(self) -> WriteSet {
-        self.state.into_writes()
-    }
-}
-
-/// Reads and decodes a value written by chaincode.
-pub fn read<T: DeserializeOwned>(state: &dyn StateReader, key: &[u8]) -> Option<T> {
-    state.get(key).map(|bytes| {
-        codec::decode(&bytes).unwrap_or_else(|e| {
-            panic!(
-                "state value at {:?} does not decode ({e}): the store is corrupt",
-                String::from_utf8_lossy(key)
-            )
-        })
-    })
-}
-
-/// Scans and decodes every value under `prefix`, in key order.
-pub fn scan<T: DeserializeOwned>(state: &dyn StateReader, prefix: &[u8]) -> Vec<(Vec<u8>, T)> {
-    state
-        .scan_prefix(prefix)
-        .into_iter()
-        .map(|(k, v)| {
-            let value = codec::decode(&v).unwrap_or_else(|e| {
-                panic!(
-                    "state value at {:?} does not decode ({e}): the store is corrupt",
-                    String::from_utf8_lossy(&k)
-                )
-            });
-            (k, value)
-        })
-        .collect()
-}
-
-/// Current chain parameters.
-pub fn params(state: &dyn StateReader) -> ChainParams {
-    read(state, keys::PARAMS).unwrap_or_default()
-}
-
-/// The nonce the signer must use next.
-pub fn next_nonce(state: &dyn StateReader, signer: &PublicKey) -> u64 {
-    read(state, &keys::nonce(signer)).unwrap_or(0)
 }
 
 /// Executes one verified transaction. On failure nothing is written.

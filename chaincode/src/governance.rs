@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::codec::encode;
+use crate::ctx::{BlockContext, Ctx, TxOutput, params, read, scan};
 use crate::error::{ErrorCode, TxError, ensure, fail};
-use crate::exec::{BlockContext, Ctx, TxOutput, params, read, scan};
 use crate::keys;
 use crate::members::{Member, MemberId, Operator, Role, check_region_code, insert_member, members};
 use crate::state::{Overlay, StateReader, WriteSet};

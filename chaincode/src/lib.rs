@@ -8,7 +8,10 @@
 //! - [`types`], [`codec`]: hashes, keys, dates; the one canonical bincode encoding.
 //! - [`tx`]: signed transactions and the [`tx::Action`] enum.
 //! - [`state`], [`keys`]: the state read trait, overlays, and typed keys.
-//! - [`exec`]: executing transactions and blocks; receipts.
+//! - [`ctx`]: the execution context domain modules run in: the block, typed state access,
+//!   what a transaction produced.
+//! - [`exec`]: executing transactions and blocks (dispatching each action to its domain
+//!   module); receipts.
 //! - [`error`]: coded failures.
 //! - [`genesis`], [`params`]: the initial state and chain parameters.
 //! - Domains: [`members`] (成员单位, operators), [`governance`] (治理),
@@ -17,9 +20,23 @@
 //! - [`sandbox`]: an in-memory alliance for tests, examples and benchmarks.
 //! - [`uscc`]: unified social credit codes (统一社会信用代码) and their two checks.
 //! - [`x509`]: certificate and CRL parsing and signature checks (RSA, P-256, Ed25519, SM2).
+//!
+//! Modules use only modules below them: domain modules use [`ctx`], never [`exec`]
+//! (`tests/module-deps.py` checks every crate for cycles).
+//!
+//! # Errors
+//! - A transaction that breaks a rule fails with a [`TxError`]: an [`ErrorCode`] a client can
+//!   act on and a message that says what was wrong and what to do. It writes nothing but its
+//!   nonce (see [`exec::apply`]).
+//! - Parsing outside input returns typed errors: [`TxCheckError`], [`UsccError`],
+//!   [`codec::DecodeError`], [`x509::CertError`].
+//! - Panics only where the state itself is broken: a stored value that does not decode
+//!   ([`ctx::read`]) means a corrupt store, and executing on it would fork this node from the
+//!   others; the node stops instead.
 pub mod ca;
 pub mod codec;
 pub mod credit;
+pub mod ctx;
 pub mod error;
 pub mod exec;
 pub mod experts;

@@ -10,8 +10,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::ctx::{Ctx, TxOutput};
 use crate::error::{ErrorCode, TxError, ensure, fail};
-use crate::exec::{Ctx, TxOutput};
 use crate::keys;
 use crate::types::PublicKey;
 
@@ -262,7 +262,7 @@ pub(crate) fn insert_member(
 
 /// Every current member, ordered by id.
 pub fn members(state: &dyn crate::state::StateReader) -> Vec<Member> {
-    crate::exec::scan::<Member>(state, keys::MEMBER_PREFIX)
+    crate::ctx::scan::<Member>(state, keys::MEMBER_PREFIX)
         .into_iter()
         .map(|(_, m)| m)
         .collect()
@@ -275,4 +275,45 @@ pub fn check_region_code(code: &str) -> Result<(), TxError> {
         ErrorCode::InvalidInput,
         || format!("region code {code:?} must be 6 digits (GB/T 2260)"),
     )
+}
+/// Who signed: the checks every domain module makes on the signer of its transaction.
+impl Ctx<'_> {
+    /// The signing operator, who must be active.
+    pub fn operator(&self) -> Result<Operator, TxError> {
+        let op: Operator = self.get(&keys::operator(&self.signer)).ok_or_else(|| {
+            TxError::new(
+                ErrorCode::UnknownSigner,
+                format!("signer {} is not a registered operator", self.signer),
+            )
+        })?;
+        ensure(op.active, ErrorCode::UnknownSigner, || {
+            format!("operator {} ({}) is deactivated", op.name, self.signer)
+        })?;
+        Ok(op)
+    }
+
+    /// Checks the signer holds `role` (admins hold every role of their member)
+    /// and returns the member it acts for.
+    pub fn require_role(&self, role: Role) -> Result<MemberId, TxError> {
+        let op = self.operator()?;
+        ensure(op.has_role(role), ErrorCode::Unauthorized, || {
+            format!(
+                "operator {} of member {} lacks the {} role; its roles: {}",
+                op.name,
+                op.member,
+                role.label(),
+                op.roles
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })?;
+        ensure(
+            self.exists(&keys::member(op.member.as_str())),
+            ErrorCode::Unauthorized,
+            || format!("member {} is no longer in the alliance", op.member),
+        )?;
+        Ok(op.member)
+    }
 }

@@ -8,8 +8,8 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+use crate::ctx::{Ctx, TxOutput, read, scan};
 use crate::error::{ErrorCode, TxError, ensure, fail};
-use crate::exec::{Ctx, TxOutput, read, scan};
 use crate::keys;
 use crate::members::{MemberId, Role};
 use crate::state::StateReader;

@@ -70,8 +70,8 @@ use serde::{Deserialize, Serialize};
 
 use super::draw::{self, Candidate, DrawFailure, Picks, Slot};
 use super::{Expert, ExpertStatus, Store, expert, expert_ids_by_specialty, parse_specialty};
+use crate::ctx::{BlockContext, Ctx, TxOutput, params, read, scan};
 use crate::error::{ErrorCode, TxError, ensure, fail};
-use crate::exec::{BlockContext, Ctx, TxOutput, params, read, scan};
 use crate::keys;
 use crate::members::{MemberId, Role};
 use crate::state::{Overlay, StateReader};

@@ -36,8 +36,8 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use crate::codec;
+use crate::ctx::{BlockContext, Ctx, TxOutput, read, scan};
 use crate::error::{ErrorCode, TxError, ensure, fail};
-use crate::exec::{BlockContext, Ctx, TxOutput, read, scan};
 use crate::keys;
 use crate::members::{MemberId, Role};
 use crate::state::{Overlay, StateReader, WriteSet};
