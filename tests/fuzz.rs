@@ -16,7 +16,7 @@ use caihong_chaincode::codec::decode;
 use caihong_chaincode::genesis::Genesis;
 use caihong_consensus::ChainId;
 use caihong_node::light::{LightClient, decode_light};
-use caihong_node::runtime::{Envelope, SyncRequest, SyncResponse, WireMessage};
+use caihong_node::wire::{Envelope, SyncRequest, SyncResponse, WireMessage};
 use fuzzing::fuzz;
 use std::path::PathBuf;
 
@@ -57,7 +57,7 @@ fn fuzz_consensus_gossip() {
                 }
                 WireMessage::Block(b) => {
                     let _ = b.hash();
-                    let _ = b.txs_match_header();
+                    let _ = b.check_txs();
                 }
                 WireMessage::Status { .. } => {}
             }
@@ -71,7 +71,7 @@ fn fuzz_sync_messages() {
         let _ = decode::<SyncRequest>(bytes);
         if let Ok(r) = decode::<SyncResponse>(bytes) {
             for (block, certificate) in r.blocks {
-                let _ = block.txs_match_header();
+                let _ = block.check_txs();
                 let _ = certificate.precommits().count();
             }
         }

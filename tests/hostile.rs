@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use caihong_chaincode::codec::{decode, encode};
 use caihong_consensus::{ChainId, CommitCertificate, Ed25519Signer, Message, Vote, VoteKind};
 use caihong_node::network::{NetworkConfig, NetworkEvent, Topic, spawn};
-use caihong_node::runtime::{Envelope, WireMessage};
+use caihong_node::wire::{Envelope, WireMessage};
 use harness::{Alliance, register_subject};
 
 const MINUTE: Duration = Duration::from_secs(60);

@@ -13,6 +13,8 @@ if [ "$(id -u)" -eq 0 ] && ip netns add caihong-preflight 2>/dev/null; then
 else
   echo "fault lab: SKIPPED (needs root and network namespaces); the scenarios will not run" >&2
 fi
+# Imports flow one way: no module cycles in any crate.
+python3 tests/module-deps.py
 cargo test --workspace --all-targets --locked
 # The Byzantine member, and the crash right after locking, exist only in a build with the
 # test-only `byzantine` feature.

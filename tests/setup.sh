@@ -8,6 +8,8 @@ command -v clang >/dev/null 2>&1 || need_apt+=(clang)
 ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || need_apt+=(libclang-dev)
 command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+# tests/module-deps.py (the module cycle check).
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
 # The fault lab (tests/faults.rs): network namespaces, iptables and libfaketime, as root.
 if [ "$(id -u)" -eq 0 ]; then
   command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)

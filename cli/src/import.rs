@@ -1,6 +1,6 @@
 //! `caihong import credit|subjects|experts`: CSV files centers already keep. Credit comes from
 //! the nationwide 双公示 administrative penalty export (行政处罚信息, columns as in
-//! shared/docs/DOMAIN.md); subjects and experts from the simple formats in docs/FORMATS.md.
+//! docs/FORMATS.md); subjects and experts from the simple formats there too.
 //!
 //! The whole file is checked first and every bad row reported by line number and reason; with
 //! a bad row nothing is submitted unless `--skip-invalid`. Rows are then submitted in order,

@@ -105,6 +105,16 @@
 //! assert_eq!(persisted.unwrap().last_signed, Some((3, 0, Step::Precommit)));
 //! ```
 //!
+//! # Errors
+//! - Inputs are never trusted: a bad signature, a vote from a non-validator, a malformed or
+//!   stale message is dropped (and equivocation reported as [`Output::Evidence`]); nothing a
+//!   peer sends can make [`Consensus::handle`] fail or panic.
+//! - What a caller hands in that cannot be used returns a typed error: [`ValidatorSetError`],
+//!   [`CertificateError`], [`EvidenceError`].
+//! - Panics (`expect`, `unreachable!`, `debug_assert!`) only mark this crate's own invariants,
+//!   such as "a running height has a validator set" or "a lock comes with a valid value"; one
+//!   firing is a bug here, never bad input.
+//!
 //! # Testing
 //! `tests/sim` is a deterministic, seeded simulator of many nodes over a faulty network with
 //! Byzantine validators, crashes and validator set changes; it checks agreement, validity,

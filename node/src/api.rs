@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 use crate::config::ApiConfig;
 use crate::light;
 use crate::mempool::AdmitError;
-use crate::runtime::Shared;
+use crate::shared::Shared;
 
 /// A JSON error with its status code and, for chain rejections, the code.
 #[derive(Debug)]
@@ -344,7 +344,7 @@ async fn submit(
                 Ok(_) => {}
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
                     if let Ok(Some(r)) = s.store.receipt(&hash) {
-                        return Some(crate::runtime::Committed {
+                        return Some(crate::shared::Committed {
                             height: r.location.height,
                             tx_hash: hash,
                             receipt: r.receipt,
@@ -718,7 +718,7 @@ async fn restriction(
     Ok(to_json(credit::restriction(
         &view,
         &uscc,
-        q.at.unwrap_or_else(crate::runtime::now_ms),
+        q.at.unwrap_or_else(crate::chain::now_ms),
     )))
 }
 
@@ -732,7 +732,7 @@ async fn score(
     Ok(to_json(credit::score(
         &view,
         &uscc,
-        q.at.unwrap_or_else(crate::runtime::now_ms),
+        q.at.unwrap_or_else(crate::chain::now_ms),
     )))
 }
 
@@ -788,7 +788,7 @@ async fn verify_certificate(
         &view,
         &body,
         scope,
-        q.at.unwrap_or_else(crate::runtime::now_ms),
+        q.at.unwrap_or_else(crate::chain::now_ms),
     )
     .map_err(|e| bad(format!("certificate: {e}")))?;
     let mut out = serde_json::to_value(&v).expect("serializable");

@@ -9,7 +9,9 @@
 //! also reads each signer's record once instead of once per request.
 //!
 //! Gossiped messages get the verdict that decides their forwarding; API submissions get one
-//! result per transaction, and those admitted are handed to the core task to gossip.
+//! result per transaction, and those admitted are gossiped together by this module's gossip
+//! task ([`Outbox`]). After each commit the thread rechecks the mempool against the new state
+//! ([`committed`]), in order with the admissions queued before and after it.
 
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
@@ -17,12 +19,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use caihong_chaincode::{Hash, PublicKey, SignedTransaction, TxCheckError, VerifiedTx, codec};
+use caihong_chaincode::{Hash, SignedTransaction, TxCheckError, VerifiedTx, codec};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::chain::next_block_context;
 use crate::mempool::{AdmitError, Mempool};
-use crate::network::{Acceptance, Validation};
-use crate::runtime::next_block_context;
+use crate::network::{Acceptance, NetworkHandle, Topic, Validation};
+use crate::sigbatch::verify_each;
 use crate::storage::Store;
 
 /// Pieces of work waiting for the intake thread. Gossip that finds it full is dropped
@@ -40,6 +43,12 @@ const GATHER_WAIT: Duration = Duration::from_millis(25);
 /// Most transactions verified together (a backlog is taken in pieces of about this size).
 const MAX_BATCH_TXS: usize = 4096;
 
+/// Transactions gossiped in one message, up to about this many bytes.
+const TX_BATCH_BYTES: usize = 512 << 10;
+
+/// Admitted transactions wait at most this long to be gossiped together.
+const TX_GOSSIP_INTERVAL: Duration = Duration::from_millis(50);
+
 /// Results of an API submission, one per transaction, in order.
 pub type Admitted = Vec<Result<Hash, AdmitError>>;
 
@@ -50,19 +59,39 @@ pub enum Work {
     Gossip(Vec<u8>, Validation),
     /// Transactions submitted through the API, and where their results go.
     Submitted(Vec<SignedTransaction>, oneshot::Sender<Admitted>),
+    /// A block was committed: the mempool is rechecked against the new state.
+    Committed,
 }
 
 /// The sending side of the intake thread's queue.
 pub type IntakeQueue = SyncSender<Work>;
 
-/// What admission needs: the state to check envelopes against, the pool, and the core task's
-/// queue of transactions to gossip.
+/// What admission needs: the state to check envelopes against, the pool, and the gossip
+/// task's queue of admitted transactions.
 #[derive(Debug)]
 pub struct Admission {
     pub chain_id: String,
     pub store: Arc<Store>,
     pub mempool: Arc<Mutex<Mempool>>,
     pub gossip: mpsc::Sender<Vec<SignedTransaction>>,
+}
+
+/// Starts transaction intake: the thread that verifies and admits, and the task that gossips
+/// what the API submitted.
+pub fn start(
+    chain_id: String,
+    store: Arc<Store>,
+    mempool: Arc<Mutex<Mempool>>,
+    net: NetworkHandle,
+) -> anyhow::Result<IntakeQueue> {
+    let (gossip, to_gossip) = mpsc::channel(1024);
+    tokio::spawn(gossip_task(net, to_gossip));
+    spawn(Admission {
+        chain_id,
+        store,
+        mempool,
+        gossip,
+    })
 }
 
 /// Starts the intake thread. It ends when every sender of the queue is gone.
@@ -88,6 +117,15 @@ pub fn offer_gossip(queue: &IntakeQueue, data: Vec<u8>, validation: Validation) 
         if let Work::Gossip(_, validation) = work {
             validation.report(Acceptance::Ignore);
         }
+    }
+}
+
+/// Tells the intake thread a block was committed. Never dropped: a full queue is waited out
+/// off the runtime's worker threads, and the caller does not wait for it.
+pub fn committed(queue: &IntakeQueue) {
+    if let Err(TrySendError::Full(work)) = queue.try_send(Work::Committed) {
+        let queue = queue.clone();
+        tokio::task::spawn_blocking(move || queue.send(work).is_ok());
     }
 }
 
@@ -120,6 +158,7 @@ struct Piece {
 enum Source {
     Gossip(Validation),
     Api(oneshot::Sender<Admitted>),
+    Commit,
 }
 
 impl Piece {
@@ -132,6 +171,10 @@ impl Piece {
             Work::Submitted(txs, reply) => Piece {
                 txs,
                 source: Source::Api(reply),
+            },
+            Work::Committed => Piece {
+                txs: Vec::new(),
+                source: Source::Commit,
             },
         }
     }
@@ -165,6 +208,10 @@ impl Admission {
     /// Verifies every transaction of the batch in one check, admits what passed against one
     /// view of state, and answers each piece of work.
     fn process(&self, batch: Vec<Piece>) {
+        // Before this batch's admissions, which were queued after the commit.
+        if batch.iter().any(|p| matches!(p.source, Source::Commit)) {
+            self.recheck();
+        }
         let counts: Vec<usize> = batch.iter().map(|piece| piece.txs.len()).collect();
         let mut txs = Vec::with_capacity(counts.iter().sum());
         let mut sources = Vec::with_capacity(batch.len());
@@ -226,6 +273,7 @@ impl Admission {
                     // The client may have gone; its transactions are admitted all the same.
                     let _ = reply.send(results);
                 }
+                Source::Commit => {}
             }
         }
         if !gossip.is_empty() {
@@ -233,6 +281,77 @@ impl Admission {
             // signature check each. A full queue only delays them: they stay in our mempool
             // and reach a block from here.
             let _ = self.gossip.try_send(gossip);
+        }
+    }
+}
+
+impl Admission {
+    /// Drops what the latest block committed or made unusable from the mempool.
+    fn recheck(&self) {
+        let setup = self
+            .store
+            .state_view()
+            .map_err(anyhow::Error::from)
+            .and_then(|view| {
+                next_block_context(&self.store, &self.chain_id).map(|ctx| (view, ctx))
+            });
+        match setup {
+            Ok((view, ctx)) => self
+                .mempool
+                .lock()
+                .expect("mempool lock")
+                .recheck(&view, &ctx),
+            // Committed transactions left in the pool are skipped by reaping (their nonces
+            // are used) and dropped by the next recheck.
+            Err(e) => tracing::warn!("rechecking the mempool after a commit: {e:#}"),
+        }
+    }
+}
+
+/// Admitted transactions waiting to be gossiped together, and their encoded size.
+#[derive(Debug, Default)]
+struct Outbox {
+    txs: Vec<SignedTransaction>,
+    bytes: usize,
+}
+
+impl Outbox {
+    /// Queues a transaction; a message's worth when that many are queued.
+    fn push(&mut self, tx: SignedTransaction) -> Option<Vec<SignedTransaction>> {
+        self.bytes += codec::encoded_len(&tx);
+        self.txs.push(tx);
+        (self.bytes >= TX_BATCH_BYTES).then(|| self.take())
+    }
+
+    fn take(&mut self) -> Vec<SignedTransaction> {
+        self.bytes = 0;
+        std::mem::take(&mut self.txs)
+    }
+}
+
+/// Gossips admitted transactions, as one message every [`TX_GOSSIP_INTERVAL`] or per
+/// [`TX_BATCH_BYTES`]: many clients each sending one transaction still make few messages (each
+/// costs every receiver a libp2p signature check), at the price of that much delay. Ends when
+/// the intake thread is gone.
+async fn gossip_task(net: NetworkHandle, mut admitted: mpsc::Receiver<Vec<SignedTransaction>>) {
+    let mut outbox = Outbox::default();
+    let mut tick = tokio::time::interval(TX_GOSSIP_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let full = tokio::select! {
+            txs = admitted.recv() => match txs {
+                Some(txs) => txs.into_iter().filter_map(|tx| outbox.push(tx)).collect(),
+                None => break,
+            },
+            _ = tick.tick() => vec![outbox.take()],
+        };
+        for batch in full.into_iter().filter(|b| !b.is_empty()) {
+            if let Err(e) = net
+                .publish(Topic::Transactions, codec::encode(&batch))
+                .await
+            {
+                tracing::debug!("gossiping {} transactions: {e}", batch.len());
+            }
         }
     }
 }
@@ -277,81 +396,9 @@ fn internal(message: String) -> AdmitError {
     ))
 }
 
-/// Verifies each transaction's chain id and signature: all in one batch when every signature
-/// is good (the common case), one by one to find the bad ones otherwise.
-///
-/// Every check here is ed25519's batch (cofactored) equation, also for a single transaction:
-/// the single-signature check (cofactorless) can judge a crafted signature differently, and a
-/// block's validity must not depend on which of its transactions a validator already had.
-pub fn verify_each(
-    txs: Vec<SignedTransaction>,
-    chain_id: &str,
-) -> Vec<Result<VerifiedTx, TxCheckError>> {
-    if txs.len() > 1 && txs.iter().all(|t| t.tx.chain_id == chain_id) && verify_batch(&txs).is_ok()
-    {
-        return txs.into_iter().map(|t| Ok(t.assume_verified())).collect();
-    }
-    txs.into_iter()
-        .map(|t| {
-            if t.tx.chain_id != chain_id {
-                return Err(TxCheckError::WrongChain {
-                    expected: chain_id.to_string(),
-                    found: t.tx.chain_id.clone(),
-                });
-            }
-            if verifying_key(&t.tx.signer).is_err() {
-                return Err(TxCheckError::BadKey(t.tx.signer));
-            }
-            match verify_batch(std::slice::from_ref(&t)) {
-                Ok(()) => Ok(t.assume_verified()),
-                Err(_) => Err(TxCheckError::BadSignature(t.tx.signer)),
-            }
-        })
-        .collect()
-}
-
-/// One ed25519 batch verification over the transactions' signatures.
-fn verify_batch(txs: &[SignedTransaction]) -> Result<(), String> {
-    let messages: Vec<Vec<u8>> = txs.iter().map(|t| t.tx.signing_bytes()).collect();
-    let refs: Vec<&[u8]> = messages.iter().map(|m| m.as_slice()).collect();
-    let signatures: Vec<ed25519_dalek::Signature> = txs
-        .iter()
-        .map(|t| ed25519_dalek::Signature::from_bytes(&t.signature.0))
-        .collect();
-    let keys = txs
-        .iter()
-        .map(|t| verifying_key(&t.tx.signer).map_err(|_| format!("bad signer key in {}", t.hash())))
-        .collect::<Result<Vec<_>, _>>()?;
-    crate::sigbatch::verify_batch(&refs, &signatures, &keys)
-        .map_err(|e| format!("the transactions' signatures do not verify: {e}"))
-}
-
-/// A signer's decompressed key. Decompressing is about a quarter of a signature check, and an
-/// alliance has few signers sending many transactions, so keys are kept (a bounded set).
-fn verifying_key(
-    key: &PublicKey,
-) -> Result<ed25519_dalek::VerifyingKey, ed25519_dalek::SignatureError> {
-    const MAX_KEYS: usize = 16_384;
-    static KEYS: std::sync::OnceLock<Mutex<HashMap<PublicKey, ed25519_dalek::VerifyingKey>>> =
-        std::sync::OnceLock::new();
-    let keys = KEYS.get_or_init(Default::default);
-    if let Some(k) = keys.lock().expect("key cache").get(key) {
-        return Ok(*k);
-    }
-    let k = key.verifying_key()?;
-    let mut cache = keys.lock().expect("key cache");
-    if cache.len() >= MAX_KEYS {
-        cache.clear();
-    }
-    cache.insert(*key, k);
-    Ok(k)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::block::{Header, receipts_root, txs_root};
-    use crate::storage::genesis_state_root;
     use caihong_chaincode::members::{OperatorAction, Role};
     use caihong_chaincode::sandbox::{SANDBOX_GENESIS_TIME_MS, Sandbox, key, public};
     use caihong_chaincode::{Action, Transaction};
@@ -419,17 +466,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path().join("db")).unwrap();
         let writes = sb.state_writes();
-        let header = Header {
-            chain_id: sb.chain_id.clone(),
-            height: 0,
-            time_ms: SANDBOX_GENESIS_TIME_MS,
-            parent_hash: Hash::ZERO,
-            proposer: public(&Sandbox::node_key("hohhot")),
-            txs_root: txs_root(&[]),
-            receipts_root: receipts_root(&[]),
-            state_root: genesis_state_root(&writes),
-            next_validators_hash: Hash::ZERO,
-        };
+        let header = crate::chain::initial_header(
+            &sb.chain_id,
+            SANDBOX_GENESIS_TIME_MS,
+            Hash::ZERO,
+            &writes,
+        );
         store.init_genesis(&writes, &header).unwrap();
         let (gossip, to_gossip) = mpsc::channel(8);
         let admission = Admission {

@@ -19,7 +19,7 @@ use caihong_chaincode::{
 use caihong_consensus::{ChainId, CommitCertificate, ValidatorSet};
 use serde::{Deserialize, Serialize};
 
-use crate::block::{Header, receipts_root, txs_root, validators_hash};
+use crate::block::{BlockError, Header, validators_hash};
 use crate::storage::StateProof;
 
 /// Most blocks one light request returns.
@@ -91,20 +91,8 @@ pub struct VerifiedCredit {
 pub enum LightError {
     #[error("gap: expected height {expected}, the node sent {got}")]
     Gap { expected: u64, got: u64 },
-    #[error("height {height}: header is for chain {got:?}, not {expected:?}")]
-    ChainId {
-        height: u64,
-        expected: String,
-        got: String,
-    },
-    #[error("height {height}: parent hash {got} does not link to the verified block {expected}")]
-    Parent {
-        height: u64,
-        expected: Hash,
-        got: Hash,
-    },
-    #[error("height {height}: the commit certificate is not for this header ({detail})")]
-    CertificateMismatch { height: u64, detail: String },
+    #[error("height {height}: {source}")]
+    Block { height: u64, source: BlockError },
     #[error("height {height}: commit certificate does not verify: {reason}")]
     Certificate { height: u64, reason: String },
     #[error("height {height}: {detail}")]
@@ -133,11 +121,9 @@ pub struct LightClient {
 }
 
 fn validator_set(keys: &[PublicKey], height: u64) -> Result<ValidatorSet, LightError> {
-    ValidatorSet::equal_power(keys.iter().map(|k| caihong_consensus::PublicKey(k.0))).map_err(|e| {
-        LightError::Validators {
-            height,
-            detail: e.to_string(),
-        }
+    crate::chain::validator_set(keys).map_err(|e| LightError::Validators {
+        height,
+        detail: e.to_string(),
     })
 }
 
@@ -147,8 +133,7 @@ impl LightClient {
         let writes = genesis
             .initial_state()
             .map_err(|e| LightError::Genesis(e.message))?;
-        let header = crate::runtime::genesis_header(genesis, &writes)
-            .map_err(|e| LightError::Genesis(e.to_string()))?;
+        let header = crate::chain::genesis_header(genesis, &writes);
         let validators =
             crate::storage::member_node_keys(&caihong_chaincode::MemState::new(), &writes);
         Ok(LightClient {
@@ -185,32 +170,13 @@ impl LightClient {
                 got: height,
             });
         }
-        if h.chain_id != self.chain_id {
-            return Err(LightError::ChainId {
-                height,
-                expected: self.chain_id.clone(),
-                got: h.chain_id.clone(),
-            });
-        }
-        if h.parent_hash != self.hash {
-            return Err(LightError::Parent {
-                height,
-                expected: self.hash,
-                got: h.parent_hash,
-            });
-        }
+        let block_error = |source| LightError::Block { height, source };
+        h.check_extends(&self.chain_id, self.height, self.hash)
+            .map_err(block_error)?;
+        h.check_certificate(&block.certificate)
+            .map_err(block_error)?;
         let hash = h.hash();
         let cert = &block.certificate;
-        if cert.height != height || cert.value.0 != hash.0 {
-            return Err(LightError::CertificateMismatch {
-                height,
-                detail: format!(
-                    "it certifies {} at height {}, the header hashes to {hash}",
-                    Hash(cert.value.0),
-                    cert.height
-                ),
-            });
-        }
         cert.verify(&self.set, &ChainId(self.chain_id.clone()))
             .map_err(|e| LightError::Certificate {
                 height,
@@ -255,24 +221,19 @@ fn verify_body(
 ) -> Result<Vec<VerifiedCredit>, LightError> {
     let height = h.height;
     let bad = |detail: String| LightError::Body { height, detail };
-    if txs_root(&body.txs) != h.txs_root {
-        return Err(bad(
-            "the transactions do not match the header's txs_root (altered, added or dropped)"
-                .into(),
-        ));
-    }
-    if body.receipts.len() != body.txs.len() || receipts_root(&body.receipts) != h.receipts_root {
-        return Err(bad(
-            "the receipts do not match the header's receipts_root".into()
-        ));
-    }
+    let block_error = |source| LightError::Block { height, source };
+    let tx_hashes = h.check_txs(&body.txs).map_err(block_error)?;
+    h.check_receipts(&tx_hashes, &body.receipts)
+        .map_err(block_error)?;
     let mut proofs = body.credit_proofs.iter();
     let mut out = Vec::new();
-    for (index, (tx, receipt)) in body.txs.iter().zip(&body.receipts).enumerate() {
-        let tx_hash = tx.hash();
-        if receipt.tx_hash != tx_hash {
-            return Err(bad(format!("receipt {index} is for another transaction")));
-        }
+    for (index, ((tx, receipt), &tx_hash)) in body
+        .txs
+        .iter()
+        .zip(&body.receipts)
+        .zip(&tx_hashes)
+        .enumerate()
+    {
         let id = match (&tx.tx.action, &receipt.status) {
             (Action::Credit(_), TxStatus::Success(TxOutput::CreditRecord(id))) => *id,
             _ => continue,

@@ -15,7 +15,7 @@ use caihong_chaincode::{
 use caihong_consensus::{
     ChainId, CommitCertificate, Ed25519Signer, Evidence, SafetyState, Signer, Step, Vote, VoteKind,
 };
-use caihong_node::block::{Block, Header, receipts_root, txs_root};
+use caihong_node::block::{Block, BlockError, Header, receipts_root, txs_root};
 use caihong_node::storage::{
     GenesisInit, ProofError, StateProof, StorageError, Store, genesis_state_root,
 };
@@ -442,18 +442,18 @@ fn refused_blocks_write_nothing() {
             &next.writes,
             &next.receipts
         ),
-        Err(StorageError::HeightNotNext {
-            expected: 2,
-            got: 3
+        Err(StorageError::Block {
+            source: BlockError::Height { latest: 1, got: 3 },
+            ..
         })
     ));
     // Replaying the committed height.
     let one = store.block(1).unwrap().unwrap();
     assert!(matches!(
         commit(&one, &certificate(&one), &WriteSet::new(), &[]),
-        Err(StorageError::HeightNotNext {
-            expected: 2,
-            got: 1
+        Err(StorageError::Block {
+            source: BlockError::Height { latest: 1, got: 1 },
+            ..
         })
     ));
     // Wrong parent.
@@ -461,7 +461,10 @@ fn refused_blocks_write_nothing() {
     orphan.header.parent_hash = Hash::of(b"elsewhere");
     assert!(matches!(
         commit(&orphan, &certificate(&orphan), &next.writes, &next.receipts),
-        Err(StorageError::ParentMismatch { height: 2, .. })
+        Err(StorageError::Block {
+            height: 2,
+            source: BlockError::Parent { .. }
+        })
     ));
     // A certificate for another block.
     assert!(matches!(
@@ -471,20 +474,32 @@ fn refused_blocks_write_nothing() {
             &next.writes,
             &next.receipts
         ),
-        Err(StorageError::CertificateMismatch { .. })
+        Err(StorageError::Block {
+            source: BlockError::Certificate { .. },
+            ..
+        })
     ));
     // Writes that are not what the header's state root says.
     let mut writes = next.writes.clone();
     writes.insert(b"sneaky".to_vec(), Some(b"1".to_vec()));
     let err = commit(&next.block, &next.cert, &writes, &next.receipts).unwrap_err();
     assert!(
-        matches!(err, StorageError::StateRootMismatch { height: 2, .. }),
+        matches!(
+            err,
+            StorageError::Block {
+                height: 2,
+                source: BlockError::StateRoot { .. }
+            }
+        ),
         "{err}"
     );
     // Receipts that do not match.
     assert!(matches!(
         commit(&next.block, &next.cert, &next.writes, &[]),
-        Err(StorageError::InconsistentBlock { height: 2, .. })
+        Err(StorageError::Block {
+            height: 2,
+            source: BlockError::ReceiptCount { .. }
+        })
     ));
     // Another chain.
     let mut foreign = next.block.clone();
@@ -496,7 +511,10 @@ fn refused_blocks_write_nothing() {
             &next.writes,
             &next.receipts
         ),
-        Err(StorageError::ChainIdMismatch { .. })
+        Err(StorageError::Block {
+            source: BlockError::ChainId { .. },
+            ..
+        })
     ));
 
     assert_eq!(store.latest_height().unwrap(), Some(1));

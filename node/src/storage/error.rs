@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use caihong_chaincode::Hash;
 
+use crate::block::BlockError;
+
 /// Errors of [`Store`](super::Store).
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -38,36 +40,19 @@ pub enum StorageError {
     /// The genesis header or writes are not a valid genesis.
     #[error("invalid genesis: {0}")]
     InvalidGenesis(String),
-    /// A block was committed out of order.
-    #[error("block at height {got} cannot be committed: the next height is {expected}")]
-    HeightNotNext { expected: u64, got: u64 },
-    /// A block's parent is not the latest committed block.
-    #[error(
-        "block {height} names parent {got}, but the committed block at height {} is {expected}",
-        .height.saturating_sub(1)
-    )]
-    ParentMismatch {
+    /// The block is not the next block of this store's chain, or its certificate, body or
+    /// receipts disagree with its header: nothing was written.
+    #[error("block {height} cannot be committed: {source}")]
+    Block {
         height: u64,
-        expected: Hash,
-        got: Hash,
+        #[source]
+        source: BlockError,
     },
-    /// A block is for another chain.
-    #[error("block is for chain {got:?}, this store holds chain {expected:?}")]
-    ChainIdMismatch { expected: String, got: String },
-    /// The commit certificate does not decide this block.
-    #[error(
-        "commit certificate decides {cert_value} at height {cert_height}, not block {block_hash} at height {height}"
-    )]
-    CertificateMismatch {
-        height: u64,
-        block_hash: Hash,
-        cert_height: u64,
-        cert_value: Hash,
-    },
-    /// The block body, receipts or write set disagree with the header.
-    #[error("block {height} is inconsistent: {detail}")]
-    InconsistentBlock { height: u64, detail: String },
-    /// Applying the write set gives another state root than the header's.
+    /// The state tree update handed in was computed for another height.
+    #[error("block {height}: the prepared state tree update is for height {prepared}")]
+    PreparedForOtherHeight { height: u64, prepared: u64 },
+    /// The state tree's root is not the one the block header holds (genesis, or a tree
+    /// rebuilt after a crash).
     #[error(
         "block {height}: the write set gives state root {computed}, the header says {header}; \
          the block was executed against another state"

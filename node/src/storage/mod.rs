@@ -56,7 +56,7 @@ use rocksdb::{
 };
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-use crate::block::{self, Block, Header};
+use crate::block::{Block, BlockError, Header};
 
 pub use error::{ProofError, StorageError};
 pub use proof::{ProofLeaf, StateProof};
@@ -735,85 +735,35 @@ impl Store {
         let latest = view.height().ok_or(StorageError::NoGenesis)?;
         let header = &block.header;
         let height = header.height;
-        if height != latest + 1 {
-            return Err(StorageError::HeightNotNext {
-                expected: latest + 1,
-                got: height,
-            });
-        }
+        let refused = |source: BlockError| StorageError::Block { height, source };
         let latest_hash = self
             .latest_hash()?
             .ok_or_else(|| StorageError::corrupt(CF_META, "latest hash", "missing"))?;
-        if header.parent_hash != latest_hash {
-            return Err(StorageError::ParentMismatch {
-                height,
-                expected: latest_hash,
-                got: header.parent_hash,
-            });
-        }
         let chain_id = self.chain_id()?.unwrap_or_default();
-        if header.chain_id != chain_id {
-            return Err(StorageError::ChainIdMismatch {
-                expected: chain_id,
-                got: header.chain_id.clone(),
-            });
-        }
-        let block_hash = block.hash();
-        if certificate.height != height || certificate.value.0 != block_hash.0 {
-            return Err(StorageError::CertificateMismatch {
-                height,
-                block_hash,
-                cert_height: certificate.height,
-                cert_value: Hash(certificate.value.0),
-            });
-        }
-        let inconsistent = |detail: String| StorageError::InconsistentBlock { height, detail };
+        header
+            .check_extends(&chain_id, latest, latest_hash)
+            .map_err(refused)?;
+        header.check_certificate(certificate).map_err(refused)?;
         // Hashed once: the root check and the receipt keys both need them.
-        let tx_hashes: Vec<Hash> = block.txs.iter().map(|t| t.hash()).collect();
-        if block::merkle_root(&tx_hashes) != header.txs_root {
-            return Err(inconsistent(
-                "the transactions do not match the header's txs_root".into(),
-            ));
-        }
-        if receipts.len() != block.txs.len() {
-            return Err(inconsistent(format!(
-                "{} receipts for {} transactions",
-                receipts.len(),
-                block.txs.len()
-            )));
-        }
-        if let Some(i) = (0..receipts.len()).find(|&i| receipts[i].tx_hash != tx_hashes[i]) {
-            return Err(inconsistent(format!(
-                "receipt {i} is for transaction {}, the block's transaction {i} is {}",
-                receipts[i].tx_hash, tx_hashes[i]
-            )));
-        }
-        if block::receipts_root(receipts) != header.receipts_root {
-            return Err(inconsistent(
-                "the receipts do not match the header's receipts_root".into(),
-            ));
-        }
+        let tx_hashes = block.check_txs().map_err(refused)?;
+        header
+            .check_receipts(&tx_hashes, receipts)
+            .map_err(refused)?;
         let computed;
         let update = match prepared {
             Some(p) if p.version == height => &p.update,
             Some(p) => {
-                return Err(inconsistent(format!(
-                    "the prepared state is for height {}",
-                    p.version
-                )));
+                return Err(StorageError::PreparedForOtherHeight {
+                    height,
+                    prepared: p.version,
+                });
             }
             None => {
                 computed = view.tree_update(writes, height)?;
                 &computed
             }
         };
-        if update.root != header.state_root {
-            return Err(StorageError::StateRootMismatch {
-                height,
-                computed: update.root,
-                header: header.state_root,
-            });
-        }
+        header.check_state_root(update.root).map_err(refused)?;
 
         // The tree's new nodes go first, in a batch of their own without the write-ahead log:
         // they are most of a block's bytes, and logging them was a tenth of a loaded node's
@@ -832,7 +782,7 @@ impl Store {
         // Sized up front: a block's batch runs to megabytes, and growing it by doubling copied
         // it over and over and faulted in fresh pages each time.
         let mut batch = WriteBatch::with_capacity_bytes(batch_size_estimate(block, writes, update));
-        self.put_block(&mut batch, &view, block, &block_hash, writes, update);
+        self.put_block(&mut batch, &view, block, &block.hash(), writes, update);
         batch.put_cf(
             cf(&self.db, CF_CERTIFICATES),
             height.to_be_bytes(),
