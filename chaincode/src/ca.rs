@@ -101,178 +101,203 @@ fn cert_error(what: &str, e: CertError) -> TxError {
 
 pub(crate) fn execute(ctx: &mut Ctx<'_>, action: &CaAction) -> Result<TxOutput, TxError> {
     match action {
-        CaAction::RegisterIssuer { certificate } => {
-            let member = ctx.require_role(Role::Admin)?;
-            let cert = x509::parse_certificate(certificate)
-                .map_err(|e| cert_error("issuer certificate", e))?;
-            let fp = cert.fingerprint_sha256();
-            ensure(
-                !ctx.exists(&keys::issuer(&fp)),
-                ErrorCode::AlreadyExists,
-                || format!("issuer {fp} is already registered"),
-            )?;
-            ensure(cert.is_ca(), ErrorCode::InvalidCertificate, || {
-                format!(
-                    "{} is not a CA certificate (basicConstraints CA is not set)",
-                    cert.subject()
-                )
-            })?;
-            if cert.is_self_issued() {
-                match cert.verify_signed_by(&cert) {
-                    Ok(()) | Err(CertError::UnsupportedAlgorithm { .. }) => {}
-                    Err(e) => return Err(cert_error("root self-signature", e)),
-                }
-            }
-            ctx.put(
-                keys::issuer(&fp),
-                &CaIssuer {
-                    fingerprint: fp,
-                    subject: cert.subject().to_string(),
-                    not_before: cert.not_before(),
-                    not_after: cert.not_after(),
-                    signature_algorithm: cert.signature_algorithm().to_string(),
-                    public_key_algorithm: cert.public_key_algorithm().to_string(),
-                    der: cert.der().to_vec(),
-                    registered_by: member.clone(),
-                    height: ctx.block.height,
-                },
-            );
-            ctx.put(keys::recognition(&fp, member.as_str()), &());
-            Ok(TxOutput::Certificate(fp))
-        }
+        CaAction::RegisterIssuer { certificate } => register_issuer(ctx, certificate),
         CaAction::SetRecognition { issuer, recognized } => {
-            let member = ctx.require_role(Role::Admin)?;
-            registered_issuer(ctx.reader(), issuer)?;
-            let key = keys::recognition(issuer, member.as_str());
-            if *recognized {
-                ctx.put(key, &());
-            } else {
-                ctx.delete(key);
-            }
-            Ok(TxOutput::Certificate(*issuer))
+            set_recognition(ctx, issuer, *recognized)
         }
-        CaAction::RegisterCertificate { certificate } => {
-            let member = ctx.require_role(Role::Registrar)?;
-            let cert =
-                x509::parse_certificate(certificate).map_err(|e| cert_error("certificate", e))?;
-            let fp = cert.fingerprint_sha256();
-            ensure(
-                !ctx.exists(&keys::certificate(&fp)),
-                ErrorCode::AlreadyExists,
-                || format!("certificate {fp} is already registered"),
-            )?;
-            ensure(!cert.is_ca(), ErrorCode::InvalidInput, || {
-                "this is a CA certificate; register it as an issuer".into()
-            })?;
-            let (issuer, _) = find_issuer(ctx.reader(), &cert).ok_or_else(|| {
-                TxError::new(
-                    ErrorCode::NotFound,
-                    format!(
-                        "issuer {} is not registered; register its root certificate first",
-                        cert.issuer()
-                    ),
-                )
-            })?;
-            let signature = check_signature(&cert, &issuer)
-                .map_err(|e| cert_error("certificate signature", e))?;
-            let record = SubjectCertificate {
-                fingerprint: fp,
-                serial_hex: cert.serial_hex().to_string(),
-                issuer: issuer.fingerprint,
-                subject: cert.subject().to_string(),
-                not_before: cert.not_before(),
-                not_after: cert.not_after(),
-                uscc: cert.uscc().cloned(),
-                signature,
-                registered_by: member,
-                height: ctx.block.height,
-            };
-            ctx.put(keys::certificate(&fp), &record);
-            ctx.put(
-                keys::certificate_by_serial(&issuer.fingerprint, &record.serial_hex),
-                &fp,
-            );
-            if let Some(u) = &record.uscc {
-                ctx.put(keys::certificate_by_uscc(u, &fp), &());
-            }
-            Ok(TxOutput::Certificate(fp))
-        }
+        CaAction::RegisterCertificate { certificate } => register_certificate(ctx, certificate),
         CaAction::RevokeCertificate {
             issuer,
             serial_hex,
             reason,
-        } => {
-            let member = ctx.require_role(Role::Registrar)?;
-            registered_issuer(ctx.reader(), issuer)?;
-            let serial = normalize_serial(serial_hex)?;
-            ensure(!reason.trim().is_empty(), ErrorCode::InvalidInput, || {
-                "revocation needs a reason".into()
-            })?;
-            if let Some(r) = ctx.get::<Revocation>(&keys::revocation(issuer, &serial)) {
-                return fail(
-                    ErrorCode::Conflict,
-                    format!(
-                        "serial {serial} of issuer {issuer} was already revoked at height {}",
-                        r.height
-                    ),
-                );
-            }
-            let revocation = Revocation {
-                issuer: *issuer,
-                serial_hex: serial.clone(),
-                reason: reason.trim().to_string(),
-                revoked_at: (ctx.block.time_ms / 1000) as i64,
-                crl: None,
-                recorded_by: member,
-                height: ctx.block.height,
-            };
-            ctx.put(keys::revocation(issuer, &serial), &revocation);
-            Ok(TxOutput::Revoked { count: 1 })
-        }
-        CaAction::ImportCrl { crl } => {
-            let member = ctx.require_role(Role::Registrar)?;
-            let crl = x509::parse_crl(crl).map_err(|e| cert_error("CRL", e))?;
-            let issuer = scan::<CaIssuer>(ctx.reader(), keys::ISSUER_PREFIX)
-                .into_iter()
-                .map(|(_, i)| i)
-                .find(|i| i.subject == crl.issuer().to_string())
-                .ok_or_else(|| {
-                    TxError::new(
-                        ErrorCode::NotFound,
-                        format!("CRL issuer {} is not registered", crl.issuer()),
-                    )
-                })?;
-            let issuer_cert =
-                x509::parse_certificate(&issuer.der).map_err(|e| cert_error("stored issuer", e))?;
-            crl.verify_signed_by(&issuer_cert)
-                .map_err(|e| cert_error("CRL signature", e))?;
-            let crl_fp = crl.fingerprint_sha256();
-            let mut count = 0u32;
-            for entry in crl.revoked() {
-                let key = keys::revocation(&issuer.fingerprint, &entry.serial_hex);
-                if ctx.exists(&key) {
-                    continue;
-                }
-                count += 1;
-                ctx.put(
-                    key,
-                    &Revocation {
-                        issuer: issuer.fingerprint,
-                        serial_hex: entry.serial_hex.clone(),
-                        reason: entry
-                            .reason
-                            .map(|r| r.to_string())
-                            .unwrap_or_else(|| "unspecified".into()),
-                        revoked_at: entry.revocation_time,
-                        crl: Some(crl_fp),
-                        recorded_by: member.clone(),
-                        height: ctx.block.height,
-                    },
-                );
-            }
-            Ok(TxOutput::Revoked { count })
+        } => revoke_certificate(ctx, issuer, serial_hex, reason),
+        CaAction::ImportCrl { crl } => import_crl(ctx, crl),
+    }
+}
+
+/// A member's admin registers a CA certificate as an issuer, recognized by its member.
+fn register_issuer(ctx: &mut Ctx<'_>, certificate: &[u8]) -> Result<TxOutput, TxError> {
+    let member = ctx.require_role(Role::Admin)?;
+    let cert =
+        x509::parse_certificate(certificate).map_err(|e| cert_error("issuer certificate", e))?;
+    let fp = cert.fingerprint_sha256();
+    ensure(
+        !ctx.exists(&keys::issuer(&fp)),
+        ErrorCode::AlreadyExists,
+        || format!("issuer {fp} is already registered"),
+    )?;
+    ensure(cert.is_ca(), ErrorCode::InvalidCertificate, || {
+        format!(
+            "{} is not a CA certificate (basicConstraints CA is not set)",
+            cert.subject()
+        )
+    })?;
+    if cert.is_self_issued() {
+        match cert.verify_signed_by(&cert) {
+            Ok(()) | Err(CertError::UnsupportedAlgorithm { .. }) => {}
+            Err(e) => return Err(cert_error("root self-signature", e)),
         }
     }
+    ctx.put(
+        keys::issuer(&fp),
+        &CaIssuer {
+            fingerprint: fp,
+            subject: cert.subject().to_string(),
+            not_before: cert.not_before(),
+            not_after: cert.not_after(),
+            signature_algorithm: cert.signature_algorithm().to_string(),
+            public_key_algorithm: cert.public_key_algorithm().to_string(),
+            der: cert.der().to_vec(),
+            registered_by: member.clone(),
+            height: ctx.block.height,
+        },
+    );
+    ctx.put(keys::recognition(&fp, member.as_str()), &());
+    Ok(TxOutput::Certificate(fp))
+}
+
+/// A member's admin recognizes a registered issuer for its member, or stops recognizing it.
+fn set_recognition(
+    ctx: &mut Ctx<'_>,
+    issuer: &Hash,
+    recognized: bool,
+) -> Result<TxOutput, TxError> {
+    let member = ctx.require_role(Role::Admin)?;
+    registered_issuer(ctx.reader(), issuer)?;
+    let key = keys::recognition(issuer, member.as_str());
+    if recognized {
+        ctx.put(key, &());
+    } else {
+        ctx.delete(key);
+    }
+    Ok(TxOutput::Certificate(*issuer))
+}
+
+/// A registrar records a subject certificate issued by a registered CA.
+fn register_certificate(ctx: &mut Ctx<'_>, certificate: &[u8]) -> Result<TxOutput, TxError> {
+    let member = ctx.require_role(Role::Registrar)?;
+    let cert = x509::parse_certificate(certificate).map_err(|e| cert_error("certificate", e))?;
+    let fp = cert.fingerprint_sha256();
+    ensure(
+        !ctx.exists(&keys::certificate(&fp)),
+        ErrorCode::AlreadyExists,
+        || format!("certificate {fp} is already registered"),
+    )?;
+    ensure(!cert.is_ca(), ErrorCode::InvalidInput, || {
+        "this is a CA certificate; register it as an issuer".into()
+    })?;
+    let (issuer, _) = find_issuer(ctx.reader(), &cert).ok_or_else(|| {
+        TxError::new(
+            ErrorCode::NotFound,
+            format!(
+                "issuer {} is not registered; register its root certificate first",
+                cert.issuer()
+            ),
+        )
+    })?;
+    let signature =
+        check_signature(&cert, &issuer).map_err(|e| cert_error("certificate signature", e))?;
+    let record = SubjectCertificate {
+        fingerprint: fp,
+        serial_hex: cert.serial_hex().to_string(),
+        issuer: issuer.fingerprint,
+        subject: cert.subject().to_string(),
+        not_before: cert.not_before(),
+        not_after: cert.not_after(),
+        uscc: cert.uscc().cloned(),
+        signature,
+        registered_by: member,
+        height: ctx.block.height,
+    };
+    ctx.put(keys::certificate(&fp), &record);
+    ctx.put(
+        keys::certificate_by_serial(&issuer.fingerprint, &record.serial_hex),
+        &fp,
+    );
+    if let Some(u) = &record.uscc {
+        ctx.put(keys::certificate_by_uscc(u, &fp), &());
+    }
+    Ok(TxOutput::Certificate(fp))
+}
+
+/// A registrar records one revoked serial of a registered issuer, with the reason.
+fn revoke_certificate(
+    ctx: &mut Ctx<'_>,
+    issuer: &Hash,
+    serial_hex: &str,
+    reason: &str,
+) -> Result<TxOutput, TxError> {
+    let member = ctx.require_role(Role::Registrar)?;
+    registered_issuer(ctx.reader(), issuer)?;
+    let serial = normalize_serial(serial_hex)?;
+    ensure(!reason.trim().is_empty(), ErrorCode::InvalidInput, || {
+        "revocation needs a reason".into()
+    })?;
+    if let Some(r) = ctx.get::<Revocation>(&keys::revocation(issuer, &serial)) {
+        return fail(
+            ErrorCode::Conflict,
+            format!(
+                "serial {serial} of issuer {issuer} was already revoked at height {}",
+                r.height
+            ),
+        );
+    }
+    let revocation = Revocation {
+        issuer: *issuer,
+        serial_hex: serial.clone(),
+        reason: reason.trim().to_string(),
+        revoked_at: (ctx.block.time_ms / 1000) as i64,
+        crl: None,
+        recorded_by: member,
+        height: ctx.block.height,
+    };
+    ctx.put(keys::revocation(issuer, &serial), &revocation);
+    Ok(TxOutput::Revoked { count: 1 })
+}
+
+/// A registrar imports an issuer-signed CRL: every serial on it not yet revoked is recorded.
+fn import_crl(ctx: &mut Ctx<'_>, crl: &[u8]) -> Result<TxOutput, TxError> {
+    let member = ctx.require_role(Role::Registrar)?;
+    let crl = x509::parse_crl(crl).map_err(|e| cert_error("CRL", e))?;
+    let issuer = scan::<CaIssuer>(ctx.reader(), keys::ISSUER_PREFIX)
+        .into_iter()
+        .map(|(_, i)| i)
+        .find(|i| i.subject == crl.issuer().to_string())
+        .ok_or_else(|| {
+            TxError::new(
+                ErrorCode::NotFound,
+                format!("CRL issuer {} is not registered", crl.issuer()),
+            )
+        })?;
+    let issuer_cert =
+        x509::parse_certificate(&issuer.der).map_err(|e| cert_error("stored issuer", e))?;
+    crl.verify_signed_by(&issuer_cert)
+        .map_err(|e| cert_error("CRL signature", e))?;
+    let crl_fp = crl.fingerprint_sha256();
+    let mut count = 0u32;
+    for entry in crl.revoked() {
+        let key = keys::revocation(&issuer.fingerprint, &entry.serial_hex);
+        if ctx.exists(&key) {
+            continue;
+        }
+        count += 1;
+        ctx.put(
+            key,
+            &Revocation {
+                issuer: issuer.fingerprint,
+                serial_hex: entry.serial_hex.clone(),
+                reason: entry
+                    .reason
+                    .map(|r| r.to_string())
+                    .unwrap_or_else(|| "unspecified".into()),
+                revoked_at: entry.revocation_time,
+                crl: Some(crl_fp),
+                recorded_by: member.clone(),
+                height: ctx.block.height,
+            },
+        );
+    }
+    Ok(TxOutput::Revoked { count })
 }
 
 fn registered_issuer(state: &dyn StateReader, fp: &Hash) -> Result<CaIssuer, TxError> {
@@ -446,6 +471,9 @@ pub fn recognized_by(state: &dyn StateReader, issuer: &Hash) -> Vec<MemberId> {
 }
 
 /// Checks a certificate (PEM or DER) for a member or the alliance at a time.
+///
+/// One pass that collects every reason the certificate is not recognized, in the order a
+/// reviewer checks them, so the answer lists them all at once; hence its length.
 pub fn verify(
     state: &dyn StateReader,
     certificate: &[u8],

@@ -356,100 +356,8 @@ pub(crate) fn execute(ctx: &mut Ctx<'_>, action: &CreditAction) -> Result<TxOutp
             document_no,
             effective_date,
             reason,
-        } => {
-            let target = own_active_target(ctx, *record, &member)?;
-            ensure(
-                target.kind == CreditKind::Blacklist,
-                ErrorCode::InvalidInput,
-                || {
-                    format!(
-                        "record {record} is a {} record, not a blacklist",
-                        target.kind.as_str()
-                    )
-                },
-            )?;
-            ensure(
-                !reason.trim().is_empty() && !document_no.trim().is_empty(),
-                ErrorCode::InvalidInput,
-                || "a revocation needs a document number and a reason".into(),
-            )?;
-            ensure(
-                *effective_date >= target.decision_date,
-                ErrorCode::InvalidInput,
-                || {
-                    format!(
-                        "revocation date {effective_date} is before the blacklist's decision date {}",
-                        target.decision_date
-                    )
-                },
-            )?;
-            ensure(
-                *effective_date <= ctx.block.date(),
-                ErrorCode::InvalidInput,
-                || {
-                    format!(
-                        "revocation date {effective_date} is in the future (today is {})",
-                        ctx.block.date()
-                    )
-                },
-            )?;
-            pointer_record(
-                ctx,
-                &target,
-                CreditKind::BlacklistRevocation,
-                document_no,
-                *effective_date,
-                reason,
-                member,
-            )
-        }
-        CreditAction::Repair { record, reason } => {
-            let target = own_active_target(ctx, *record, &member)?;
-            ensure(
-                !matches!(
-                    target.kind,
-                    CreditKind::Commendation | CreditKind::Performance
-                ),
-                ErrorCode::InvalidInput,
-                || {
-                    format!(
-                        "record {record} is a {} record; only negative records are repaired",
-                        target.kind.as_str()
-                    )
-                },
-            )?;
-            ensure(!reason.trim().is_empty(), ErrorCode::InvalidInput, || {
-                "credit repair needs a reason".into()
-            })?;
-            let today = ctx.block.date();
-            let p = ctx.params();
-            let min_days = match target.severity {
-                Severity::General => p.repair_min_days_general,
-                Severity::Serious => p.repair_min_days_serious,
-            };
-            let run = (today - target.decision_date).num_days();
-            if run < min_days as i64 {
-                return fail(
-                    ErrorCode::TooEarly,
-                    format!(
-                        "record {record} has run {run} days since {}; {:?} records can be repaired after {min_days} days (from {})",
-                        target.decision_date,
-                        target.severity,
-                        target.decision_date + chrono::Days::new(min_days),
-                    ),
-                );
-            }
-            let doc = format!("repair-of-{record}");
-            pointer_record(
-                ctx,
-                &target,
-                CreditKind::Repair,
-                &doc,
-                today,
-                reason,
-                member,
-            )
-        }
+        } => revoke_blacklist(ctx, *record, document_no, *effective_date, reason, member)?,
+        CreditAction::Repair { record, reason } => repair(ctx, *record, reason, member)?,
     };
     let id = record.id;
     ctx.put(keys::credit(id), &record);
@@ -472,6 +380,118 @@ pub(crate) fn execute(ctx: &mut Ctx<'_>, action: &CreditAction) -> Result<TxOutp
         );
     }
     Ok(TxOutput::CreditRecord(id))
+}
+
+/// Revocation of a blacklist (撤销) by the member that recorded it: a pointer record that
+/// ends the blacklist's active period on its effective date.
+fn revoke_blacklist(
+    ctx: &mut Ctx<'_>,
+    record: u64,
+    document_no: &str,
+    effective_date: Date,
+    reason: &str,
+    member: MemberId,
+) -> Result<CreditRecord, TxError> {
+    let target = own_active_target(ctx, record, &member)?;
+    ensure(
+        target.kind == CreditKind::Blacklist,
+        ErrorCode::InvalidInput,
+        || {
+            format!(
+                "record {record} is a {} record, not a blacklist",
+                target.kind.as_str()
+            )
+        },
+    )?;
+    ensure(
+        !reason.trim().is_empty() && !document_no.trim().is_empty(),
+        ErrorCode::InvalidInput,
+        || "a revocation needs a document number and a reason".into(),
+    )?;
+    ensure(
+        effective_date >= target.decision_date,
+        ErrorCode::InvalidInput,
+        || {
+            format!(
+                "revocation date {effective_date} is before the blacklist's decision date {}",
+                target.decision_date
+            )
+        },
+    )?;
+    ensure(
+        effective_date <= ctx.block.date(),
+        ErrorCode::InvalidInput,
+        || {
+            format!(
+                "revocation date {effective_date} is in the future (today is {})",
+                ctx.block.date()
+            )
+        },
+    )?;
+    Ok(pointer_record(
+        ctx,
+        &target,
+        CreditKind::BlacklistRevocation,
+        document_no,
+        effective_date,
+        reason,
+        member,
+    ))
+}
+
+/// Credit repair (信用修复) by the member that recorded a negative record, once its minimum
+/// period has run: a pointer record that ends it today.
+fn repair(
+    ctx: &mut Ctx<'_>,
+    record: u64,
+    reason: &str,
+    member: MemberId,
+) -> Result<CreditRecord, TxError> {
+    let target = own_active_target(ctx, record, &member)?;
+    ensure(
+        !matches!(
+            target.kind,
+            CreditKind::Commendation | CreditKind::Performance
+        ),
+        ErrorCode::InvalidInput,
+        || {
+            format!(
+                "record {record} is a {} record; only negative records are repaired",
+                target.kind.as_str()
+            )
+        },
+    )?;
+    ensure(!reason.trim().is_empty(), ErrorCode::InvalidInput, || {
+        "credit repair needs a reason".into()
+    })?;
+    let today = ctx.block.date();
+    let p = ctx.params();
+    let min_days = match target.severity {
+        Severity::General => p.repair_min_days_general,
+        Severity::Serious => p.repair_min_days_serious,
+    };
+    let run = (today - target.decision_date).num_days();
+    if run < min_days as i64 {
+        return fail(
+            ErrorCode::TooEarly,
+            format!(
+                "record {record} has run {run} days since {}; {:?} records can be repaired after {min_days} days (from {})",
+                target.decision_date,
+                target.severity,
+                target.decision_date + chrono::Days::new(min_days),
+            ),
+        );
+    }
+    let doc = format!("repair-of-{record}");
+    Ok(pointer_record(
+        ctx,
+        &target,
+        CreditKind::Repair,
+        &doc,
+        today,
+        reason,
+        member,
+    ))
 }
 
 fn new_record(
@@ -512,41 +532,7 @@ fn new_record(
             "a violation needs at least one penalty category (处罚类别)".into(),
         ));
     }
-    let today = ctx.block.date();
-    if input.decision_date > today {
-        return Err(bad(format!(
-            "decision date {} is in the future (today is {today})",
-            input.decision_date
-        )));
-    }
-    if input.publication_end_date < input.decision_date {
-        return Err(bad(format!(
-            "publication end date (公示截止期) {} is before the decision date {}",
-            input.publication_end_date, input.decision_date
-        )));
-    }
-    if let Some(end) = input.penalty_end_date
-        && end < input.decision_date
-    {
-        return Err(bad(format!(
-            "penalty end date (处罚有效期) {end} is before the decision date {}",
-            input.decision_date
-        )));
-    }
-    if matches!(input.kind, CreditKind::Violation | CreditKind::Blacklist) {
-        // National rules: general records are published up to a year, serious up to three.
-        let max_days = match input.severity {
-            Severity::General => 366,
-            Severity::Serious => 3 * 366,
-        };
-        let days = (input.publication_end_date - input.decision_date).num_days();
-        if days > max_days {
-            return Err(bad(format!(
-                "publication period of {days} days exceeds the national maximum for {:?} records ({max_days} days)",
-                input.severity
-            )));
-        }
-    }
+    check_record_dates(input, ctx.block.date())?;
     if input.kind == CreditKind::SocialCredit
         && input.rating.as_deref().is_none_or(|r| r.trim().is_empty())
     {
@@ -586,6 +572,47 @@ fn new_record(
         height: ctx.block.height,
         tx_hash: ctx.tx_hash,
     })
+}
+
+/// A record's dates against `today` and each other, and its publication period against the
+/// national maximum for its severity.
+fn check_record_dates(input: &CreditRecordInput, today: Date) -> Result<(), TxError> {
+    let bad = |m: String| TxError::new(ErrorCode::InvalidInput, m);
+    if input.decision_date > today {
+        return Err(bad(format!(
+            "decision date {} is in the future (today is {today})",
+            input.decision_date
+        )));
+    }
+    if input.publication_end_date < input.decision_date {
+        return Err(bad(format!(
+            "publication end date (公示截止期) {} is before the decision date {}",
+            input.publication_end_date, input.decision_date
+        )));
+    }
+    if let Some(end) = input.penalty_end_date
+        && end < input.decision_date
+    {
+        return Err(bad(format!(
+            "penalty end date (处罚有效期) {end} is before the decision date {}",
+            input.decision_date
+        )));
+    }
+    if matches!(input.kind, CreditKind::Violation | CreditKind::Blacklist) {
+        // National rules: general records are published up to a year, serious up to three.
+        let max_days = match input.severity {
+            Severity::General => 366,
+            Severity::Serious => 3 * 366,
+        };
+        let days = (input.publication_end_date - input.decision_date).num_days();
+        if days > max_days {
+            return Err(bad(format!(
+                "publication period of {days} days exceeds the national maximum for {:?} records ({max_days} days)",
+                input.severity
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The record a revocation or repair points at: recorded by this member and

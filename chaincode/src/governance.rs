@@ -164,7 +164,8 @@ fn tally(ctx: &mut Ctx<'_>, prop: &mut Proposal) {
     }
 }
 
-/// Checks a change against the current state (at proposal and again at apply).
+/// Checks a change against the current state (at proposal and again at apply): one arm per
+/// proposal kind, hence its length.
 fn check_kind(state: &dyn StateReader, kind: &ProposalKind) -> Result<(), TxError> {
     let member_exists = |id: &str| state.get(&keys::member(id)).is_some();
     let key_free = |key: &PublicKey| -> Result<(), TxError> {

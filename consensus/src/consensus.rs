@@ -883,6 +883,9 @@ impl<S: Signer> Consensus<S> {
     }
 
     /// Fire the first enabled rule; false if none is enabled.
+    ///
+    /// Long on purpose: the paper's upon-rules in priority order, each a few lines under its
+    /// line reference, so the order in which they are tried reads as one list.
     fn fire_one(&mut self) -> bool {
         let (h, r) = (self.height, self.round);
         let set = Arc::clone(

@@ -148,7 +148,9 @@ pub fn shuffle<T>(seed: &Hash, index: u32, items: &mut [T]) {
     }
 }
 
-/// Runs the draw: per requirement, `candidates[i]` sorted by id.
+/// Runs the draw: per requirement, `candidates[i]` sorted by id. One function because the
+/// draw is the specification other regions re-derive: its steps read top to bottom in the
+/// order they consume the seed's stream.
 pub fn draw(
     seed: &Hash,
     requester: &MemberId,

@@ -566,6 +566,53 @@ pub(crate) fn request(ctx: &mut Ctx<'_>, req: &ExtractionRequest) -> Result<TxOu
         ErrorCode::InvalidInput,
         || "project code (项目编号) must be 1 to 64 characters".into(),
     )?;
+    let window = checked_window(ctx, req)?;
+    let requirements = checked_requirements(ctx, req)?;
+    let total: u64 = requirements.iter().map(|r| u64::from(r.count)).sum();
+    let tenderee = Uscc::parse(&req.tenderee_uscc)?;
+    ensure(
+        req.bidder_usccs.len() <= MAX_BIDDERS,
+        ErrorCode::InvalidInput,
+        || format!("at most {MAX_BIDDERS} bidders"),
+    )?;
+    let bidders: BTreeSet<Uscc> = req
+        .bidder_usccs
+        .iter()
+        .map(|b| Uscc::parse(b))
+        .collect::<Result<_, _>>()?;
+    let remote = match &req.remote {
+        None => None,
+        Some(r) => Some(checked_remote(ctx, r, &requester, total)?),
+    };
+    let id = ctx.next_id(keys::EXTRACTION_NEXT_ID);
+    let ext = Extraction {
+        id,
+        project_code: project_code.to_string(),
+        requester,
+        window,
+        requirements,
+        tenderee,
+        bidders: bidders.into_iter().collect(),
+        remote,
+        commitment: req.commitment,
+        requested_height: ctx.block.height,
+        tx_hash: ctx.tx_hash,
+        anchor: None,
+        scheme: None,
+        seed: None,
+        drawn_height: None,
+        draws: Vec::new(),
+        status: ExtractionStatus::AwaitingAnchor,
+    };
+    precheck(ctx.reader(), &ext)?;
+    ctx.put(keys::extraction_anchor(ctx.block.height, id), &());
+    ctx.put(keys::extraction(id), &ext);
+    Ok(TxOutput::Extraction(id))
+}
+
+/// The evaluation window: after the block, ending after it starts, at most
+/// [`MAX_WINDOW_DAYS`] long.
+fn checked_window(ctx: &Ctx<'_>, req: &ExtractionRequest) -> Result<Window, TxError> {
     let window = Window {
         start: req.window_start,
         end: req.window_end,
@@ -588,6 +635,15 @@ pub(crate) fn request(ctx: &mut Ctx<'_>, req: &ExtractionRequest) -> Result<TxOu
             )
         },
     )?;
+    Ok(window)
+}
+
+/// The requirements by specialty, within the limits, asking for an odd committee of at least
+/// the chain's minimum size (评标委员会).
+fn checked_requirements(
+    ctx: &Ctx<'_>,
+    req: &ExtractionRequest,
+) -> Result<Vec<Requirement>, TxError> {
     ensure(
         !req.requirements.is_empty() && req.requirements.len() <= MAX_REQUIREMENTS,
         ErrorCode::InvalidInput,
@@ -625,77 +681,48 @@ pub(crate) fn request(ctx: &mut Ctx<'_>, req: &ExtractionRequest) -> Result<TxOu
             )
         },
     )?;
-    let tenderee = Uscc::parse(&req.tenderee_uscc)?;
-    ensure(
-        req.bidder_usccs.len() <= MAX_BIDDERS,
-        ErrorCode::InvalidInput,
-        || format!("at most {MAX_BIDDERS} bidders"),
-    )?;
-    let bidders: BTreeSet<Uscc> = req
-        .bidder_usccs
-        .iter()
-        .map(|b| Uscc::parse(b))
-        .collect::<Result<_, _>>()?;
-    let remote = match &req.remote {
-        None => None,
-        Some(r) => {
-            let mut members = BTreeSet::new();
-            for m in &r.members {
-                let m = MemberId::parse(m)?;
-                ensure(
-                    ctx.exists(&keys::member(m.as_str())),
-                    ErrorCode::NotFound,
-                    || format!("participating member {m} is not in the alliance"),
-                )?;
-                if m != requester {
-                    members.insert(m);
-                }
-            }
-            ensure(!members.is_empty(), ErrorCode::InvalidInput, || {
-                "remote evaluation (远程异地评标) needs at least one participating member besides \
-                 the requester"
-                    .into()
-            })?;
-            ensure(
-                u64::from(r.min_outside) <= total,
-                ErrorCode::InvalidInput,
-                || {
-                    format!(
-                        "min_outside {} exceeds the committee of {total}",
-                        r.min_outside
-                    )
-                },
-            )?;
-            Some(RemoteEvaluation {
-                members: members.into_iter().collect(),
-                min_outside: r.min_outside,
-            })
+    Ok(requirements)
+}
+
+/// Remote evaluation (远程异地评标): the participating members besides the requester, all in
+/// the alliance, and a minimum from outside no larger than the committee.
+fn checked_remote(
+    ctx: &Ctx<'_>,
+    r: &RemoteRequest,
+    requester: &MemberId,
+    total: u64,
+) -> Result<RemoteEvaluation, TxError> {
+    let mut members = BTreeSet::new();
+    for m in &r.members {
+        let m = MemberId::parse(m)?;
+        ensure(
+            ctx.exists(&keys::member(m.as_str())),
+            ErrorCode::NotFound,
+            || format!("participating member {m} is not in the alliance"),
+        )?;
+        if m != *requester {
+            members.insert(m);
         }
-    };
-    let id = ctx.next_id(keys::EXTRACTION_NEXT_ID);
-    let ext = Extraction {
-        id,
-        project_code: project_code.to_string(),
-        requester,
-        window,
-        requirements,
-        tenderee,
-        bidders: bidders.into_iter().collect(),
-        remote,
-        commitment: req.commitment,
-        requested_height: ctx.block.height,
-        tx_hash: ctx.tx_hash,
-        anchor: None,
-        scheme: None,
-        seed: None,
-        drawn_height: None,
-        draws: Vec::new(),
-        status: ExtractionStatus::AwaitingAnchor,
-    };
-    precheck(ctx.reader(), &ext)?;
-    ctx.put(keys::extraction_anchor(ctx.block.height, id), &());
-    ctx.put(keys::extraction(id), &ext);
-    Ok(TxOutput::Extraction(id))
+    }
+    ensure(!members.is_empty(), ErrorCode::InvalidInput, || {
+        "remote evaluation (远程异地评标) needs at least one participating member besides \
+         the requester"
+            .into()
+    })?;
+    ensure(
+        u64::from(r.min_outside) <= total,
+        ErrorCode::InvalidInput,
+        || {
+            format!(
+                "min_outside {} exceeds the committee of {total}",
+                r.min_outside
+            )
+        },
+    )?;
+    Ok(RemoteEvaluation {
+        members: members.into_iter().collect(),
+        min_outside: r.min_outside,
+    })
 }
 
 /// Counts the pool before anything is recorded: per requirement, across

@@ -55,6 +55,8 @@ struct Service {
     listen_addrs: Vec<Multiaddr>,
 }
 
+/// Builds the swarm and starts its task. Long because libp2p's builder configures one
+/// behaviour per protocol in sequence; the whole configuration reads in one place.
 pub(super) async fn spawn(
     cfg: NetworkConfig,
 ) -> Result<(NetworkHandle, mpsc::Receiver<NetworkEvent>), NetworkError> {
@@ -474,6 +476,7 @@ impl Service {
 
     // ---- swarm events ---------------------------------------------------------------------
 
+    /// One arm per swarm event this service acts on (a long match, each arm short).
     fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
         match event {
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(e)) => self.on_gossip(e),

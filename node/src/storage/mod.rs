@@ -295,7 +295,8 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens (or creates) the database at `path`, with every column family.
+    /// Opens (or creates) the database at `path`, with every column family. Long because each
+    /// column family's tuning is set here, side by side, where it is compared and changed.
     pub fn open(path: impl AsRef<Path>) -> Result<Store, StorageError> {
         let path = path.as_ref();
         let mut opts = Options::default();
@@ -788,10 +789,34 @@ impl Store {
             height.to_be_bytes(),
             enc(certificate),
         );
-        // A transaction hash is indexed once, at its first inclusion: a replayed transaction
-        // (rejected by its nonce) must not hide the receipt of the one that counted. The
-        // receipts go in in key order: memtable inserts in order reuse the skip list's search
-        // path, and random ones each walked it from the top.
+        self.put_receipts(&mut batch, &view, height, &tx_hashes, receipts)?;
+        self.write_synced(batch)?;
+        update.cache_nodes(&self.node_cache);
+        self.set_latest_header(header);
+        // A busy node flushes its memtable every few seconds anyway; a quiet one would leave
+        // a restart after a crash weeks of versions to compute again.
+        if height % TREE_NODES_FLUSH_INTERVAL == 0 {
+            let mut background = FlushOptions::default();
+            background.set_wait(false);
+            self.db
+                .flush_cf_opt(cf(&self.db, CF_TREE_NODES), &background)
+                .map_err(|e| db_error(&self.db, e))?;
+        }
+        Ok(())
+    }
+
+    /// Puts each receipt under its transaction's hash, at its first inclusion only: a replayed
+    /// transaction (rejected by its nonce) must not hide the receipt of the one that counted.
+    /// The receipts go in in key order: memtable inserts in order reuse the skip list's search
+    /// path, and random ones each walked it from the top.
+    fn put_receipts(
+        &self,
+        batch: &mut WriteBatch,
+        view: &StateView<'_>,
+        height: u64,
+        tx_hashes: &[Hash],
+        receipts: &[Receipt],
+    ) -> Result<(), StorageError> {
         let receipts_cf = cf(&self.db, CF_RECEIPTS);
         let mut seen = HashSet::new();
         let mut first_inclusions = Vec::with_capacity(receipts.len());
@@ -818,18 +843,6 @@ impl Store {
                 hash.0,
                 enc(&StoredReceiptRef { location, receipt }),
             );
-        }
-        self.write_synced(batch)?;
-        update.cache_nodes(&self.node_cache);
-        self.set_latest_header(header);
-        // A busy node flushes its memtable every few seconds anyway; a quiet one would leave
-        // a restart after a crash weeks of versions to compute again.
-        if height % TREE_NODES_FLUSH_INTERVAL == 0 {
-            let mut background = FlushOptions::default();
-            background.set_wait(false);
-            self.db
-                .flush_cf_opt(cf(&self.db, CF_TREE_NODES), &background)
-                .map_err(|e| db_error(&self.db, e))?;
         }
         Ok(())
     }
