@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use harness::{Alliance, post_raw, register_subject, run};
+use harness::{Alliance, TxState, post_raw, register_subject, run};
 use serde_json::{Value, json};
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -26,9 +26,9 @@ fn register_subjects(a: &Alliance, i: usize, first: u32, count: u32) -> Vec<Stri
             let answer = a
                 .submit(i, &tx, wait)
                 .unwrap_or_else(|e| panic!("submit to member {i}: {e}"));
-            if wait && answer["status"] != "committed" {
+            if wait && answer.status != TxState::Committed {
                 let logs: Vec<String> = (0..a.members.len()).map(|m| a.log_tail(m)).collect();
-                panic!("not committed: {answer}\n{}", logs.join("\n----\n"));
+                panic!("not committed: {answer:?}\n{}", logs.join("\n----\n"));
             }
             tx.hash().to_hex()
         })
@@ -315,7 +315,7 @@ fn malformed_api_input_is_rejected_and_nothing_is_stored() {
         "{e}"
     );
     let ok = a.sign(&key, nonce, register_subject("150100", 3));
-    assert_eq!(a.submit(0, &ok, true).unwrap()["status"], "committed");
+    assert_eq!(a.submit(0, &ok, true).unwrap().status, TxState::Committed);
     let replay = a.sign(&key, nonce, register_subject("150100", 4));
     let e = a.submit(0, &replay, false).expect_err("stale nonce");
     assert!(e.status == 409 || e.status == 422, "{e}");

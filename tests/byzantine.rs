@@ -12,22 +12,22 @@ mod workload;
 
 use std::time::Duration;
 
+use caihong_chaincode::TxOutput;
 use caihong_chaincode::governance::{GovernanceAction, ProposalKind};
 use caihong_chaincode::tx::Action;
 use caihong_consensus::{ChainId, Evidence};
-use harness::Alliance;
-use serde_json::Value;
+use harness::{Alliance, TxAnswer, TxState};
 use workload::{Workload, check_history};
 
 const MINUTE: Duration = Duration::from_secs(60);
 
 /// Submits `action` signed by member `m`'s admin; panics unless it committed successfully.
-fn admin_tx(a: &Alliance, m: usize, action: Action) -> Value {
+fn admin_tx(a: &Alliance, m: usize, action: Action) -> TxAnswer {
     let admin = a.admin_key(m);
     let tx = a.sign(&admin, a.next_nonce(m, &admin), action);
-    let v = a.submit(m, &tx, true).expect("admin transaction accepted");
-    assert_eq!(v["status"], "committed", "{v}");
-    v
+    let answer = a.submit(m, &tx, true).expect("admin transaction accepted");
+    assert_eq!(answer.status, TxState::Committed, "{answer:?}");
+    answer
 }
 
 #[test]
@@ -106,7 +106,7 @@ fn honest_members_survive_an_equivocating_member_and_remove_it_by_evidence() {
         .as_str()
         .unwrap()
         .to_string();
-    let v = admin_tx(
+    let answer = admin_tx(
         &a,
         0,
         Action::Governance(GovernanceAction::Propose {
@@ -115,7 +115,9 @@ fn honest_members_survive_an_equivocating_member_and_remove_it_by_evidence() {
             },
         }),
     );
-    let id = v["output"]["Proposal"].as_u64().expect("proposal id");
+    let Some(TxOutput::Proposal(id)) = answer.output else {
+        panic!("no proposal id in {answer:?}");
+    };
     for voter in [1, 2] {
         admin_tx(
             &a,

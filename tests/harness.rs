@@ -12,11 +12,14 @@ use std::process::{Child, Command};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
-use caihong_chaincode::tx::{Action, Transaction};
+use caihong_chaincode::tx::Action;
 use caihong_chaincode::{PublicKey, SignedTransaction};
+use caihong_cli::{Client, Failure};
 use caihong_node::config::{Home, KeyFile, NetworkFile};
+#[allow(unused_imports)] // Not every test binary that includes the harness reads answers.
+pub use caihong_node::contract::{TxAnswer, TxState};
 use ed25519_dalek::SigningKey;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// The `caihong` binary cargo built for these tests.
 pub fn caihong() -> Command {
@@ -386,32 +389,36 @@ impl Alliance {
         }
     }
 
+    /// The API client of member `i` (the one `caihong` uses).
+    pub fn client(&self, i: usize) -> Client {
+        Client {
+            url: self.api(i).to_string(),
+            chain_id: self.chain_id.clone(),
+        }
+    }
+
     /// The next nonce for `key` that no pending transaction uses, from member `i`.
     pub fn next_nonce(&self, i: usize, key: &SigningKey) -> u64 {
         let public = PublicKey::from(&key.verifying_key());
-        self.get(i, &format!("/v1/nonce/{}", public.to_hex()))["next_free_nonce"]
-            .as_u64()
-            .unwrap()
+        self.client(i)
+            .next_nonce(&public)
+            .unwrap_or_else(|e| panic!("nonce from member {i}: {e}"))
     }
 
     /// Signs `action` with `key` at `nonce`.
     pub fn sign(&self, key: &SigningKey, nonce: u64, action: Action) -> SignedTransaction {
-        Transaction {
-            chain_id: self.chain_id.clone(),
-            signer: PublicKey::from(&key.verifying_key()),
-            nonce,
-            action,
-        }
-        .sign(key)
+        self.client(0).sign(key, nonce, action)
     }
 
-    /// POSTs a transaction to member `i`. `Ok` has the node's JSON answer (2xx); `Err` the
-    /// status code and JSON error.
-    pub fn submit(&self, i: usize, tx: &SignedTransaction, wait: bool) -> Result<Value, HttpError> {
-        post(
-            &format!("{}/v1/tx", self.api(i)),
-            &json!({"tx": hex::encode(tx.encode()), "wait": wait}),
-        )
+    /// POSTs a transaction to member `i`. `Ok` has the node's answer (2xx); `Err` the status
+    /// code and JSON error.
+    pub fn submit(
+        &self,
+        i: usize,
+        tx: &SignedTransaction,
+        wait: bool,
+    ) -> Result<TxAnswer, HttpError> {
+        self.client(i).post(tx, wait).map_err(HttpError::from)
     }
 }
 
@@ -442,6 +449,18 @@ pub fn signal(pid: u32, name: &str) {
 pub struct HttpError {
     pub status: u16,
     pub body: Value,
+}
+
+impl From<Failure> for HttpError {
+    fn from(f: Failure) -> Self {
+        match f {
+            Failure::Rejected { status, body } => HttpError { status, body },
+            Failure::Local(e) => HttpError {
+                status: 0,
+                body: Value::String(format!("{e:#}")),
+            },
+        }
+    }
 }
 
 impl std::fmt::Display for HttpError {

@@ -16,7 +16,7 @@ use caihong_chaincode::codec::{decode, encode};
 use caihong_consensus::{ChainId, CommitCertificate, Ed25519Signer, Message, Vote, VoteKind};
 use caihong_node::network::{NetworkConfig, NetworkEvent, Topic, spawn};
 use caihong_node::wire::{Envelope, WireMessage};
-use harness::{Alliance, register_subject};
+use harness::{Alliance, TxState, register_subject};
 
 const MINUTE: Duration = Duration::from_secs(60);
 
@@ -184,7 +184,7 @@ fn a_member_key_sending_garbage_is_banned_and_nothing_invalid_is_stored() {
     // One committed transaction, replayed below.
     let committed = a.sign(&key, a.next_nonce(0, &key), register_subject("150100", 903));
     let first = a.submit(0, &committed, true).expect("committed");
-    assert_eq!(first["status"], "committed", "{first}");
+    assert_eq!(first.status, TxState::Committed, "{first:?}");
     let nonce = a.next_nonce(0, &key);
     let mut bad_signature = a.sign(&key, nonce, register_subject("150100", 901));
     bad_signature.tx.nonce += 7;
@@ -229,9 +229,9 @@ fn a_member_key_sending_garbage_is_banned_and_nothing_invalid_is_stored() {
                 .expect_err("an invalid transaction is unknown");
             assert_eq!(e.status, 404, "member {i}: {e}");
         }
-        let replayed = a.get(i, &format!("/v1/tx/{}", committed.hash().to_hex()));
+        let replayed = a.client(i).tx(&committed.hash()).expect("committed");
         assert_eq!(
-            replayed["height"], first["height"],
+            replayed.height, first.height,
             "member {i}: the replay moved it"
         );
         assert_eq!(

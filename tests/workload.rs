@@ -40,7 +40,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 
-use crate::harness::{Alliance, get, post, test_uscc};
+use crate::harness::{Alliance, TxState, get, post, test_uscc};
 
 /// What a client was told about one transaction.
 #[derive(Debug, Clone, PartialEq)]
@@ -262,7 +262,7 @@ impl Workload {
             let answer = alliance
                 .submit(m, &register, true)
                 .expect("operator registers");
-            assert_eq!(answer["status"], "committed", "{answer}");
+            assert_eq!(answer.status, TxState::Committed, "{answer:?}");
             let home = alliance.home(m);
             let region = home
                 .genesis

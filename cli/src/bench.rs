@@ -8,9 +8,10 @@
 //! process; disk per transaction is the nodes' data directories over the transactions committed.
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
 use std::process::{Child, ExitCode};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -22,10 +23,10 @@ use caihong_chaincode::members::{OperatorAction, Role};
 use caihong_chaincode::subjects::{SubjectAction, SubjectInfo, SubjectRole, SubjectStatus};
 use caihong_chaincode::types::parse_date;
 use caihong_chaincode::{Action, PublicKey};
-use caihong_node::config::{Home, KeyFile, make_testnet, write_config};
+use caihong_node::config::{Home, KeyFile, NetworkFile, make_testnet, write_config};
+use caihong_node::contract::{BatchAnswer, BlockAnswer, Status, SubmitTxs, TxState, route};
 use clap::Args;
 use ed25519_dalek::SigningKey;
-use serde_json::{Value, json};
 
 use crate::client::Client;
 
@@ -226,7 +227,7 @@ fn dir_bytes(path: &std::path::Path) -> u64 {
     total
 }
 
-fn get(agent: &ureq::Agent, url: &str) -> Option<Value> {
+fn get<T: serde::de::DeserializeOwned>(agent: &ureq::Agent, url: &str) -> Option<T> {
     agent
         .get(url)
         .timeout(Duration::from_secs(10))
@@ -261,7 +262,90 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
             temp.path().to_path_buf()
         }
     };
-    let net = make_testnet(&dir, args.members, args.base_port, "caihong-bench")?;
+    let (net, nodes) = start_alliance(&args, &dir)?;
+    let signers = register_signers(&args, &net)?;
+    let mut shares = assign_shares(&args, &net, signers);
+    if args.rate > 0 {
+        presign(&args, &net.chain_id, &mut shares);
+    }
+    let record = LoadRecord::default();
+    let schedule = Schedule::new(&args);
+    let per_client_rate = (args.rate > 0).then(|| args.rate as f64 / args.clients as f64);
+    let pids: Vec<u32> = nodes.0.iter().map(|c| c.id()).collect();
+    let observed = std::thread::scope(|scope| {
+        for share in shares.into_iter().filter(|s| !s.is_empty()) {
+            let (chain_id, record) = (&net.chain_id, &record);
+            let batch_max = args.batch.max(1);
+            scope.spawn(move || {
+                run_client(
+                    share,
+                    chain_id,
+                    per_client_rate,
+                    batch_max,
+                    schedule,
+                    record,
+                )
+            });
+        }
+        let observed = observe(&net.members[0].api, &pids, schedule, &record.stop);
+        record.stop.store(true, Ordering::Relaxed);
+        observed
+    });
+    let disk: u64 = net
+        .members
+        .iter()
+        .map(|m| dir_bytes(&m.home.join("data")))
+        .sum();
+    drop(nodes);
+    report(&args, schedule, &observed, &record, &pids, disk);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What the load threads share: the stop flag and what they record.
+#[derive(Debug, Default)]
+struct LoadRecord {
+    stop: AtomicBool,
+    /// Each submitted transaction's hash and when it was submitted (ms since the start).
+    submitted: Mutex<HashMap<String, u64>>,
+    rejected: AtomicU64,
+    refusal_codes: Mutex<BTreeMap<String, u64>>,
+}
+
+/// The run's timeline, in ms since `start`: the window is `[warmup_ms, end_ms)`, and the
+/// observer goes on until `settle_ms`.
+#[derive(Debug, Clone, Copy)]
+struct Schedule {
+    start: Instant,
+    warmup_ms: u64,
+    end_ms: u64,
+    settle_ms: u64,
+}
+
+impl Schedule {
+    fn new(args: &BenchArgs) -> Self {
+        let end_ms = (args.warmup + args.duration) * 1000;
+        Schedule {
+            start: Instant::now(),
+            warmup_ms: args.warmup * 1000,
+            end_ms,
+            settle_ms: end_ms + 5_000,
+        }
+    }
+}
+
+/// What the observer saw: each block's height, when it was seen and its transactions; the
+/// node processes' CPU seconds at the window's start and at the end.
+#[derive(Debug)]
+struct Observed {
+    blocks: Vec<(u64, u64, Vec<String>)>,
+    cpu_start: Vec<f64>,
+    cpu_end: Vec<f64>,
+}
+
+/// Makes the alliance in `dir`, starts a `caihong start` process per member and waits until
+/// every member has committed a block.
+fn start_alliance(args: &BenchArgs, dir: &Path) -> anyhow::Result<(NetworkFile, Nodes)> {
+    let net = make_testnet(dir, args.members, args.base_port, "caihong-bench")?;
     if let Some(interval) = args.block_interval_ms {
         for m in &net.members {
             let path = Home::config_path(&m.home);
@@ -288,9 +372,7 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let agent = ureq::AgentBuilder::new().build();
     let deadline = Instant::now() + Duration::from_secs(60);
     for m in &net.members {
-        while get(&agent, &format!("{}/v1/status", m.api))
-            .and_then(|s| s["height"].as_u64())
-            .unwrap_or(0)
+        while get::<Status>(&agent, &format!("{}{}", m.api, route::STATUS)).map_or(0, |s| s.height)
             < 1
         {
             if Instant::now() > deadline {
@@ -308,8 +390,11 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         args.members,
         dir.display()
     );
+    Ok((net, nodes))
+}
 
-    // Operators with the registrar, credit and expert roles, registered by each member's admin.
+/// Operators with the registrar, credit and expert roles, registered by each member's admin.
+fn register_signers(args: &BenchArgs, net: &NetworkFile) -> anyhow::Result<Vec<Signer>> {
     let mut signers = Vec::new();
     for (m, member) in net.members.iter().enumerate() {
         let home = Home::load(&member.home)?;
@@ -331,11 +416,11 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
                     .into_iter()
                     .collect(),
             });
-            let v = client
+            let answer = client
                 .submit(&admin, register, true)
                 .map_err(crate::client::failure)?;
-            if v["status"] != "committed" {
-                bail!("registering bench operator {k}: {v}");
+            if answer.status != TxState::Committed {
+                bail!("registering bench operator {k}: {answer:?}");
             }
             signers.push(Signer {
                 key,
@@ -347,19 +432,14 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
             });
         }
     }
-    let chain_id = net.chain_id.clone();
+    Ok(signers)
+}
 
-    // Load: client threads, each sending batches to one member on behalf of that member's
-    // operators. A transaction's nonce is its signer's sequence number, so a refused one is
-    // regenerated identically when offered again.
-    let end_ms = (args.warmup + args.duration) * 1000;
-    let stop = Arc::new(AtomicBool::new(false));
-    let submitted: Arc<Mutex<HashMap<String, u64>>> = Arc::new(Mutex::new(HashMap::new()));
-    let rejected = Arc::new(AtomicU64::new(0));
-    let refusal_codes: Arc<Mutex<BTreeMap<String, u64>>> = Arc::default();
+/// Splits the signers over the client threads: client c serves member c % members, so a
+/// share's signers all use one API.
+fn assign_shares(args: &BenchArgs, net: &NetworkFile, signers: Vec<Signer>) -> Vec<Vec<Signer>> {
     let mut shares: Vec<Vec<Signer>> = (0..args.clients).map(|_| Vec::new()).collect();
     for s in signers {
-        // Client c serves member c % members, so a share's signers all use one API.
         let member = net.members.iter().position(|m| m.api == s.api).unwrap_or(0);
         let clients_of_member: Vec<usize> = (0..args.clients)
             .filter(|c| c % args.members == member)
@@ -371,169 +451,179 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         };
         shares[client].push(s);
     }
-    // At a fixed rate the run's transactions are known ahead: sign them first (a share per
-    // thread), with a margin for refused ones offered again.
-    if args.rate > 0 {
-        let per_signer =
-            args.rate * (args.warmup + args.duration) * 21 / 20 / (args.signers.max(1) as u64) + 50;
-        eprintln!(
-            "signing {per_signer} transactions for each of {} signers ahead",
-            args.signers
-        );
-        std::thread::scope(|scope| {
-            for share in shares.iter_mut() {
-                let chain_id = &chain_id;
-                scope.spawn(move || {
-                    for s in share.iter_mut() {
-                        s.presign(chain_id, per_signer);
-                    }
-                });
-            }
-        });
-    }
-    let start = Instant::now();
-    let per_client_rate = (args.rate > 0).then(|| args.rate as f64 / args.clients as f64);
-    let batch_max = args.batch.max(1);
-    let mut threads = Vec::new();
-    for mut share in shares.into_iter().filter(|s| !s.is_empty()) {
-        let (stop, submitted, rejected) = (stop.clone(), submitted.clone(), rejected.clone());
-        let refusal_codes = refusal_codes.clone();
-        let chain_id = chain_id.clone();
-        threads.push(std::thread::spawn(move || {
-            let agent = ureq::AgentBuilder::new().build();
-            let api = share[0].api.clone();
-            let client_start = Instant::now();
-            let mut sent = 0u64;
-            let mut turn = 0;
-            while !stop.load(Ordering::Relaxed) && now_ms_since(start) < end_ms {
-                let due = match per_client_rate {
-                    Some(rate) => {
-                        let owed = (client_start.elapsed().as_secs_f64() * rate) as u64;
-                        (owed.saturating_sub(sent) as usize).min(batch_max)
-                    }
-                    None => batch_max,
-                };
-                if due == 0 {
-                    std::thread::sleep(Duration::from_millis(5));
-                    continue;
-                }
-                // (signer slot, seq, hex, hash) of each transaction in the batch.
-                let mut batch = Vec::with_capacity(due);
-                for _ in 0..due {
-                    let slot = turn % share.len();
-                    turn += 1;
-                    let (seq, hex, hash) = share[slot].next_tx(&chain_id);
-                    batch.push((slot, seq, hex, hash));
-                }
-                let body = json!({"txs": batch.iter().map(|b| b.2.as_str()).collect::<Vec<_>>()});
-                let at = now_ms_since(start);
-                let answer: Option<Value> = agent
-                    .post(&format!("{api}/v1/txs"))
-                    .timeout(Duration::from_secs(30))
-                    .send_json(body)
-                    .ok()
-                    .and_then(|r| r.into_json().ok());
-                let results = answer
-                    .as_ref()
-                    .and_then(|a| a["results"].as_array().cloned())
-                    .unwrap_or_default();
-                sent += batch.len() as u64;
-                // Each signer goes back to its first transaction that was not taken.
-                let mut first_refused: HashMap<usize, u64> = HashMap::new();
-                let mut full = false;
-                for (i, (slot, seq, _, hash)) in batch.iter().enumerate() {
-                    match results.get(i) {
-                        Some(r) if r["status"] == "pending" => {
-                            submitted
-                                .lock()
-                                .expect("submitted")
-                                .insert(hash.clone(), at);
-                        }
-                        other => {
-                            if other.is_some_and(|r| r["code"] == "MEMPOOL_FULL") {
-                                full = true;
-                            } else {
-                                rejected.fetch_add(1, Ordering::Relaxed);
-                                let code = other
-                                    .and_then(|r| r["code"].as_str())
-                                    .unwrap_or("no answer")
-                                    .to_string();
-                                *refusal_codes
-                                    .lock()
-                                    .expect("codes")
-                                    .entry(code)
-                                    .or_default() += 1;
-                            }
-                            let e = first_refused.entry(*slot).or_insert(*seq);
-                            *e = (*e).min(*seq);
-                        }
-                    }
-                }
-                for (slot, seq) in first_refused {
-                    share[slot].seq = seq;
-                }
-                if full || answer.is_none() {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-            }
-        }));
-    }
+    shares
+}
 
-    // Observer: member 0's commits, with the time each was seen.
-    let observer_api = net.members[0].api.clone();
+/// At a fixed rate the run's transactions are known ahead: signs them first (a share per
+/// thread), with a margin for refused ones offered again.
+fn presign(args: &BenchArgs, chain_id: &str, shares: &mut [Vec<Signer>]) {
+    // thread), with a margin for refused ones offered again.
+    let per_signer =
+        args.rate * (args.warmup + args.duration) * 21 / 20 / (args.signers.max(1) as u64) + 50;
+    eprintln!(
+        "signing {per_signer} transactions for each of {} signers ahead",
+        args.signers
+    );
+    std::thread::scope(|scope| {
+        for share in shares.iter_mut() {
+            let chain_id = &chain_id;
+            scope.spawn(move || {
+                for s in share.iter_mut() {
+                    s.presign(chain_id, per_signer);
+                }
+            });
+        }
+    });
+}
+
+/// One client thread: sends batches to its share's member on behalf of the share's operators,
+/// at its part of the offered rate (or as fast as taken), until the window ends. A
+/// transaction's nonce is its signer's sequence number, so a refused one is regenerated
+/// identically when offered again.
+fn run_client(
+    mut share: Vec<Signer>,
+    chain_id: &str,
+    per_client_rate: Option<f64>,
+    batch_max: usize,
+    schedule: Schedule,
+    record: &LoadRecord,
+) {
+    let agent = ureq::AgentBuilder::new().build();
+    let api = share[0].api.clone();
+    let client_start = Instant::now();
+    let mut sent = 0u64;
+    let mut turn = 0;
+    while !record.stop.load(Ordering::Relaxed) && now_ms_since(schedule.start) < schedule.end_ms {
+        let due = match per_client_rate {
+            Some(rate) => {
+                let owed = (client_start.elapsed().as_secs_f64() * rate) as u64;
+                (owed.saturating_sub(sent) as usize).min(batch_max)
+            }
+            None => batch_max,
+        };
+        if due == 0 {
+            std::thread::sleep(Duration::from_millis(5));
+            continue;
+        }
+        // (signer slot, seq, hex, hash) of each transaction in the batch.
+        let mut batch = Vec::with_capacity(due);
+        for _ in 0..due {
+            let slot = turn % share.len();
+            turn += 1;
+            let (seq, hex, hash) = share[slot].next_tx(chain_id);
+            batch.push((slot, seq, hex, hash));
+        }
+        let body = SubmitTxs {
+            txs: batch.iter().map(|b| b.2.clone()).collect(),
+        };
+        let at = now_ms_since(schedule.start);
+        let answer: Option<BatchAnswer> = agent
+            .post(&format!("{api}{}", route::TXS))
+            .timeout(Duration::from_secs(30))
+            .send_json(&body)
+            .ok()
+            .and_then(|r| r.into_json().ok());
+        let results = answer.as_ref().map_or(&[][..], |a| &a.results[..]);
+        sent += batch.len() as u64;
+        // Each signer goes back to its first transaction that was not taken.
+        let mut first_refused: HashMap<usize, u64> = HashMap::new();
+        let mut full = false;
+        for (i, (slot, seq, _, hash)) in batch.iter().enumerate() {
+            match results.get(i) {
+                Some(r) if r.status == Some(TxState::Pending) => {
+                    record
+                        .submitted
+                        .lock()
+                        .expect("submitted")
+                        .insert(hash.clone(), at);
+                }
+                other => {
+                    let code = other.and_then(|r| r.code.as_deref());
+                    if code == Some("MEMPOOL_FULL") {
+                        full = true;
+                    } else {
+                        record.rejected.fetch_add(1, Ordering::Relaxed);
+                        let code = code.unwrap_or("no answer").to_string();
+                        *record
+                            .refusal_codes
+                            .lock()
+                            .expect("codes")
+                            .entry(code)
+                            .or_default() += 1;
+                    }
+                    let e = first_refused.entry(*slot).or_insert(*seq);
+                    *e = (*e).min(*seq);
+                }
+            }
+        }
+        for (slot, seq) in first_refused {
+            share[slot].seq = seq;
+        }
+        if full || answer.is_none() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Watches member 0's commits, with the time each was seen, until the window is over and a
+/// little after (so what was submitted inside it is seen committed); stops the load when the
+/// window ends.
+fn observe(observer_api: &str, pids: &[u32], schedule: Schedule, stop: &AtomicBool) -> Observed {
+    let agent = ureq::AgentBuilder::new().build();
     let mut blocks: Vec<(u64, u64, Vec<String>)> = Vec::new();
-    let mut seen = get(&agent, &format!("{observer_api}/v1/status"))
-        .and_then(|s| s["height"].as_u64())
-        .unwrap_or(0);
-    let pids: Vec<u32> = nodes.0.iter().map(|c| c.id()).collect();
+    let status_url = format!("{observer_api}{}", route::STATUS);
+    let mut seen = get::<Status>(&agent, &status_url).map_or(0, |s| s.height);
     let mut cpu_at_window_start = None;
-    let settle_ms = end_ms + 5_000;
-    while now_ms_since(start) < settle_ms {
-        if cpu_at_window_start.is_none() && now_ms_since(start) >= args.warmup * 1000 {
+    while now_ms_since(schedule.start) < schedule.settle_ms {
+        if cpu_at_window_start.is_none() && now_ms_since(schedule.start) >= schedule.warmup_ms {
             cpu_at_window_start = Some(pids.iter().map(|p| cpu_seconds(*p)).collect::<Vec<_>>());
         }
-        if let Some(h) =
-            get(&agent, &format!("{observer_api}/v1/status")).and_then(|s| s["height"].as_u64())
-        {
-            let observed = now_ms_since(start);
+        if let Some(h) = get::<Status>(&agent, &status_url).map(|s| s.height) {
+            let observed = now_ms_since(schedule.start);
             for height in seen + 1..=h {
-                if let Some(b) = get(&agent, &format!("{observer_api}/v1/blocks/{height}")) {
-                    let txs = b["txs"]
-                        .as_array()
-                        .map(|a| {
-                            a.iter()
-                                .filter_map(|t| t.as_str().map(String::from))
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    blocks.push((height, observed, txs));
+                let url = format!(
+                    "{observer_api}{}",
+                    route::path(route::BLOCK, &[&height.to_string()])
+                );
+                if let Some(b) = get::<BlockAnswer>(&agent, &url) {
+                    blocks.push((height, observed, b.txs));
                 }
             }
             seen = h;
         }
-        if now_ms_since(start) >= end_ms {
+        if now_ms_since(schedule.start) >= schedule.end_ms {
             // The window is over: stop the load and keep observing a little, so what was
             // submitted inside it is seen committed.
             stop.store(true, Ordering::Relaxed);
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    let cpu_end: Vec<f64> = pids.iter().map(|p| cpu_seconds(*p)).collect();
-    stop.store(true, Ordering::Relaxed);
-    for t in threads {
-        let _ = t.join();
+    Observed {
+        cpu_start: cpu_at_window_start.unwrap_or_else(|| vec![0.0; pids.len()]),
+        cpu_end: pids.iter().map(|p| cpu_seconds(*p)).collect(),
+        blocks,
     }
+}
 
-    // Figures over the window [warmup, warmup + duration).
-    let window = (args.warmup * 1000, end_ms);
-    let in_window: Vec<&(u64, u64, Vec<String>)> = blocks
+/// Prints the figures over the measured window; the last line is the one to compare.
+fn report(
+    args: &BenchArgs,
+    schedule: Schedule,
+    observed: &Observed,
+    record: &LoadRecord,
+    pids: &[u32],
+    disk: u64,
+) {
+    let window = (schedule.warmup_ms, schedule.end_ms);
+    let in_window: Vec<&(u64, u64, Vec<String>)> = observed
+        .blocks
         .iter()
         .filter(|(_, at, _)| *at >= window.0 && *at < window.1)
         .collect();
     let committed: usize = in_window.iter().map(|(_, _, t)| t.len()).sum();
     let seconds = args.duration as f64;
     let tps = committed as f64 / seconds;
-    let submitted = submitted.lock().expect("submitted");
+    let submitted = record.submitted.lock().expect("submitted");
     let mut latencies: Vec<u64> = in_window
         .iter()
         .flat_map(|(_, at, txs)| {
@@ -542,21 +632,15 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         })
         .collect();
     latencies.sort_unstable();
-    let cpu_start = cpu_at_window_start.unwrap_or_else(|| vec![0.0; pids.len()]);
-    let window_secs = (settle_ms - args.warmup * 1000) as f64 / 1000.0;
-    let cpu_pct: f64 = cpu_end
+    let window_secs = (schedule.settle_ms - schedule.warmup_ms) as f64 / 1000.0;
+    let cpu_pct: f64 = observed
+        .cpu_end
         .iter()
-        .zip(&cpu_start)
+        .zip(&observed.cpu_start)
         .map(|(e, s)| (e - s) / window_secs * 100.0)
         .sum();
     let rss = pids.iter().map(|p| peak_rss_mb(*p)).fold(0.0, f64::max);
-    let total_committed: usize = blocks.iter().map(|(_, _, t)| t.len()).sum();
-    let disk: u64 = net
-        .members
-        .iter()
-        .map(|m| dir_bytes(&m.home.join("data")))
-        .sum();
-    drop(nodes);
+    let total_committed: usize = observed.blocks.iter().map(|(_, _, t)| t.len()).sum();
 
     println!(
         "window {}s after {}s warm-up: {} blocks ({:.1}/s), {committed} transactions committed, {} submitted in all, {} refused",
@@ -565,9 +649,9 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         in_window.len(),
         in_window.len() as f64 / seconds,
         submitted.len(),
-        rejected.load(Ordering::Relaxed)
+        record.rejected.load(Ordering::Relaxed)
     );
-    let codes = refusal_codes.lock().expect("codes");
+    let codes = record.refusal_codes.lock().expect("codes");
     if !codes.is_empty() {
         let list: Vec<String> = codes.iter().map(|(c, n)| format!("{c} {n}")).collect();
         println!("refused by code: {}", list.join(", "));
@@ -598,5 +682,4 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         cpu_pct,
         rss
     );
-    Ok(ExitCode::SUCCESS)
 }

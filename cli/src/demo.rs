@@ -9,7 +9,6 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use caihong_chaincode::Action;
 use caihong_chaincode::ca::CaAction;
 use caihong_chaincode::credit::{
     CreditAction, CreditKind, CreditRecordInput, PenaltyCategory, Severity,
@@ -21,10 +20,12 @@ use caihong_chaincode::experts::{ExpertAction, ExpertInfo, expert_id};
 use caihong_chaincode::subjects::{SubjectAction, SubjectInfo, SubjectRole, SubjectStatus};
 use caihong_chaincode::types::parse_date;
 use caihong_chaincode::x509;
+use caihong_chaincode::{Action, TxOutput};
 use caihong_node::config::{Home, KeyFile};
+use caihong_node::contract::{TxAnswer, TxState, route};
 use clap::Args;
 use ed25519_dalek::SigningKey;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::client::{Client, explain_rejection, failure};
 use crate::node::{Failure, http_get, http_post_bytes, read_network};
@@ -97,14 +98,14 @@ fn credit(
 }
 
 /// Submits `action` signed by the member's admin and waits for it to commit.
-fn submit(member: &DemoMember, action: Action) -> anyhow::Result<Value> {
+fn submit(member: &DemoMember, action: Action) -> anyhow::Result<TxAnswer> {
     let client = Client {
         url: member.api.clone(),
         chain_id: member.chain_id.clone(),
     };
     match client.submit(&member.admin, action, true) {
-        Ok(v) if v["status"] == "committed" => Ok(v),
-        Ok(v) => bail!("{}: transaction not committed: {v}", member.name),
+        Ok(answer) if answer.status == TxState::Committed => Ok(answer),
+        Ok(answer) => bail!("{}: transaction not committed: {answer:?}", member.name),
         Err(Failure::Rejected { status, body }) => bail!(
             "{}: rejected: {}",
             member.name,
@@ -137,6 +138,20 @@ fn wait_for_alliance(members: &[DemoMember]) -> anyhow::Result<()> {
 }
 
 pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    let members = demo_members(&args)?;
+    if members.len() < 2 {
+        bail!("the demo needs at least two members");
+    }
+    wait_for_alliance(&members)?;
+    let subjects = demo_subjects(&members)?;
+    let blacklisted = demo_credit(&members, &subjects)?;
+    demo_certificates(&members)?;
+    demo_extraction(&members, &subjects)?;
+    every_member_answers_alike(&members, &blacklisted)
+}
+
+/// The members of the local alliance in `args.dir`, with their admin keys.
+fn demo_members(args: &DemoArgs) -> anyhow::Result<Vec<DemoMember>> {
     let net = read_network(&args.dir)?;
     let mut members = Vec::new();
     for m in &net.members {
@@ -156,12 +171,11 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
             chain_id: net.chain_id.clone(),
         });
     }
-    if members.len() < 2 {
-        bail!("the demo needs at least two members");
-    }
-    wait_for_alliance(&members)?;
+    Ok(members)
+}
 
-    // Each member registers two bidders of its own region.
+/// Each member registers two bidders of its own region: (member index, subject).
+fn demo_subjects(members: &[DemoMember]) -> anyhow::Result<Vec<(usize, SubjectInfo)>> {
     let mut subjects = Vec::new();
     for (i, m) in members.iter().enumerate() {
         for k in 0..2 {
@@ -178,9 +192,16 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
             subjects.push((i, info));
         }
     }
-    // The second member records a violation against the first member's bidder, and blacklists
-    // the third member's (or its own, with two members) for collusion: a decision made in one
-    // city that every city enforces.
+    Ok(subjects)
+}
+
+/// The second member records a violation against the first member's bidder, and blacklists
+/// the third member's (or its own, with two members) for collusion: a decision made in one
+/// city that every city enforces. Returns the blacklisted subject.
+fn demo_credit(
+    members: &[DemoMember],
+    subjects: &[(usize, SubjectInfo)],
+) -> anyhow::Result<SubjectInfo> {
     let recorder = &members[1];
     let violator = &subjects[0].1;
     let blacklisted = &subjects[2 * (2 % members.len())].1;
@@ -215,28 +236,33 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         "{:<10} blacklisted (黑名单) {} for collusion (串通投标)",
         recorder.name, blacklisted.uscc
     );
+    Ok(blacklisted.clone())
+}
 
-    demo_certificates(&members)?;
-    demo_extraction(&members, &subjects)?;
-
-    // Every member answers the same.
-    let tip = members
+/// Every member, once at the same height, gives the same restriction answer for the
+/// blacklisted subject and the same block: exit 0, or 1 if they disagree.
+fn every_member_answers_alike(
+    members: &[DemoMember],
+    blacklisted: &SubjectInfo,
+) -> anyhow::Result<ExitCode> {
+    let clients: Vec<Client> = members
         .iter()
-        .map(|m| {
-            http_get(&format!("{}/v1/status", m.api)).map(|s| s["height"].as_u64().unwrap_or(0))
+        .map(|m| Client {
+            url: m.api.clone(),
+            chain_id: m.chain_id.clone(),
         })
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(failure)?
+        .collect();
+    let height = |c: &Client| c.status().map(|s| s.height).map_err(failure);
+    let tip = clients
+        .iter()
+        .map(height)
+        .collect::<anyhow::Result<Vec<_>>>()?
         .into_iter()
         .max()
         .unwrap_or(0);
-    for m in &members {
+    for (m, c) in members.iter().zip(&clients) {
         let deadline = Instant::now() + Duration::from_secs(30);
-        while http_get(&format!("{}/v1/status", m.api)).map_err(failure)?["height"]
-            .as_u64()
-            .unwrap_or(0)
-            < tip
-        {
+        while height(c)? < tip {
             if Instant::now() > deadline {
                 bail!("{} did not reach height {tip}", m.name);
             }
@@ -249,22 +275,23 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         blacklisted.uscc
     );
     let mut answers = Vec::new();
-    for m in &members {
-        let r = http_get(&format!(
-            "{}/v1/credit/restriction/{}",
-            m.api, blacklisted.uscc
-        ))
-        .map_err(failure)?;
-        let block = http_get(&format!("{}/v1/blocks/{tip}", m.api)).map_err(failure)?;
+    for (m, c) in members.iter().zip(&clients) {
+        let r: Value = c
+            .get(&route::path(
+                route::CREDIT_RESTRICTION,
+                &[&blacklisted.uscc],
+            ))
+            .map_err(failure)?;
+        let block = c.block(tip).map_err(failure)?;
         println!(
             "  {:<10} barred={} records={} | block {tip} hash {} state_root {}",
             m.name,
             r["barred"],
             r["records"].as_array().map_or(0, |a| a.len()),
-            short(&block["hash"]),
-            short(&block["state_root"]),
+            short(&block.hash),
+            short(&block.state_root),
         );
-        answers.push((r, block["hash"].clone(), block["state_root"].clone()));
+        answers.push((r, block.hash, block.state_root));
     }
     if answers.iter().any(|a| a != &answers[0]) {
         println!("members disagree!");
@@ -294,7 +321,7 @@ fn demo_certificates(members: &[DemoMember]) -> anyhow::Result<()> {
         "{:<10} registered CA issuer (CA 机构) {} [{}]",
         first.name,
         root.subject(),
-        short(&json!(fingerprint.to_hex()))
+        short(&fingerprint.to_hex())
     );
     for m in members {
         submit(
@@ -329,7 +356,8 @@ const SM2_ROOT: &[u8] = include_bytes!("../../chaincode/tests/fixtures/certs/sm2
 const SM2_BIDDER: &[u8] = include_bytes!("../../chaincode/tests/fixtures/certs/sm2-bidder.pem");
 
 /// Three experts per member, then a cross-region (远程异地) extraction requested by the first
-/// member with a committed secret, revealed, drawn and re-derived by another member.
+/// member with a committed secret, revealed, drawn and re-derived by another member. A narrated
+/// script: its steps run and print in order, hence its length.
 fn demo_extraction(
     members: &[DemoMember],
     subjects: &[(usize, SubjectInfo)],
@@ -386,9 +414,9 @@ fn demo_extraction(
         requester,
         Action::Expert(ExpertAction::RequestExtraction(Box::new(request))),
     )?;
-    let id = answer["output"]["Extraction"]
-        .as_u64()
-        .context("extraction id in the receipt")?;
+    let Some(TxOutput::Extraction(id)) = answer.output else {
+        bail!("the receipt has no extraction id: {answer:?}");
+    };
     // The next block anchors the request; then the secret is revealed and the draw runs.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -415,7 +443,7 @@ fn demo_extraction(
         .into_iter()
         .flatten()
         .flat_map(|d| d["primaries"].as_array().cloned().unwrap_or_default())
-        .map(|e| short(&e))
+        .map(|e| short(e.as_str().unwrap_or_default()))
         .collect();
     println!(
         "{:<10} requested cross-region extraction (远程异地专家抽取) {id}: status {}, drawn {}",
@@ -430,8 +458,6 @@ fn demo_extraction(
     Ok(())
 }
 
-fn short(v: &Value) -> String {
-    v.as_str()
-        .map(|s| s.chars().take(16).collect())
-        .unwrap_or_default()
+fn short(hex: &str) -> String {
+    hex.chars().take(16).collect()
 }

@@ -21,11 +21,12 @@ use caihong_chaincode::credit::{
 use caihong_chaincode::experts::{ExpertAction, ExpertInfo, expert_id, parse_specialty};
 use caihong_chaincode::subjects::{SubjectAction, SubjectInfo, SubjectRole, SubjectStatus};
 use caihong_chaincode::types::parse_date;
-use caihong_chaincode::{Action, PublicKey, Uscc};
+use caihong_chaincode::{Action, Hash, PublicKey, Uscc};
+use caihong_node::contract::{TxAnswer, TxState};
 use clap::{Args, Subcommand};
 
 use crate::client::{Client, TxArgs, explain_rejection};
-use crate::node::{Failure, http_get};
+use crate::node::Failure;
 
 #[derive(Debug, Subcommand)]
 pub enum ImportCommand {
@@ -580,18 +581,14 @@ fn submit_rows(
         }
         // Wait for the batch, then read every row's receipt.
         for (line, hash) in pending {
-            let receipt = wait_receipt(url, &hash.to_hex())?;
-            match receipt["status"].as_str() {
-                Some("committed") => report.recorded += 1,
-                _ if receipt["error"]["code"] == "ALREADY_EXISTS" => report.already += 1,
-                _ => report.failed.push((
-                    line,
-                    format!(
-                        "{}: {}",
-                        receipt["error"]["code"].as_str().unwrap_or("?"),
-                        receipt["error"]["message"].as_str().unwrap_or_default()
-                    ),
-                )),
+            let receipt = wait_receipt(&client, &hash)?;
+            let code = receipt.error.as_ref().map(|e| e.code.as_str());
+            match receipt.status {
+                TxState::Committed => report.recorded += 1,
+                _ if code == Some("ALREADY_EXISTS") => report.already += 1,
+                _ => report
+                    .failed
+                    .push((line, crate::client::failure_line(&receipt))),
             }
         }
         done += chunk.len();
@@ -601,11 +598,11 @@ fn submit_rows(
 }
 
 /// Polls a transaction until it has a receipt (60 s at most).
-fn wait_receipt(url: &str, hash: &str) -> Result<serde_json::Value, Failure> {
+fn wait_receipt(client: &Client, hash: &Hash) -> Result<TxAnswer, Failure> {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
-        match http_get(&format!("{url}/v1/tx/{hash}")) {
-            Ok(v) if v["status"] == "committed" || v["status"] == "failed" => return Ok(v),
+        match client.tx(hash) {
+            Ok(answer) if answer.is_final() => return Ok(answer),
             Ok(_) | Err(Failure::Rejected { status: 404, .. }) => {}
             Err(e) => return Err(e),
         }

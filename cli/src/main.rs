@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// jemalloc: see the workspace Cargo.toml (measured in docs/PERFORMANCE.md).
+/// jemalloc: see the workspace Cargo.toml (measured in docs/PERFORMANCE-HISTORY.md).
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

@@ -1,9 +1,9 @@
 //! Running and asking nodes: `caihong start`, `localnet`, `status`, `query block`, and the
-//! HTTP helpers the other commands use.
+//! untyped GET and POST the query commands print from (typed calls are
+//! [`caihong_cli::Client`]'s).
 
 use std::path::PathBuf;
 use std::process::{Child, ExitCode};
-use std::time::Duration;
 
 use anyhow::Context;
 use caihong_node::config::{Home, NetworkFile};
@@ -73,55 +73,16 @@ pub fn now_secs() -> u64 {
         .unwrap_or(0)
 }
 
-/// An HTTP failure, split into "the node said no" and "could not reach it".
-#[derive(Debug)]
-pub enum Failure {
-    /// The node answered with an error (exit 1).
-    Rejected { status: u16, body: Value },
-    /// Usage or transport problem (exit 2).
-    Local(anyhow::Error),
-}
+pub use caihong_cli::Failure;
 
-impl From<anyhow::Error> for Failure {
-    fn from(e: anyhow::Error) -> Self {
-        Failure::Local(e)
-    }
-}
-
+/// GETs any route's JSON answer, for commands that print it as it comes.
 pub fn http_get(url: &str) -> Result<Value, Failure> {
-    response(ureq::get(url).timeout(Duration::from_secs(30)).call(), url)
+    caihong_cli::api_client::get_json(url)
 }
 
-pub fn http_post_json(url: &str, body: &Value, timeout: Duration) -> Result<Value, Failure> {
-    response(
-        ureq::post(url).timeout(timeout).send_json(body.clone()),
-        url,
-    )
-}
-
+/// POSTs raw bytes and returns the JSON answer.
 pub fn http_post_bytes(url: &str, body: &[u8]) -> Result<Value, Failure> {
-    response(
-        ureq::post(url)
-            .timeout(Duration::from_secs(30))
-            .set("content-type", "application/octet-stream")
-            .send_bytes(body),
-        url,
-    )
-}
-
-fn response(result: Result<ureq::Response, ureq::Error>, url: &str) -> Result<Value, Failure> {
-    match result {
-        Ok(r) => r
-            .into_json()
-            .map_err(|e| Failure::Local(anyhow::anyhow!("{url}: response is not JSON: {e}"))),
-        Err(ureq::Error::Status(status, r)) => {
-            let body = r.into_json().unwrap_or(Value::Null);
-            Err(Failure::Rejected { status, body })
-        }
-        Err(ureq::Error::Transport(t)) => Err(Failure::Local(anyhow::anyhow!(
-            "node unreachable at {url}: {t}"
-        ))),
-    }
+    caihong_cli::api_client::post_bytes(url, body)
 }
 
 /// Turns a failure into the exit code, printing what went wrong.

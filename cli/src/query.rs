@@ -10,6 +10,8 @@ use caihong_chaincode::experts::expert_id;
 use clap::{Args, Subcommand};
 use serde_json::Value;
 
+use caihong_node::contract::route;
+
 use crate::node::{Failure, NodeArgs, finish, http_get, http_post_bytes};
 
 #[derive(Debug, Args)]
@@ -99,36 +101,44 @@ pub enum CaQuery {
 pub fn run(cmd: QueryCommand) -> anyhow::Result<ExitCode> {
     let url = cmd.node.url()?;
     let json = cmd.node.json;
+    // Each route of the API contract with its parameters filled in, and a query string.
+    let at = |route: &str, args: &[&str]| format!("{url}{}", route::path(route, args));
     let answer: Result<Value, Failure> = match cmd.what {
         Query::Block { height } => return crate::node::query_block(cmd.node, height),
-        Query::Tx { hash } => http_get(&format!("{url}/v1/tx/{hash}")),
-        Query::Members => http_get(&format!("{url}/v1/members")),
-        Query::Proposals { id: Some(id) } => {
-            http_get(&format!("{url}/v1/governance/proposals/{id}"))
-        }
-        Query::Proposals { id: None } => http_get(&format!("{url}/v1/governance/proposals")),
-        Query::Evidence => http_get(&format!("{url}/v1/evidence")),
-        Query::Subject { uscc, history } => http_get(&format!(
-            "{url}/v1/subjects/{uscc}{}",
-            if history { "/history" } else { "" }
+        Query::Tx { hash } => http_get(&at(route::TX_BY_HASH, &[&hash])),
+        Query::Members => http_get(&at(route::MEMBERS, &[])),
+        Query::Proposals { id: Some(id) } => http_get(&at(route::PROPOSAL, &[&id.to_string()])),
+        Query::Proposals { id: None } => http_get(&at(route::PROPOSALS, &[])),
+        Query::Evidence => http_get(&at(route::EVIDENCE, &[])),
+        Query::Subject { uscc, history } => http_get(&at(
+            if history {
+                route::SUBJECT_HISTORY
+            } else {
+                route::SUBJECT
+            },
+            &[&uscc],
         )),
         Query::Credit(q) => http_get(&match q {
-            CreditQuery::Record { id } => format!("{url}/v1/credit/records/{id}"),
-            CreditQuery::Subject { uscc } => format!("{url}/v1/credit/by-subject/{uscc}"),
-            CreditQuery::Restriction { uscc } => format!("{url}/v1/credit/restriction/{uscc}"),
-            CreditQuery::Score { uscc } => format!("{url}/v1/credit/score/{uscc}"),
-            CreditQuery::Since { height, limit } => match limit {
-                Some(l) => format!("{url}/v1/credit/since/{height}?limit={l}"),
-                None => format!("{url}/v1/credit/since/{height}"),
-            },
+            CreditQuery::Record { id } => at(route::CREDIT_RECORD, &[&id.to_string()]),
+            CreditQuery::Subject { uscc } => at(route::CREDIT_BY_SUBJECT, &[&uscc]),
+            CreditQuery::Restriction { uscc } => at(route::CREDIT_RESTRICTION, &[&uscc]),
+            CreditQuery::Score { uscc } => at(route::CREDIT_SCORE, &[&uscc]),
+            CreditQuery::Since { height, limit } => {
+                let since = at(route::CREDIT_SINCE, &[&height.to_string()]);
+                match limit {
+                    Some(l) => format!("{since}?limit={l}"),
+                    None => since,
+                }
+            }
         }),
-        Query::Ca(CaQuery::Issuers) => http_get(&format!("{url}/v1/ca/issuers")),
+        Query::Ca(CaQuery::Issuers) => http_get(&at(route::CA_ISSUERS, &[])),
         Query::Ca(CaQuery::Verify { cert, member }) => {
             let bytes =
                 std::fs::read(&cert).with_context(|| format!("cannot read {}", cert.display()))?;
+            let verify = at(route::CA_VERIFY, &[]);
             let target = match member {
-                Some(m) => format!("{url}/v1/ca/verify?member={m}"),
-                None => format!("{url}/v1/ca/verify"),
+                Some(m) => format!("{verify}?member={m}"),
+                None => verify,
             };
             http_post_bytes(&target, &bytes)
         }
@@ -137,18 +147,21 @@ pub fn run(cmd: QueryCommand) -> anyhow::Result<ExitCode> {
             national_id,
             specialty,
         } => match (id, national_id, specialty) {
-            (_, _, Some(s)) => http_get(&format!("{url}/v1/experts?specialty={s}")),
-            (Some(id), _, _) => http_get(&format!("{url}/v1/experts/{id}")),
-            (None, Some(n), _) => http_get(&format!("{url}/v1/experts/{}", expert_id(&n))),
+            (_, _, Some(s)) => http_get(&format!("{}?specialty={s}", at(route::EXPERTS, &[]))),
+            (Some(id), _, _) => http_get(&at(route::EXPERT, &[&id])),
+            (None, Some(n), _) => http_get(&at(route::EXPERT, &[&expert_id(&n).to_string()])),
             (None, None, None) => {
                 anyhow::bail!("say which expert: ID, --national-id or --specialty")
             }
         },
-        Query::Extraction { id } => http_get(&format!("{url}/v1/extractions/{id}")),
-        Query::Proof { key, height } => http_get(&match height {
-            Some(h) => format!("{url}/v1/state/proof?key={key}&height={h}"),
-            None => format!("{url}/v1/state/proof?key={key}"),
-        }),
+        Query::Extraction { id } => http_get(&at(route::EXTRACTION, &[&id.to_string()])),
+        Query::Proof { key, height } => {
+            let proof = format!("{}?key={key}", at(route::STATE_PROOF, &[]));
+            http_get(&match height {
+                Some(h) => format!("{proof}&height={h}"),
+                None => proof,
+            })
+        }
     };
     finish(answer.map(|v| {
         if json {

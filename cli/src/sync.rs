@@ -87,6 +87,9 @@ enum SourceProblem {
     Unreachable(String),
 }
 
+/// `caihong sync credit`: resumes from the output's last verified height and verifies ranges
+/// from the sources in turn. The resume, fallback and write steps share the light client's
+/// state, so they stay in one loop.
 fn credit(args: CreditSyncArgs) -> anyhow::Result<ExitCode> {
     let genesis = read_genesis(&args.genesis)?;
     let mut client = LightClient::from_genesis(&genesis).map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -23,6 +23,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::config::ApiConfig;
+use crate::contract::{
+    BatchAnswer, BatchEntry, BlockAnswer, CertificateSummary, ErrorBody, NonceAnswer, ProofAnswer,
+    SubmitTx, SubmitTxs, TxAnswer, TxFailure, TxState, ValidatorSetFrom, route,
+};
 use crate::light;
 use crate::mempool::AdmitError;
 use crate::shared::Shared;
@@ -33,9 +37,9 @@ pub struct ApiError(StatusCode, String, Option<&'static str>);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = match self.2 {
-            Some(code) => json!({"error": self.1, "code": code}),
-            None => json!({"error": self.1}),
+        let body = ErrorBody {
+            error: self.1,
+            code: self.2.map(str::to_string),
         };
         (self.0, Json(body)).into_response()
     }
@@ -136,34 +140,34 @@ async fn refuse_oversized(
 
 pub fn router(shared: Shared) -> Router {
     Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/metrics", get(metrics))
-        .route("/v1/status", get(status))
-        .route("/v1/tx", post(submit))
-        .route("/v1/txs", post(submit_batch))
-        .route("/v1/tx/{hash}", get(tx_status))
-        .route("/v1/blocks/latest", get(latest_block))
-        .route("/v1/blocks/{height}", get(block))
-        .route("/v1/state/proof", get(state_proof))
-        .route("/v1/validators", get(validator_history))
-        .route("/v1/light/blocks", get(light_blocks))
-        .route("/v1/nonce/{key}", get(nonce))
-        .route("/v1/members", get(member_list))
-        .route("/v1/evidence", get(evidence))
-        .route("/v1/governance/proposals", get(proposals))
-        .route("/v1/governance/proposals/{id}", get(proposal))
-        .route("/v1/subjects/{uscc}", get(subject))
-        .route("/v1/subjects/{uscc}/history", get(subject_history))
-        .route("/v1/credit/records/{id}", get(credit_record))
-        .route("/v1/credit/by-subject/{uscc}", get(credit_for))
-        .route("/v1/credit/restriction/{uscc}", get(restriction))
-        .route("/v1/credit/score/{uscc}", get(score))
-        .route("/v1/credit/since/{height}", get(credit_since))
-        .route("/v1/ca/issuers", get(issuers))
-        .route("/v1/ca/verify", post(verify_certificate))
-        .route("/v1/experts", get(experts_by_specialty))
-        .route("/v1/experts/{id}", get(expert))
-        .route("/v1/extractions/{id}", get(extraction))
+        .route(route::HEALTHZ, get(|| async { "ok" }))
+        .route(route::METRICS, get(metrics))
+        .route(route::STATUS, get(status))
+        .route(route::TX, post(submit))
+        .route(route::TXS, post(submit_batch))
+        .route(route::TX_BY_HASH, get(tx_status))
+        .route(route::LATEST_BLOCK, get(latest_block))
+        .route(route::BLOCK, get(block))
+        .route(route::STATE_PROOF, get(state_proof))
+        .route(route::VALIDATORS, get(validator_history))
+        .route(route::LIGHT_BLOCKS, get(light_blocks))
+        .route(route::NONCE, get(nonce))
+        .route(route::MEMBERS, get(member_list))
+        .route(route::EVIDENCE, get(evidence))
+        .route(route::PROPOSALS, get(proposals))
+        .route(route::PROPOSAL, get(proposal))
+        .route(route::SUBJECT, get(subject))
+        .route(route::SUBJECT_HISTORY, get(subject_history))
+        .route(route::CREDIT_RECORD, get(credit_record))
+        .route(route::CREDIT_BY_SUBJECT, get(credit_for))
+        .route(route::CREDIT_RESTRICTION, get(restriction))
+        .route(route::CREDIT_SCORE, get(score))
+        .route(route::CREDIT_SINCE, get(credit_since))
+        .route(route::CA_ISSUERS, get(issuers))
+        .route(route::CA_VERIFY, post(verify_certificate))
+        .route(route::EXPERTS, get(experts_by_specialty))
+        .route(route::EXPERT, get(expert))
+        .route(route::EXTRACTION, get(extraction))
         .fallback(|| async { not_found("no such route; the routes are listed in docs/API.md") })
         .with_state(shared)
 }
@@ -181,8 +185,8 @@ fn parse_hash(s: &str, what: &str) -> Result<Hash, ApiError> {
     Hash::from_hex(s).map_err(|e| bad(format!("{what} {s:?}: {e}")))
 }
 
-async fn status(State(s): State<Shared>) -> ApiResult {
-    Ok(to_json(s.status.read().expect("status").clone()))
+async fn status(State(s): State<Shared>) -> Json<crate::contract::Status> {
+    Json(s.status.read().expect("status").clone())
 }
 
 async fn metrics(State(s): State<Shared>) -> String {
@@ -206,16 +210,6 @@ async fn metrics(State(s): State<Shared>) -> String {
         lag,
         st.rejected_consensus_gossip
     )
-}
-
-#[derive(Debug, Deserialize)]
-struct Submit {
-    /// Hex of the canonical bytes of a SignedTransaction.
-    tx: String,
-    #[serde(default)]
-    wait: bool,
-    #[serde(default)]
-    timeout_ms: Option<u64>,
 }
 
 /// Why a transaction was not admitted, as the API answers it: 503 when the mempool (or the
@@ -246,19 +240,13 @@ fn body_error(e: JsonRejection) -> ApiError {
 /// Most transactions in one `POST /v1/txs`.
 const MAX_BATCH: usize = 10_000;
 
-#[derive(Debug, Deserialize)]
-struct SubmitBatch {
-    /// Hex of the canonical bytes of each SignedTransaction.
-    txs: Vec<String>,
-}
-
 /// `POST /v1/txs`: many transactions in one request (bulk import, busy gateways). Each is
 /// admitted or refused on its own; the answer lists, in order, its hash and `pending`, or the
 /// error the single-transaction route would have given.
 async fn submit_batch(
     State(s): State<Shared>,
-    body: Result<Json<SubmitBatch>, JsonRejection>,
-) -> ApiResult {
+    body: Result<Json<SubmitTxs>, JsonRejection>,
+) -> Result<Json<BatchAnswer>, ApiError> {
     let Json(req) = body.map_err(body_error)?;
     if req.txs.is_empty() || req.txs.len() > MAX_BATCH {
         return Err(bad(format!(
@@ -282,32 +270,38 @@ async fn submit_batch(
         })
         .collect();
     let mut admitted = s.admit_batch(good).await.into_iter();
-    let results: Vec<Value> = decoded
-        .iter()
+    let entry = |hash: Option<&Hash>, status, error, code: Option<&str>| BatchEntry {
+        hash: hash.map(Hash::to_hex),
+        status,
+        error,
+        code: code.map(str::to_string),
+    };
+    let results: Vec<BatchEntry> = decoded
+        .into_iter()
         .map(|d| match d {
-            Err(message) => json!({"error": message, "code": "INVALID_INPUT"}),
-            Ok(hash) => {
-                let result = admitted.next().expect("one result per decoded tx");
-                match result {
-                    Ok(_) | Err(AdmitError::Duplicate(_)) => {
-                        json!({"hash": hash.to_hex(), "status": "pending"})
-                    }
-                    Err(e) => {
-                        let ApiError(_, message, code) = admit_error(e);
-                        json!({"hash": hash.to_hex(), "error": message, "code": code})
-                    }
+            Err(message) => entry(None, None, Some(message), Some("INVALID_INPUT")),
+            Ok(hash) => match admitted.next().expect("one result per decoded tx") {
+                Ok(_) | Err(AdmitError::Duplicate(_)) => {
+                    entry(Some(&hash), Some(TxState::Pending), None, None)
                 }
-            }
+                Err(e) => {
+                    let ApiError(_, message, code) = admit_error(e);
+                    entry(Some(&hash), None, Some(message), code)
+                }
+            },
         })
         .collect();
-    let accepted = results.iter().filter(|r| r["status"] == "pending").count();
-    Ok(Json(json!({"accepted": accepted, "results": results})))
+    let accepted = results
+        .iter()
+        .filter(|r| r.status == Some(TxState::Pending))
+        .count();
+    Ok(Json(BatchAnswer { accepted, results }))
 }
 
 async fn submit(
     State(s): State<Shared>,
-    body: Result<Json<Submit>, JsonRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+    body: Result<Json<SubmitTx>, JsonRejection>,
+) -> Result<(StatusCode, Json<TxAnswer>), ApiError> {
     let Json(req) = body.map_err(body_error)?;
     let bytes = hex::decode(req.tx.trim()).map_err(|e| bad(format!("tx is not hex: {e}")))?;
     let tx =
@@ -319,16 +313,13 @@ async fn submit(
         Err(e) => return Err(admit_error(e)),
     }
     if !req.wait {
-        return Ok((
-            StatusCode::ACCEPTED,
-            Json(json!({"hash": hash.to_hex(), "status": "pending"})),
-        ));
+        return Ok((StatusCode::ACCEPTED, Json(TxAnswer::pending(hash.to_hex()))));
     }
     // Already committed (a resubmission)?
     if let Ok(Some(r)) = s.store.receipt(&hash) {
         return Ok((
             StatusCode::OK,
-            to_json(receipt_json(
+            Json(receipt_answer(
                 &hash,
                 r.location.height,
                 r.location.index,
@@ -367,56 +358,67 @@ async fn submit(
                 .unwrap_or(0);
             Ok((
                 StatusCode::OK,
-                to_json(receipt_json(&hash, c.height, index, &c.receipt)),
+                Json(receipt_answer(&hash, c.height, index, &c.receipt)),
             ))
         }
         _ => Ok((
             StatusCode::ACCEPTED,
-            Json(
-                json!({"hash": hash.to_hex(), "status": "pending", "note": "not committed within the wait timeout"}),
-            ),
+            Json(TxAnswer {
+                note: Some("not committed within the wait timeout".into()),
+                ..TxAnswer::pending(hash.to_hex())
+            }),
         )),
     }
 }
 
-fn receipt_json(
+fn receipt_answer(
     hash: &Hash,
     height: u64,
     index: u32,
     receipt: &caihong_chaincode::Receipt,
-) -> Value {
+) -> TxAnswer {
     let (status, output, error) = match &receipt.status {
-        TxStatus::Success(out) => (
-            "committed",
-            serde_json::to_value(out).unwrap_or(Value::Null),
-            Value::Null,
-        ),
+        TxStatus::Success(out) => (TxState::Committed, Some(out.clone()), None),
         TxStatus::Failed(e) => (
-            "failed",
-            Value::Null,
-            json!({"code": e.code.as_str(), "message": e.message}),
+            TxState::Failed,
+            None,
+            Some(TxFailure {
+                code: e.code.as_str().to_string(),
+                message: e.message.clone(),
+            }),
         ),
     };
-    json!({"hash": hash.to_hex(), "status": status, "height": height, "index": index, "output": output, "error": error})
+    TxAnswer {
+        status,
+        height: Some(height),
+        index: Some(index),
+        output,
+        error,
+        ..TxAnswer::pending(hash.to_hex())
+    }
 }
 
-async fn tx_status(State(s): State<Shared>, Path(hash): Path<String>) -> ApiResult {
+async fn tx_status(
+    State(s): State<Shared>,
+    Path(hash): Path<String>,
+) -> Result<Json<TxAnswer>, ApiError> {
     let hash = parse_hash(&hash, "transaction hash")?;
     if let Some(r) = s.store.receipt(&hash).map_err(internal)? {
         let tx = s.store.tx(&hash).map_err(internal)?;
-        let mut v = receipt_json(&hash, r.location.height, r.location.index, &r.receipt);
-        v["tx"] = serde_json::to_value(tx.map(|t| t.tx)).unwrap_or(Value::Null);
-        return Ok(Json(v));
+        return Ok(Json(TxAnswer {
+            tx: tx.map(|t| t.tx),
+            ..receipt_answer(&hash, r.location.height, r.location.index, &r.receipt)
+        }));
     }
     if s.mempool.lock().expect("mempool").contains(&hash) {
-        return Ok(Json(json!({"hash": hash.to_hex(), "status": "pending"})));
+        return Ok(Json(TxAnswer::pending(hash.to_hex())));
     }
     Err(not_found(format!(
         "transaction {hash} is neither committed nor pending"
     )))
 }
 
-fn block_json(s: &Shared, height: u64) -> ApiResult {
+fn block_answer(s: &Shared, height: u64) -> Result<Json<BlockAnswer>, ApiError> {
     let block = s
         .store
         .block(height)
@@ -424,37 +426,46 @@ fn block_json(s: &Shared, height: u64) -> ApiResult {
         .ok_or_else(|| not_found(format!("no block at height {height}")))?;
     let cert = s.store.commit_certificate(height).map_err(internal)?;
     let h = &block.header;
-    Ok(Json(json!({
-        "height": h.height,
-        "hash": block.hash().to_hex(),
-        "chain_id": h.chain_id,
-        "time_ms": h.time_ms,
-        "parent_hash": h.parent_hash.to_hex(),
-        "proposer": h.proposer.to_hex(),
-        "txs_root": h.txs_root.to_hex(),
-        "receipts_root": h.receipts_root.to_hex(),
-        "state_root": h.state_root.to_hex(),
-        "next_validators_hash": h.next_validators_hash.to_hex(),
-        "txs": block.txs.iter().map(|t| t.hash().to_hex()).collect::<Vec<_>>(),
-        "header_bincode_hex": hex::encode(caihong_chaincode::codec::encode(h)),
-        "certificate_bincode_hex": cert.as_ref().map(|c| hex::encode(caihong_chaincode::codec::encode(c))),
-        "certificate": cert.map(|c| json!({
-            "height": c.height,
-            "round": c.round,
-            "value": hex::encode(c.value.0),
-            "signers": c.signatures.iter().map(|s| hex::encode(s.validator.0)).collect::<Vec<_>>(),
-        })),
-    })))
+    Ok(Json(BlockAnswer {
+        height: h.height,
+        hash: block.hash().to_hex(),
+        chain_id: h.chain_id.clone(),
+        time_ms: h.time_ms,
+        parent_hash: h.parent_hash.to_hex(),
+        proposer: h.proposer.to_hex(),
+        txs_root: h.txs_root.to_hex(),
+        receipts_root: h.receipts_root.to_hex(),
+        state_root: h.state_root.to_hex(),
+        next_validators_hash: h.next_validators_hash.to_hex(),
+        txs: block.txs.iter().map(|t| t.hash().to_hex()).collect(),
+        header_bincode_hex: hex::encode(caihong_chaincode::codec::encode(h)),
+        certificate_bincode_hex: cert
+            .as_ref()
+            .map(|c| hex::encode(caihong_chaincode::codec::encode(c))),
+        certificate: cert.map(|c| CertificateSummary {
+            height: c.height,
+            round: c.round,
+            value: hex::encode(c.value.0),
+            signers: c
+                .signatures
+                .iter()
+                .map(|s| hex::encode(s.validator.0))
+                .collect(),
+        }),
+    }))
 }
 
-async fn block(State(s): State<Shared>, Path(height): Path<String>) -> ApiResult {
+async fn block(
+    State(s): State<Shared>,
+    Path(height): Path<String>,
+) -> Result<Json<BlockAnswer>, ApiError> {
     let height: u64 = parse_number(&height, "height")?;
-    block_json(&s, height)
+    block_answer(&s, height)
 }
 
-async fn latest_block(State(s): State<Shared>) -> ApiResult {
+async fn latest_block(State(s): State<Shared>) -> Result<Json<BlockAnswer>, ApiError> {
     let height = s.store.latest_height().map_err(internal)?.unwrap_or(0);
-    block_json(&s, height)
+    block_answer(&s, height)
 }
 
 #[derive(Debug, Deserialize)]
@@ -463,7 +474,10 @@ struct ProofQuery {
     height: Option<u64>,
 }
 
-async fn state_proof(State(s): State<Shared>, Params(q): Params<ProofQuery>) -> ApiResult {
+async fn state_proof(
+    State(s): State<Shared>,
+    Params(q): Params<ProofQuery>,
+) -> Result<Json<ProofAnswer>, ApiError> {
     let key = hex::decode(&q.key).map_err(|e| bad(format!("key is not hex: {e}")))?;
     let height = match q.height {
         Some(h) => h,
@@ -474,24 +488,27 @@ async fn state_proof(State(s): State<Shared>, Params(q): Params<ProofQuery>) -> 
         .prove(&key, height)
         .map_err(|e| bad(e.to_string()))?;
     let root = s.store.state_root(height).map_err(|e| bad(e.to_string()))?;
-    Ok(Json(json!({
-        "height": height,
-        "state_root": root.to_hex(),
-        "key": q.key,
-        "proof_bincode_hex": hex::encode(caihong_chaincode::codec::encode(&proof)),
-    })))
+    Ok(Json(ProofAnswer {
+        height,
+        state_root: root.to_hex(),
+        key: q.key,
+        proof_bincode_hex: hex::encode(caihong_chaincode::codec::encode(&proof)),
+    }))
 }
 
-async fn validator_history(State(s): State<Shared>) -> ApiResult {
+async fn validator_history(
+    State(s): State<Shared>,
+) -> Result<Json<Vec<ValidatorSetFrom>>, ApiError> {
     let history = s.store.validator_history().map_err(internal)?;
-    Ok(Json(Value::Array(
+    Ok(Json(
         history
             .into_iter()
-            .map(|(from, keys)| {
-                json!({"from_height": from, "node_keys": keys.iter().map(|k| k.to_hex()).collect::<Vec<_>>()})
+            .map(|(from_height, keys)| ValidatorSetFrom {
+                from_height,
+                node_keys: keys.iter().map(|k| k.to_hex()).collect(),
             })
             .collect(),
-    )))
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -604,7 +621,10 @@ fn light_body(s: &Shared, block: &crate::block::Block) -> Result<light::LightBod
     })
 }
 
-async fn nonce(State(s): State<Shared>, Path(key): Path<String>) -> ApiResult {
+async fn nonce(
+    State(s): State<Shared>,
+    Path(key): Path<String>,
+) -> Result<Json<NonceAnswer>, ApiError> {
     let key = PublicKey::from_hex(&key).map_err(bad)?;
     let view = s.store.state_view().map_err(internal)?;
     let committed = exec::next_nonce(&view, &key);
@@ -613,9 +633,11 @@ async fn nonce(State(s): State<Shared>, Path(key): Path<String>) -> ApiResult {
         .lock()
         .expect("mempool")
         .next_free_nonce(&key, committed);
-    Ok(Json(
-        json!({"key": key.to_hex(), "next_nonce": committed, "next_free_nonce": free}),
-    ))
+    Ok(Json(NonceAnswer {
+        key: key.to_hex(),
+        next_nonce: committed,
+        next_free_nonce: free,
+    }))
 }
 
 async fn member_list(State(s): State<Shared>) -> ApiResult {

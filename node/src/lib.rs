@@ -14,6 +14,7 @@
 //! - [`intake`]: one thread verifies and admits gossiped and submitted transactions in
 //!   batches; one task gossips what the API admitted.
 //! - [`light`]: what other regions verify: light blocks, credit proofs, the light client.
+//! - [`contract`]: the HTTP API's routes, requests and answers, shared with clients.
 //! - [`shared`]: the status and handles the API reads.
 //! - [`api`]: the HTTP API.
 //! - [`pipeline`]: the height in progress: bodies, building, validation, commit.
@@ -39,6 +40,7 @@ pub mod block_sync;
 pub mod byzantine;
 pub mod chain;
 pub mod config;
+pub mod contract;
 pub mod host;
 pub mod intake;
 pub mod light;

@@ -5,39 +5,16 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use caihong_chaincode::{Hash, Receipt, SignedTransaction};
 use caihong_consensus::SafetyState;
-use serde::Serialize;
 use tokio::sync::broadcast;
+
+pub use crate::contract::Status;
 
 use crate::intake::IntakeQueue;
 use crate::mempool::{AdmitError, Mempool};
 use crate::storage::Store;
 
-/// What the API and metrics read. Each field has one writer: the consensus host, except
-/// `syncing` and `highest_peer_height` (block sync).
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Status {
-    pub chain_id: String,
-    pub member: String,
-    pub node_key: String,
-    pub height: u64,
-    pub latest_block_hash: String,
-    pub latest_block_time_ms: u64,
-    pub peers: Vec<String>,
-    pub syncing: bool,
-    pub validator: bool,
-    pub consensus_round: u32,
-    pub mempool_size: usize,
-    pub committed_txs: u64,
-    pub last_block_interval_ms: u64,
-    pub highest_peer_height: u64,
-    pub rounds_last_height: u32,
-    /// Consensus-topic messages refused as forged, foreign or undecodable (each a strike
-    /// against the member that relayed it).
-    pub rejected_consensus_gossip: u64,
-    /// The last `(height, round, step)` this node's key signed a consensus message for.
-    pub last_signed: Option<(u64, u32, String)>,
-}
-
+/// `Status` has one writer per field: the consensus host, except the signer-state line at
+/// start (the runtime, before the host runs).
 impl Status {
     pub fn note_signed(&mut self, state: &SafetyState) {
         self.last_signed = state

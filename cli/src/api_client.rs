@@ -1,0 +1,202 @@
+//! A typed client of a node's HTTP API, on the contract the node's handlers answer with
+//! (`caihong_node::contract`): the `caihong` commands, the benchmark and the multi-process
+//! tests all talk to nodes through it.
+//!
+//! The chain id comes from the node's status and the nonce from its `/v1/nonce` answer, so a
+//! caller only says which key signs. A nonce taken by a concurrent submission from the same
+//! key is retried with a fresh nonce a few times before the conflict is reported.
+
+use std::time::Duration;
+
+use caihong_chaincode::{Action, Hash, PublicKey, SignedTransaction, Transaction};
+use caihong_node::contract::{
+    BatchAnswer, BlockAnswer, NonceAnswer, Status, SubmitTx, SubmitTxs, TxAnswer, route,
+};
+use ed25519_dalek::SigningKey;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// How often a nonce conflict is retried with a fresh nonce.
+const NONCE_RETRIES: usize = 3;
+
+/// How long a request waits for its answer (a waited-for transaction waits longer).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// An HTTP failure, split into "the node said no" and "could not reach it".
+#[derive(Debug)]
+pub enum Failure {
+    /// The node answered with an error: its status and JSON body (`contract::ErrorBody`).
+    Rejected { status: u16, body: Value },
+    /// Usage or transport problem.
+    Local(anyhow::Error),
+}
+
+impl Failure {
+    /// The error code of a rejection (`BAD_NONCE`, `MEMPOOL_FULL`, a chaincode code, ...).
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Failure::Rejected { body, .. } => body["code"].as_str(),
+            Failure::Local(_) => None,
+        }
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Local(e)
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Rejected { status, body } => write!(f, "HTTP {status}: {body}"),
+            Failure::Local(e) => write!(f, "{e:#}"),
+        }
+    }
+}
+
+/// GETs `url` and reads the JSON answer as `T`.
+pub fn get_json<T: DeserializeOwned>(url: &str) -> Result<T, Failure> {
+    answer(ureq::get(url).timeout(REQUEST_TIMEOUT).call(), url)
+}
+
+/// POSTs `body` as JSON to `url` and reads the JSON answer as `T`.
+pub fn post_json<T: DeserializeOwned>(
+    url: &str,
+    body: &impl Serialize,
+    timeout: Duration,
+) -> Result<T, Failure> {
+    answer(ureq::post(url).timeout(timeout).send_json(body), url)
+}
+
+/// POSTs raw bytes (a DER certificate, ...) to `url`.
+pub fn post_bytes<T: DeserializeOwned>(url: &str, body: &[u8]) -> Result<T, Failure> {
+    answer(
+        ureq::post(url)
+            .timeout(REQUEST_TIMEOUT)
+            .set("content-type", "application/octet-stream")
+            .send_bytes(body),
+        url,
+    )
+}
+
+fn answer<T: DeserializeOwned>(
+    result: Result<ureq::Response, ureq::Error>,
+    url: &str,
+) -> Result<T, Failure> {
+    match result {
+        Ok(r) => r.into_json().map_err(|e| {
+            Failure::Local(anyhow::anyhow!(
+                "{url}: the answer is not what the API contract says: {e}"
+            ))
+        }),
+        Err(ureq::Error::Status(status, r)) => {
+            let body = r.into_json().unwrap_or(Value::Null);
+            Err(Failure::Rejected { status, body })
+        }
+        Err(ureq::Error::Transport(t)) => Err(Failure::Local(anyhow::anyhow!(
+            "node unreachable at {url}: {t}"
+        ))),
+    }
+}
+
+/// A node to talk to, with the chain id it reported.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub url: String,
+    pub chain_id: String,
+}
+
+impl Client {
+    /// Asks the node at `url` for its chain id.
+    pub fn connect(url: &str) -> Result<Client, Failure> {
+        let url = url.trim_end_matches('/');
+        let status: Status = get_json(&format!("{url}{}", route::STATUS))?;
+        Ok(Client {
+            url: url.to_string(),
+            chain_id: status.chain_id,
+        })
+    }
+
+    /// The full URL of `path` on this node.
+    pub fn url_of(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+
+    /// GETs `path` (a [`route`] with its parameters filled in).
+    pub fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, Failure> {
+        get_json(&self.url_of(path))
+    }
+
+    pub fn status(&self) -> Result<Status, Failure> {
+        self.get(route::STATUS)
+    }
+
+    pub fn block(&self, height: u64) -> Result<BlockAnswer, Failure> {
+        self.get(&route::path(route::BLOCK, &[&height.to_string()]))
+    }
+
+    /// A transaction's state: committed or failed with its receipt, or pending.
+    pub fn tx(&self, hash: &Hash) -> Result<TxAnswer, Failure> {
+        self.get(&route::path(route::TX_BY_HASH, &[&hash.to_hex()]))
+    }
+
+    /// The next nonce for `key` (committed nonces and those pending in the node's mempool).
+    pub fn next_nonce(&self, key: &PublicKey) -> Result<u64, Failure> {
+        let answer: NonceAnswer = self.get(&route::path(route::NONCE, &[&key.to_hex()]))?;
+        Ok(answer.next_free_nonce)
+    }
+
+    pub fn sign(&self, key: &SigningKey, nonce: u64, action: Action) -> SignedTransaction {
+        Transaction {
+            chain_id: self.chain_id.clone(),
+            signer: PublicKey::from(&key.verifying_key()),
+            nonce,
+            action,
+        }
+        .sign(key)
+    }
+
+    /// Posts a signed transaction; with `wait`, the answer is its receipt (committed or
+    /// failed) unless the wait (60 s) timed out.
+    pub fn post(&self, tx: &SignedTransaction, wait: bool) -> Result<TxAnswer, Failure> {
+        let request = SubmitTx {
+            tx: hex::encode(tx.encode()),
+            wait,
+            timeout_ms: Some(60_000),
+        };
+        post_json(&self.url_of(route::TX), &request, Duration::from_secs(75))
+    }
+
+    /// Posts many signed transactions in one request (`POST /v1/txs`).
+    pub fn post_batch(&self, txs: &[SignedTransaction]) -> Result<BatchAnswer, Failure> {
+        let request = SubmitTxs {
+            txs: txs.iter().map(|t| hex::encode(t.encode())).collect(),
+        };
+        post_json(&self.url_of(route::TXS), &request, REQUEST_TIMEOUT)
+    }
+
+    /// Signs `action` with the next nonce and submits it, retrying nonce conflicts.
+    pub fn submit(
+        &self,
+        key: &SigningKey,
+        action: Action,
+        wait: bool,
+    ) -> Result<TxAnswer, Failure> {
+        let signer = PublicKey::from(&key.verifying_key());
+        let mut attempt = 0;
+        loop {
+            let nonce = self.next_nonce(&signer)?;
+            let tx = self.sign(key, nonce, action.clone());
+            match self.post(&tx, wait) {
+                Err(Failure::Rejected { status: 409, .. }) if attempt < NONCE_RETRIES => {
+                    attempt += 1;
+                    std::thread::sleep(Duration::from_millis(200 * attempt as u64));
+                }
+                other => return other,
+            }
+        }
+    }
+}
