@@ -226,7 +226,7 @@ impl Admission {
         // transactions are each admitted or refused on their own.
         let mut refused = Vec::with_capacity(sources.len());
         let mut candidates = Vec::new();
-        // The submitted transactions, for the core task to gossip once admitted.
+        // The submitted transactions, for the gossip task to send once admitted.
         let mut submitted: HashMap<Hash, SignedTransaction> = HashMap::new();
         for (source, &count) in sources.iter().zip(&counts) {
             let own: Vec<_> = checked.by_ref().take(count).collect();
