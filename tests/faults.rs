@@ -355,6 +355,19 @@ fn demo_issuer(a: &Alliance) -> Option<String> {
     let (code, out, err) =
         harness::run(&["demo", "--dir", a.dir.path().join("net").to_str().unwrap()]);
     assert_eq!(code, 0, "caihong demo failed:\n{out}\n{err}");
+    // Every cross-member read waits for the block it needs: the last member sees the
+    // certificate registered and the draw revealed, not the state before them.
+    for shown in [
+        "recognized=true",
+        "status \"Drawn\"",
+        "verified=true",
+        "give the same answer",
+    ] {
+        assert!(
+            out.contains(shown),
+            "the demo does not show {shown}:\n{out}"
+        );
+    }
     let issuers: Value = a.get(0, "/v1/ca/issuers");
     issuers[0]["fingerprint"].as_str().map(str::to_string)
 }

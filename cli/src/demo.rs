@@ -115,6 +115,25 @@ fn submit(member: &DemoMember, action: Action) -> anyhow::Result<TxAnswer> {
     }
 }
 
+/// Waits until `member` has committed the block at `height` (30 s at most): a read from another
+/// member than the one a transaction went to must wait for that member to have its block, or
+/// it shows the state before the transaction (read-your-writes by height).
+fn wait_for_block(member: &DemoMember, height: Option<u64>) -> anyhow::Result<()> {
+    let height = height.context("a committed transaction has a height")?;
+    let client = Client {
+        url: member.api.clone(),
+        chain_id: member.chain_id.clone(),
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while client.status().map_err(failure)?.height < height {
+        if Instant::now() > deadline {
+            bail!("{} did not reach height {height} within 30 s", member.name);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
 fn wait_for_alliance(members: &[DemoMember]) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     for m in members {
@@ -318,10 +337,10 @@ fn demo_certificates(members: &[DemoMember]) -> anyhow::Result<()> {
     )?;
     let fingerprint = root.fingerprint_sha256();
     println!(
-        "{:<10} registered CA issuer (CA 机构) {} [{}]",
+        "{:<10} registered CA issuer (CA 机构) {}\n           fingerprint {}",
         first.name,
         root.subject(),
-        short(&fingerprint.to_hex())
+        fingerprint.to_hex()
     );
     for m in members {
         submit(
@@ -333,22 +352,31 @@ fn demo_certificates(members: &[DemoMember]) -> anyhow::Result<()> {
         )?;
     }
     println!("every member recognizes it (互认)");
-    submit(
+    let registered = submit(
         first,
         Action::Ca(CaAction::RegisterCertificate {
             certificate: bidder.der().to_vec(),
         }),
     )?;
     let last = &members[members.len() - 1];
+    wait_for_block(last, registered.height)?;
     let v =
         http_post_bytes(&format!("{}/v1/ca/verify", last.api), bidder.der()).map_err(failure)?;
+    let reasons: Vec<&str> = v["reasons_text"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
     println!(
-        "{:<10} verifies bidder certificate (数字证书) {}: recognized={} {}",
+        "{:<10} verifies bidder certificate (数字证书) {}: recognized={}",
         last.name,
         bidder.subject(),
         v["recognized"],
-        v["reasons_text"]
     );
+    for reason in reasons {
+        println!("           {reason}");
+    }
     Ok(())
 }
 
@@ -429,7 +457,7 @@ fn demo_extraction(
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    submit(
+    let revealed = submit(
         requester,
         Action::Expert(ExpertAction::RevealExtraction {
             extraction: id,
@@ -437,6 +465,7 @@ fn demo_extraction(
         }),
     )?;
     let checker = &members[members.len() - 1];
+    wait_for_block(checker, revealed.height)?;
     let ext = http_get(&format!("{}/v1/extractions/{id}", checker.api)).map_err(failure)?;
     let seated: Vec<String> = ext["draws"]
         .as_array()
