@@ -231,7 +231,27 @@ fn an_administrators_day_from_the_command_line() {
         let (code, _, err) = run(&args);
         assert_eq!(code, 2, "{args:?}: {err}");
         assert!(err.contains("http://127.0.0.1:9"), "{args:?}: {err}");
+        // Once, with what to check.
+        assert_eq!(
+            err.matches("http://127.0.0.1:9").count(),
+            1,
+            "{args:?}: {err}"
+        );
+        assert!(err.contains("is the node running"), "{args:?}: {err}");
     }
+    // A home that is not one is named as such, once, with how to make one.
+    let missing = a.dir.path().join("no-such-home");
+    let (code, _, err) = run(&["status", "--home", missing.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("is not a member home") && err.contains("caihong init"),
+        "{err}"
+    );
+    assert_eq!(err.matches("no-such-home").count(), 1, "{err}");
+    // A second node on a home whose node runs is refused in words, not RocksDB's.
+    let (code, _, err) = run(&["start", "--home", a.members[0].home.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("already running"), "{err}");
     // And without any node named, the usage error says how to name one.
     let (code, _, err) = run(&["query", "members"]);
     assert_eq!(code, 2);

@@ -96,9 +96,18 @@ fn answer<T: DeserializeOwned>(
             let body = r.into_json().unwrap_or(Value::Null);
             Err(Failure::Rejected { status, body })
         }
-        Err(ureq::Error::Transport(t)) => Err(Failure::Local(anyhow::anyhow!(
-            "node unreachable at {url}: {t}"
-        ))),
+        Err(ureq::Error::Transport(t)) => {
+            // The transport error's own text repeats the URL: say it once.
+            let cause = std::error::Error::source(&t)
+                .map(|e| e.to_string())
+                .or_else(|| t.message().map(str::to_string))
+                .unwrap_or_default();
+            Err(Failure::Local(anyhow::anyhow!(
+                "node unreachable at {url}: {}: {cause}; is the node running, and is the URL \
+                 (--node) or the home (--home) the right one?",
+                t.kind()
+            )))
+        }
     }
 }
 

@@ -19,19 +19,27 @@ use serde::{Deserialize, Serialize};
 /// Errors reading or writing a home directory, naming the file.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{path}: {source}")]
+    /// The IO error is part of the message, not a separate source, so a report of the
+    /// whole chain (`{:#}`) says it once.
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
+    #[error(
+        "{} is not a member home (it has no config.toml); make one with `caihong init` or \
+         `caihong testnet`, or give the right --home",
+        .0.display()
+    )]
+    NotAHome(PathBuf),
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ConfigError + '_ {
-    move |source| ConfigError::Io {
+    move |error| ConfigError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     }
 }
 
@@ -275,7 +283,13 @@ impl Home {
 
     pub fn load(dir: &Path) -> Result<Home, ConfigError> {
         let config_path = Self::config_path(dir);
-        let text = std::fs::read_to_string(&config_path).map_err(io(&config_path))?;
+        let text = std::fs::read_to_string(&config_path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                ConfigError::NotAHome(dir.to_path_buf())
+            } else {
+                io(&config_path)(e)
+            }
+        })?;
         let config: NodeConfig = toml::from_str(&text).map_err(|e| invalid(&config_path, e))?;
         config
             .consensus

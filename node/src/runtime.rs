@@ -104,8 +104,8 @@ pub async fn run(
 
 /// Opens the store, puts the genesis block in a new one, and checks the node key.
 fn open_store(home: &Home, node_key: PublicKey) -> anyhow::Result<Arc<Store>> {
-    let store = Store::open(home.data_dir())
-        .with_context(|| format!("opening {}", home.data_dir().display()))?;
+    // Every StorageError names the data directory.
+    let store = Store::open(home.data_dir())?;
     let writes = home
         .genesis
         .initial_state()

@@ -1026,3 +1026,14 @@ fn lost_tree_nodes_are_computed_again_on_open() {
         other => panic!("expected a state root mismatch at 6, got {other:?}"),
     }
 }
+
+/// A data directory another store holds open is refused with a message that says so, not
+/// RocksDB's words about a LOCK file.
+#[test]
+fn a_data_directory_in_use_is_named_as_such() {
+    let (dir, _store) = new_store();
+    let path = dir.path().join("db");
+    let err = Store::open(&path).expect_err("the directory is in use");
+    assert!(matches!(err, StorageError::InUse(_)), "{err}");
+    assert!(err.to_string().contains("already running"), "{err}");
+}

@@ -16,6 +16,13 @@ pub enum StorageError {
         #[source]
         source: rocksdb::Error,
     },
+    /// Another process (another `caihong start` with this home) has the database open.
+    #[error(
+        "{} is in use by another process (is a node with this home already running?); stop \
+         it first, or give another --home",
+        .0.display()
+    )]
+    InUse(PathBuf),
     /// A stored value does not decode: the database is corrupt or from an incompatible version.
     #[error("corrupt {table} entry ({what}): {detail}")]
     Corrupt {

@@ -351,7 +351,16 @@ impl Store {
             path: PathBuf::from(path),
             source,
         };
-        let mut db = DB::open_cf_descriptors(&opts, path, cfs).map_err(db_error)?;
+        let mut db = DB::open_cf_descriptors(&opts, path, cfs).map_err(|e| {
+            // RocksDB names the held lock file: "While lock file: …/LOCK: Resource temporarily
+            // unavailable" (another process), "lock hold by current process … /LOCK: No locks
+            // available" (this one).
+            if e.as_ref().contains("/LOCK: ") {
+                StorageError::InUse(PathBuf::from(path))
+            } else {
+                db_error(e)
+            }
+        })?;
         for name in retired {
             db.drop_cf(name).map_err(db_error)?;
         }
