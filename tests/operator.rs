@@ -201,6 +201,50 @@ fn an_administrators_day_from_the_command_line() {
     let (_, subject, _) = as_member(&a, 3, &["query", "subject", &test_uscc("150200", 11)]);
     assert_eq!(subject["roles"].as_array().unwrap().len(), 2, "{subject}");
 
+    // A CA one member recognizes: recognized for that member (exit 0), not alliance-wide
+    // (exit 1, the reasons printed), and an unknown member is a usage error (exit 2).
+    let certs = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../chaincode/tests/fixtures/certs"
+    );
+    let (code, _, err) = as_member(
+        &a,
+        0,
+        &[
+            "tx",
+            "--wait",
+            "ca",
+            "register-issuer",
+            "--cert",
+            &format!("{certs}/sm2-root.pem"),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let bidder = format!("{certs}/sm2-bidder.pem");
+    let verify = |member: Option<&str>| {
+        let mut args = vec!["query", "ca", "verify", "--cert", &bidder];
+        args.extend(member.map(|m| ["--member", m]).into_iter().flatten());
+        as_member(&a, 1, &args)
+    };
+    let (code, v, err) = verify(Some(&a.members[0].name));
+    assert_eq!(
+        (code, &v["recognized"]),
+        (0, &Value::Bool(true)),
+        "{v} {err}"
+    );
+    let (code, v, err) = verify(None);
+    assert_eq!(
+        (code, &v["recognized"]),
+        (1, &Value::Bool(false)),
+        "{v} {err}"
+    );
+    let (code, _, err) = verify(Some("xian"));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("xian is not in the alliance") && err.contains(&a.members[0].name),
+        "{err}"
+    );
+
     // Every command that needs a node says which URL it could not reach: exit 2.
     for args in [
         vec!["status", "--node", "http://127.0.0.1:9"],

@@ -88,14 +88,46 @@ pub enum CreditQuery {
 pub enum CaQuery {
     /// Registered issuers and which members recognize them.
     Issuers,
-    /// Verify a bidder's certificate (PEM or DER) against the chain: alliance-wide or for one
-    /// member's recognition.
+    /// Verify a bidder's certificate (PEM or DER) against the chain: alliance-wide (every
+    /// member must recognize its issuer) or for one member's recognition (`--member`). Exits 0
+    /// when recognized, 1 when not (with the reasons), 2 for an unknown member.
     Verify {
         #[arg(long)]
         cert: PathBuf,
         #[arg(long)]
         member: Option<String>,
     },
+}
+
+/// `query ca verify`: like `uscc check`, a negative verdict exits 1 (after printing why), and
+/// an unknown `--member` is a usage error (exit 2), not a verdict.
+fn verify_verdict(
+    answer: Result<Value, Failure>,
+    for_member: bool,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let v = match answer {
+        Err(Failure::Rejected { status: 404, body }) if for_member => {
+            anyhow::bail!(
+                "--member: {}",
+                body["error"].as_str().unwrap_or("no such member")
+            )
+        }
+        other => other,
+    };
+    let recognized = v.as_ref().is_ok_and(|v| v["recognized"] == true);
+    let code = finish(v.map(|v| {
+        if json {
+            println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+        } else {
+            print!("{}", render(&v));
+        }
+    }))?;
+    Ok(if code == ExitCode::SUCCESS && !recognized {
+        ExitCode::from(1)
+    } else {
+        code
+    })
 }
 
 pub fn run(cmd: QueryCommand) -> anyhow::Result<ExitCode> {
@@ -136,11 +168,11 @@ pub fn run(cmd: QueryCommand) -> anyhow::Result<ExitCode> {
             let bytes =
                 std::fs::read(&cert).with_context(|| format!("cannot read {}", cert.display()))?;
             let verify = at(route::CA_VERIFY, &[]);
-            let target = match member {
+            let target = match &member {
                 Some(m) => format!("{verify}?member={m}"),
                 None => verify,
             };
-            http_post_bytes(&target, &bytes)
+            return verify_verdict(http_post_bytes(&target, &bytes), member.is_some(), json);
         }
         Query::Expert {
             id,

@@ -801,11 +801,22 @@ async fn verify_certificate(
     Params(q): Params<VerifyQuery>,
     body: axum::body::Bytes,
 ) -> ApiResult {
+    let view = s.store.state_view().map_err(internal)?;
     let scope = match q.member {
-        Some(m) => Scope::Member(MemberId::parse(&m).map_err(|e| bad(e.message))?),
+        Some(m) => {
+            let id = MemberId::parse(&m).map_err(|e| bad(e.message))?;
+            let current = members(&view);
+            if !current.iter().any(|c| c.id == id) {
+                let ids: Vec<&str> = current.iter().map(|c| c.id.as_str()).collect();
+                return Err(not_found(format!(
+                    "member {id} is not in the alliance; the members are {}",
+                    ids.join(", ")
+                )));
+            }
+            Scope::Member(id)
+        }
         None => Scope::Alliance,
     };
-    let view = s.store.state_view().map_err(internal)?;
     let v = ca::verify(
         &view,
         &body,
