@@ -283,6 +283,21 @@ fn an_administrators_day_from_the_command_line() {
         );
         assert!(err.contains("is the node running"), "{args:?}: {err}");
     }
+    // A node that accepts connections but never answers: --timeout bounds the wait.
+    let frozen = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let frozen_url = format!("http://{}", frozen.local_addr().unwrap());
+    let started = std::time::Instant::now();
+    let (code, _, err) = run(&["status", "--node", &frozen_url, "--timeout", "1"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        err.contains("did not answer within 1 s") && err.contains("--timeout"),
+        "{err}"
+    );
     // A home that is not one is named as such, once, with how to make one.
     let missing = a.dir.path().join("no-such-home");
     let (code, _, err) = run(&["status", "--home", missing.to_str().unwrap()]);

@@ -6,6 +6,7 @@
 //! caller only says which key signs. A nonce taken by a concurrent submission from the same
 //! key is retried with a fresh nonce a few times before the conflict is reported.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use caihong_chaincode::{Action, Hash, PublicKey, SignedTransaction, Transaction};
@@ -20,8 +21,18 @@ use serde_json::Value;
 /// How often a nonce conflict is retried with a fresh nonce.
 const NONCE_RETRIES: usize = 3;
 
-/// How long a request waits for its answer (a waited-for transaction waits longer).
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a request waits for its answer, in milliseconds, unless [`set_timeout`] changed
+/// it (a waited-for transaction waits that much longer than the commit wait).
+static REQUEST_TIMEOUT_MS: AtomicU64 = AtomicU64::new(30_000);
+
+/// How long each request of this process waits for its answer (`caihong --timeout`).
+pub fn set_timeout(timeout: Duration) {
+    REQUEST_TIMEOUT_MS.store(timeout.as_millis() as u64, Ordering::Relaxed);
+}
+
+fn request_timeout() -> Duration {
+    Duration::from_millis(REQUEST_TIMEOUT_MS.load(Ordering::Relaxed))
+}
 
 /// An HTTP failure, split into "the node said no" and "could not reach it".
 #[derive(Debug)]
@@ -59,7 +70,7 @@ impl std::fmt::Display for Failure {
 
 /// GETs `url` and reads the JSON answer as `T`.
 pub fn get_json<T: DeserializeOwned>(url: &str) -> Result<T, Failure> {
-    answer(ureq::get(url).timeout(REQUEST_TIMEOUT).call(), url)
+    answer(ureq::get(url).timeout(request_timeout()).call(), url)
 }
 
 /// POSTs `body` as JSON to `url` and reads the JSON answer as `T`.
@@ -75,7 +86,7 @@ pub fn post_json<T: DeserializeOwned>(
 pub fn post_bytes<T: DeserializeOwned>(url: &str, body: &[u8]) -> Result<T, Failure> {
     answer(
         ureq::post(url)
-            .timeout(REQUEST_TIMEOUT)
+            .timeout(request_timeout())
             .set("content-type", "application/octet-stream")
             .send_bytes(body),
         url,
@@ -102,11 +113,20 @@ fn answer<T: DeserializeOwned>(
                 .map(|e| e.to_string())
                 .or_else(|| t.message().map(str::to_string))
                 .unwrap_or_default();
-            Err(Failure::Local(anyhow::anyhow!(
-                "node unreachable at {url}: {}: {cause}; is the node running, and is the URL \
-                 (--node) or the home (--home) the right one?",
-                t.kind()
-            )))
+            let timed_out = cause.contains("timed out");
+            Err(Failure::Local(if timed_out {
+                anyhow::anyhow!(
+                    "node at {url} did not answer within {} s ({cause}); is it overloaded or \
+                     stuck? Check its log, or give it longer with --timeout",
+                    request_timeout().as_secs()
+                )
+            } else {
+                anyhow::anyhow!(
+                    "node unreachable at {url}: {}: {cause}; is the node running, and is the \
+                     URL (--node) or the home (--home) the right one?",
+                    t.kind()
+                )
+            }))
         }
     }
 }
@@ -176,7 +196,16 @@ impl Client {
             wait,
             timeout_ms: Some(60_000),
         };
-        post_json(&self.url_of(route::TX), &request, Duration::from_secs(75))
+        let commit_wait = if wait {
+            Duration::from_secs(60)
+        } else {
+            Duration::ZERO
+        };
+        post_json(
+            &self.url_of(route::TX),
+            &request,
+            commit_wait + request_timeout(),
+        )
     }
 
     /// Posts many signed transactions in one request (`POST /v1/txs`).
@@ -184,7 +213,7 @@ impl Client {
         let request = SubmitTxs {
             txs: txs.iter().map(|t| hex::encode(t.encode())).collect(),
         };
-        post_json(&self.url_of(route::TXS), &request, REQUEST_TIMEOUT)
+        post_json(&self.url_of(route::TXS), &request, request_timeout())
     }
 
     /// Signs `action` with the next nonce and submits it, retrying nonce conflicts.

@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 use std::process::{Child, ExitCode};
+use std::time::Duration;
 
 use anyhow::Context;
 use caihong_node::config::{Home, NetworkFile};
@@ -39,6 +40,9 @@ pub struct NodeArgs {
     /// Print JSON instead of a table.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Seconds to wait for each answer from the node before giving up (exit 2).
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 30)]
+    pub timeout: u64,
 }
 
 impl NodeArgs {
@@ -49,7 +53,13 @@ impl NodeArgs {
             .or_else(|| std::env::var_os("CAIHONG_HOME").map(PathBuf::from))
     }
 
+    /// The node's URL. Every command that talks to a node asks for it first, so this is also
+    /// where `--timeout` takes effect for the process.
     pub fn url(&self) -> anyhow::Result<String> {
+        if self.timeout == 0 {
+            anyhow::bail!("--timeout must be at least 1 second");
+        }
+        caihong_cli::api_client::set_timeout(Duration::from_secs(self.timeout));
         if let Some(url) = &self.node {
             return Ok(url.trim_end_matches('/').to_string());
         }
