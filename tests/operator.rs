@@ -149,12 +149,16 @@ fn an_administrators_day_from_the_command_line() {
     assert_eq!(code, 0);
     assert_eq!(records.as_array().unwrap().len(), 0, "{records}");
 
+    // Skipping the bad rows on request: every row sent is recorded, so exit 0, and each
+    // recorded row's id is printed (the id credit repair takes).
     let (code, out, err) = import(&["--skip-invalid"]);
-    assert_eq!(
-        code, 1,
-        "a skipped row still makes the exit code 1: {out}\n{err}"
-    );
+    assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("recorded 2 credit records"), "{out}\n{err}");
+    let ids = out
+        .lines()
+        .filter(|l| l.contains("penalties.csv:") && l.contains(": credit record (信用记录) "))
+        .count();
+    assert_eq!(ids, 2, "{out}");
     let (_, records, _) = as_member(&a, 0, &["query", "credit", "subject", &uscc]);
     assert_eq!(records.as_array().unwrap().len(), 1, "{records}");
     assert_eq!(records[0]["record"]["fine_fen"], 2_500_000);
@@ -162,11 +166,16 @@ fn an_administrators_day_from_the_command_line() {
     let (_, restriction, _) = as_member(&a, 3, &["query", "credit", "restriction", &uscc]);
     assert_eq!(restriction["barred"], true, "{restriction}");
 
-    // Rerun: nothing is recorded twice.
-    let (_, out, err) = import(&["--skip-invalid"]);
+    // Rerun: nothing is recorded twice. With --json, stdout is one JSON report.
+    let (code, out, err) = import(&["--skip-invalid", "--json"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let report: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(report["already_on_chain"], 2, "{report}");
+    assert_eq!(report["recorded"], serde_json::json!([]), "{report}");
+    assert_eq!(report["invalid_rows"][0]["line"], 3, "{report}");
     assert!(
-        out.contains("recorded 0 credit records (信用记录); 2 already on chain"),
-        "{out}\n{err}"
+        err.contains("recorded 0 credit records (信用记录); 2 already on chain"),
+        "{err}"
     );
 
     // Subjects from a list: two rows, then the same file again records nothing twice.

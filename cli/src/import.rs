@@ -21,7 +21,7 @@ use caihong_chaincode::credit::{
 use caihong_chaincode::experts::{ExpertAction, ExpertInfo, expert_id, parse_specialty};
 use caihong_chaincode::subjects::{SubjectAction, SubjectInfo, SubjectRole, SubjectStatus};
 use caihong_chaincode::types::parse_date;
-use caihong_chaincode::{Action, Hash, PublicKey, Uscc};
+use caihong_chaincode::{Action, Hash, PublicKey, TxOutput, Uscc};
 use caihong_node::contract::{TxAnswer, TxState};
 use clap::{Args, Subcommand};
 
@@ -47,7 +47,8 @@ pub struct ImportArgs {
     /// (docs/FORMATS.md).
     #[arg(long)]
     pub file: PathBuf,
-    /// Submit the valid rows even when some are invalid (they are still reported).
+    /// Submit the valid rows even when some are invalid (they are still reported). Exits 0 when
+    /// every row sent is on chain: the invalid rows were skipped on request.
     #[arg(long)]
     pub skip_invalid: bool,
     /// Rows submitted before waiting for them to commit.
@@ -483,7 +484,20 @@ fn submit_file(
     for b in &bad {
         eprintln!("{name}:{}: {}", b.line, b.reason);
     }
-    println!("{name}: {} valid rows, {} invalid", rows.len(), bad.len());
+    // With --json, stdout holds only the JSON report; the running commentary goes to stderr.
+    let json = args.tx.node.json;
+    let say = |line: String| {
+        if json {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    };
+    say(format!(
+        "{name}: {} valid rows, {} invalid",
+        rows.len(),
+        bad.len()
+    ));
     if !bad.is_empty() && !args.skip_invalid {
         eprintln!("nothing submitted: fix the rows above or rerun with --skip-invalid");
         return Ok(ExitCode::from(1));
@@ -505,26 +519,59 @@ fn submit_file(
         }
         Err(Failure::Local(e)) => return Err(e),
     };
+    if json {
+        let report_json = serde_json::json!({
+            "file": name.to_string(),
+            "valid_rows": rows.len(),
+            "invalid_rows": bad.iter().map(|b| serde_json::json!({"line": b.line, "reason": b.reason})).collect::<Vec<_>>(),
+            "recorded": report.recorded.iter().map(|(line, output)| serde_json::json!({"line": line, "output": output})).collect::<Vec<_>>(),
+            "already_on_chain": report.already,
+            "rejected": report.failed.iter().map(|(line, reason)| serde_json::json!({"line": line, "reason": reason})).collect::<Vec<_>>(),
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report_json).expect("json")
+        );
+    } else {
+        for (line, output) in &report.recorded {
+            println!("{name}:{line}: {}", describe(output));
+        }
+    }
     for (line, reason) in &report.failed {
         eprintln!("{name}:{line}: rejected by the chain: {reason}");
     }
-    println!(
+    say(format!(
         "recorded {} {what}; {} already on chain; {} rejected by the chain; {} invalid rows skipped",
-        report.recorded,
+        report.recorded.len(),
         report.already,
         report.failed.len(),
         bad.len()
-    );
-    Ok(if report.failed.is_empty() && bad.is_empty() {
+    ));
+    // Invalid rows the administrator chose to skip (--skip-invalid) are not a failure: every
+    // row that was sent is on chain.
+    Ok(if report.failed.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
 }
 
+/// What a recorded row became, in words (the id to use in later commands).
+fn describe(output: &TxOutput) -> String {
+    match output {
+        TxOutput::CreditRecord(id) => format!("credit record (信用记录) {id}"),
+        TxOutput::SubjectVersion { uscc, version } => {
+            format!("subject (市场主体) {uscc} version {version}")
+        }
+        TxOutput::Expert(id) => format!("expert (评标专家) {id}"),
+        other => format!("{other:?}"),
+    }
+}
+
 #[derive(Debug, Default)]
 struct ImportReport {
-    recorded: u64,
+    /// Each recorded row's line and what it became.
+    recorded: Vec<(u64, TxOutput)>,
     already: u64,
     failed: Vec<(u64, String)>,
 }
@@ -584,7 +631,9 @@ fn submit_rows(
             let receipt = wait_receipt(&client, &hash)?;
             let code = receipt.error.as_ref().map(|e| e.code.as_str());
             match receipt.status {
-                TxState::Committed => report.recorded += 1,
+                TxState::Committed => report
+                    .recorded
+                    .push((line, receipt.output.unwrap_or(TxOutput::None))),
                 _ if code == Some("ALREADY_EXISTS") => report.already += 1,
                 _ => report
                     .failed
