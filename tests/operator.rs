@@ -52,7 +52,8 @@ fn an_administrators_day_from_the_command_line() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(subject["home"], "ordos");
 
-    // A bad USCC names the check that failed, and the chain refuses it: exit 1.
+    // A bad USCC is caught before anything is signed: a usage error (exit 2) naming the
+    // check that failed, and no nonce used.
     let mut broken = uscc.clone();
     broken.replace_range(17..18, if uscc.ends_with('0') { "1" } else { "0" });
     let (code, _, err) = as_member(
@@ -73,8 +74,11 @@ fn an_administrators_day_from_the_command_line() {
             "李四",
         ],
     );
-    assert_eq!(code, 1);
-    assert!(err.contains("check"), "{err}");
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--uscc") && err.contains("check") && err.contains("caihong uscc check"),
+        "{err}"
+    );
 
     // A key that is no member's operator is refused, and so is an operator without the role.
     let stranger = a.dir.path().join("stranger.key");

@@ -19,7 +19,7 @@ use caihong_chaincode::subjects::{
     Qualification, SubjectAction, SubjectInfo, SubjectRole, SubjectStatus,
 };
 use caihong_chaincode::types::parse_date;
-use caihong_chaincode::{Action, Hash, PublicKey, x509};
+use caihong_chaincode::{Action, Hash, PublicKey, Uscc, x509};
 use caihong_node::config::{Home, KeyFile};
 use clap::{Args, Subcommand};
 
@@ -364,6 +364,17 @@ fn action_of(domain: Domain) -> anyhow::Result<Action> {
     })
 }
 
+/// A unified social credit code checked here before anything is signed: a bad code would
+/// only come back as a failed transaction that used a nonce. Usage error (exit 2).
+fn checked_uscc(text: &str, what: &str) -> anyhow::Result<String> {
+    match Uscc::parse(text) {
+        Ok(u) => Ok(u.as_str().to_string()),
+        Err(e) => bail!(
+            "{what} {text:?} is not a valid unified social credit code: {e}; check it with `caihong uscc check`"
+        ),
+    }
+}
+
 fn key(hex: &str, what: &str) -> anyhow::Result<PublicKey> {
     PublicKey::from_hex(hex).map_err(|e| anyhow::anyhow!("{what}: {e}"))
 }
@@ -489,7 +500,7 @@ fn subject_info(f: SubjectFields) -> anyhow::Result<SubjectInfo> {
         .map(|q| qualification(q))
         .collect::<anyhow::Result<_>>()?;
     Ok(SubjectInfo {
-        uscc: f.uscc,
+        uscc: checked_uscc(&f.uscc, "--uscc")?,
         name: f.name,
         roles,
         legal_representative: f.legal_rep,
@@ -516,7 +527,10 @@ fn subject(c: SubjectCmd) -> anyhow::Result<SubjectAction> {
     Ok(match c {
         SubjectCmd::Register(f) => SubjectAction::Register(subject_info(f)?),
         SubjectCmd::Update(f) => SubjectAction::Update(subject_info(f)?),
-        SubjectCmd::HandOver { uscc, to } => SubjectAction::HandOver { uscc, to },
+        SubjectCmd::HandOver { uscc, to } => SubjectAction::HandOver {
+            uscc: checked_uscc(&uscc, "--uscc")?,
+            to,
+        },
     })
 }
 
@@ -536,6 +550,8 @@ fn credit(c: CreditCmd) -> anyhow::Result<CreditAction> {
     Ok(match c {
         CreditCmd::Record { file } => {
             let input: CreditRecordInput = json_file(&file, "credit record")?;
+            let what = format!("{}: subject_uscc", file.display());
+            checked_uscc(&input.subject_uscc, &what)?;
             CreditAction::Record(Box::new(input))
         }
         CreditCmd::RevokeBlacklist {
@@ -605,20 +621,20 @@ fn expert_ref(expert: Option<String>, national_id: Option<String>) -> anyhow::Re
     }
 }
 
-fn expert_info(f: ExpertFields) -> ExpertInfo {
-    ExpertInfo {
+fn expert_info(f: ExpertFields) -> anyhow::Result<ExpertInfo> {
+    Ok(ExpertInfo {
         id: expert_id(&f.national_id),
         name: f.name,
         specialties: f.specialties,
         title: f.title,
-        employer_uscc: f.employer,
-    }
+        employer_uscc: checked_uscc(&f.employer, "--employer")?,
+    })
 }
 
 fn expert(c: ExpertCmd) -> anyhow::Result<ExpertAction> {
     Ok(match c {
-        ExpertCmd::Register(f) => ExpertAction::Register(Box::new(expert_info(f))),
-        ExpertCmd::Update(f) => ExpertAction::Update(Box::new(expert_info(f))),
+        ExpertCmd::Register(f) => ExpertAction::Register(Box::new(expert_info(f)?)),
+        ExpertCmd::Update(f) => ExpertAction::Update(Box::new(expert_info(f)?)),
         ExpertCmd::SetStatus {
             expert,
             national_id,
