@@ -96,6 +96,16 @@ fn an_administrators_day_from_the_command_line() {
     let (code, _, err) = repair(stranger.to_str().unwrap());
     assert_eq!(code, 1);
     assert!(err.contains("UNKNOWN_SIGNER"), "{err}");
+    // The usual slip: signing with the member's node key. Said so, with the key to use.
+    let node_key = a.members[2].home.join("node_key.json");
+    let (code, _, err) = repair(node_key.to_str().unwrap());
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("UNKNOWN_SIGNER")
+            && err.contains("is the node key")
+            && err.contains("admin_key.json"),
+        "{err}"
+    );
     let (code, v, err) = as_member(
         &a,
         2,

@@ -71,10 +71,33 @@ pub fn run_action(args: &TxArgs, action: Action) -> anyhow::Result<ExitCode> {
                 println!("{}", serde_json::to_string_pretty(&body).expect("json"));
             }
             eprintln!("rejected by {url}: {}", explain_rejection(status, &body));
+            if body["code"] == "UNKNOWN_SIGNER"
+                && let Some(hint) = node_key_hint(args, &key)
+            {
+                eprintln!("{hint}");
+            }
             Ok(ExitCode::from(1))
         }
         Err(Failure::Local(e)) => Err(e),
     }
+}
+
+/// When the key that signed is a member's node key (which signs consensus messages, not
+/// transactions), says so: the usual slip is `--key HOME/node_key.json`.
+fn node_key_hint(args: &TxArgs, key: &SigningKey) -> Option<String> {
+    let dir = match &args.key {
+        Some(path) => path.parent()?.to_path_buf(),
+        None => args.node.home_dir()?,
+    };
+    let node_key = KeyFile::read(&Home::node_key_path(&dir)).ok()?;
+    (node_key.verifying_key() == key.verifying_key()).then(|| {
+        format!(
+            "the signing key is the node key of {} (it signs consensus messages, not \
+             transactions); sign with an operator key: {} or --key",
+            dir.display(),
+            Home::admin_key_path(&dir).display()
+        )
+    })
 }
 
 /// One line an administrator can act on, from an API error body.
