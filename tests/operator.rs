@@ -167,6 +167,8 @@ fn an_administrators_day_from_the_command_line() {
     // recorded row's id is printed (the id credit repair takes).
     let (code, out, err) = import(&["--skip-invalid"]);
     assert_eq!(code, 0, "{out}\n{err}");
+    // No progress bar when stderr is not a terminal (scripts, logs).
+    assert!(!err.contains('\r'), "{err:?}");
     assert!(out.contains("recorded 2 credit records"), "{out}\n{err}");
     let ids = out
         .lines()

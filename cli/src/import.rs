@@ -9,7 +9,6 @@
 //! can be rerun after an interruption.
 
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -576,19 +575,18 @@ struct ImportReport {
     failed: Vec<(u64, String)>,
 }
 
-/// A text progress bar on stderr.
-fn progress(done: usize, total: usize) {
-    let width = 30;
-    let filled = done * width / total.max(1);
-    eprint!(
-        "\r[{}{}] {done}/{total}",
-        "#".repeat(filled),
-        "-".repeat(width - filled)
+/// A progress bar of rows on stderr, drawn only when stderr is a terminal.
+fn progress_bar(rows: usize) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(rows as u64),
+        indicatif::ProgressDrawTarget::stderr(),
     );
-    if done == total {
-        eprintln!();
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("[{bar:30}] {pos}/{len} rows ({eta} left)")
+    {
+        bar.set_style(style.progress_chars("#>-"));
     }
-    let _ = std::io::stderr().flush();
+    bar
 }
 
 fn submit_rows(
@@ -601,7 +599,7 @@ fn submit_rows(
     let signer = PublicKey::from(&key.verifying_key());
     let mut report = ImportReport::default();
     let mut nonce = client.next_nonce(&signer)?;
-    let mut done = 0;
+    let bar = progress_bar(rows.len());
     for chunk in rows.chunks(batch) {
         // Each row with the next nonce; a row refused at admission leaves the nonce free.
         let mut pending = Vec::new();
@@ -640,9 +638,9 @@ fn submit_rows(
                     .push((line, crate::client::failure_line(&receipt))),
             }
         }
-        done += chunk.len();
-        progress(done, rows.len());
+        bar.inc(chunk.len() as u64);
     }
+    bar.finish_and_clear();
     Ok(report)
 }
 

@@ -254,6 +254,18 @@ fn sync_from(
         }
         Err(Failure::Local(e)) => return Err(SourceProblem::Unreachable(format!("{e:#}"))),
     };
+    // Heights verified from this source, drawn only when stderr is a terminal.
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(tip.saturating_sub(client.height())),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "[{bar:30}] {pos}/{len} blocks verified from {msg} ({eta} left)",
+    ) {
+        bar.set_style(style.progress_chars("#>-"));
+    }
+    bar.set_message(url.to_string());
+    let start = client.height();
     while client.height() < tip {
         let from = client.height() + 1;
         let bodies = from >= first_body;
@@ -298,7 +310,9 @@ fn sync_from(
         out.write_all(lines.as_bytes())
             .and_then(|_| out.sync_data())
             .map_err(|e| SourceProblem::Unreachable(format!("writing the output: {e}")))?;
+        bar.set_position(client.height() - start);
         result?;
     }
+    bar.finish_and_clear();
     Ok(tip)
 }
