@@ -159,6 +159,19 @@ fn credit_sync_verifies_from_genesis_and_names_a_node_that_forges() {
     assert_eq!(code, 0, "{err}");
     assert!(stdout.contains("verified blocks 1..="), "{stdout}");
     assert_eq!(lines(&file), records);
+    // With --json the outcome is one JSON object on stdout, the commentary on stderr.
+    let (code, stdout, err) = sync(&[a.api(1)], &genesis, &file, &["--json"]);
+    assert_eq!(code, 0, "{err}");
+    let outcome: serde_json::Value =
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert_eq!(outcome["source"], a.api(1), "{outcome}");
+    assert!(outcome["records_written"].is_u64(), "{outcome}");
+    assert!(
+        outcome["verified_height"].as_u64().unwrap() >= 1,
+        "{outcome}"
+    );
+    assert!(err.contains("resuming"), "{err}");
+    assert_eq!(lines(&file), records);
     let blacklist = dir.path().join("blacklist.jsonl");
     let (code, _, err) = sync(&[a.api(3)], &genesis, &blacklist, &["--kind", "blacklist"]);
     assert_eq!(code, 0, "{err}");

@@ -53,6 +53,9 @@ pub struct CreditSyncArgs {
     /// Only subjects whose USCC carries this region code (positions 3–8), e.g. 150200.
     #[arg(long)]
     pub region: Option<String>,
+    /// Print the outcome as one JSON object on stdout (the records go to --out either way).
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn run(cmd: SyncCommand) -> anyhow::Result<ExitCode> {
@@ -105,10 +108,16 @@ fn credit(args: CreditSyncArgs) -> anyhow::Result<ExitCode> {
     };
     let resume = prepare_output(&args.out)?;
     if let Some(h) = resume {
-        println!(
+        // Commentary: on stderr when stdout carries the JSON outcome.
+        let line = format!(
             "resuming {}: records from height {h} on are fetched again",
             args.out.display()
         );
+        if args.json {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
     }
     // Bodies (and so records) from this height on.
     let first_body = resume.map_or(args.since + 1, |h| h.max(args.since + 1));
@@ -153,14 +162,29 @@ fn credit(args: CreditSyncArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    if args.json {
+        let outcome = serde_json::json!({
+            "verified_height": client.height(),
+            "source": served_by.as_ref().map(|(url, _)| url),
+            "chain_id": client.chain_id(),
+            "genesis": args.genesis.display().to_string(),
+            "records_written": written,
+            "out": args.out.display().to_string(),
+            "forged": forged,
+            "unreachable": unreachable,
+        });
+        println!("{}", serde_json::to_string_pretty(&outcome).expect("json"));
+    }
     match served_by {
         Some((url, tip)) => {
-            println!(
-                "verified blocks 1..={tip} from {url} against genesis {} (chain {}); {written} credit records (信用记录) written to {}",
-                args.genesis.display(),
-                client.chain_id(),
-                args.out.display()
-            );
+            if !args.json {
+                println!(
+                    "verified blocks 1..={tip} from {url} against genesis {} (chain {}); {written} credit records (信用记录) written to {}",
+                    args.genesis.display(),
+                    client.chain_id(),
+                    args.out.display()
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         None if !forged.is_empty() => {
