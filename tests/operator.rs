@@ -232,19 +232,24 @@ fn an_administrators_day_from_the_command_line() {
         env!("CARGO_MANIFEST_DIR"),
         "/../chaincode/tests/fixtures/certs"
     );
-    let (code, _, err) = as_member(
-        &a,
-        0,
-        &[
-            "tx",
-            "--wait",
-            "ca",
-            "register-issuer",
-            "--cert",
-            &format!("{certs}/sm2-root.pem"),
-        ],
-    );
+    let root = format!("{certs}/sm2-root.pem");
+    let home0 = a.members[0].home.to_str().unwrap();
+    let (code, out, err) = run(&[
+        "tx",
+        "--wait",
+        "--home",
+        home0,
+        "ca",
+        "register-issuer",
+        "--cert",
+        &root,
+    ]);
     assert_eq!(code, 0, "{err}");
+    // The output names the issuer's fingerprint as such, in full (ca recognize takes it).
+    assert!(
+        out.contains("issuer (CA 机构) fingerprint 595456e1e200015fc32c17e1f53bffe61376b0408e41007e92869398b68e8874"),
+        "{out}"
+    );
     let bidder = format!("{certs}/sm2-bidder.pem");
     let verify = |member: Option<&str>| {
         let mut args = vec!["query", "ca", "verify", "--cert", &bidder];

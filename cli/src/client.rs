@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use caihong_chaincode::ca::CaAction;
 use caihong_chaincode::{Action, TxOutput};
 pub use caihong_cli::Client;
 use caihong_node::config::{Home, KeyFile};
@@ -49,6 +50,12 @@ impl TxArgs {
 pub fn run_action(args: &TxArgs, action: Action) -> anyhow::Result<ExitCode> {
     let url = args.node.url()?;
     let key = args.signing_key()?;
+    // What a CA transaction's hash output names depends on the action (an issuer's or a
+    // subject certificate's fingerprint).
+    let issuer = matches!(
+        action,
+        Action::Ca(CaAction::RegisterIssuer { .. } | CaAction::SetRecognition { .. })
+    );
     let result = Client::connect(&url).and_then(|c| c.submit(&key, action, args.wait));
     match result {
         Ok(answer) => {
@@ -58,7 +65,7 @@ pub fn run_action(args: &TxArgs, action: Action) -> anyhow::Result<ExitCode> {
                     eprintln!("{}", failure_line(&answer));
                 }
             } else {
-                print_receipt(&answer);
+                print_receipt(&answer, issuer);
             }
             Ok(if answer.status == TxState::Failed {
                 ExitCode::from(1)
@@ -120,13 +127,14 @@ pub fn failure_line(answer: &TxAnswer) -> String {
     }
 }
 
-fn print_receipt(answer: &TxAnswer) {
+fn print_receipt(answer: &TxAnswer, issuer: bool) {
     let hash = &answer.hash;
     let height = answer.height.unwrap_or_default();
     match answer.status {
         TxState::Committed => {
             println!("committed  tx {hash} at height {height}");
-            if let Some(out) = answer.output.as_ref().and_then(describe_output) {
+            let output = answer.output.as_ref();
+            if let Some(out) = output.and_then(|o| describe_output(o, issuer)) {
                 println!("{out}");
             }
         }
@@ -144,7 +152,7 @@ fn print_receipt(answer: &TxAnswer) {
 }
 
 /// What a committed transaction produced, in words.
-fn describe_output(output: &TxOutput) -> Option<String> {
+fn describe_output(output: &TxOutput, issuer: bool) -> Option<String> {
     Some(match output {
         TxOutput::None => return None,
         TxOutput::Proposal(id) => format!("proposal (提案) {id}"),
@@ -152,7 +160,10 @@ fn describe_output(output: &TxOutput) -> Option<String> {
             format!("subject (市场主体) {uscc} version {version}")
         }
         TxOutput::CreditRecord(id) => format!("credit record (信用记录) {id}"),
-        TxOutput::Certificate(hash) => format!("certificate (证书) {hash}"),
+        TxOutput::Certificate(hash) if issuer => {
+            format!("issuer (CA 机构) fingerprint {hash} (what ca recognize --issuer takes)")
+        }
+        TxOutput::Certificate(hash) => format!("certificate (证书) fingerprint {hash}"),
         TxOutput::Expert(hash) => format!("expert (评标专家) {hash}"),
         TxOutput::Extraction(id) => format!("extraction (专家抽取) {id}"),
         TxOutput::Revoked { count } => format!("revoked {count} certificate serials"),
