@@ -71,6 +71,25 @@ enum Command {
     /// Pull data for another region, verified from genesis.
     #[command(subcommand)]
     Sync(sync::SyncCommand),
+    /// Print a shell completion script, e.g. `caihong completions bash >
+    /// /etc/bash_completion.d/caihong`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Prints the completion script. Written from a buffer: clap_complete panics on a write
+/// error, and a reader that stops early (`| head`) is not an error.
+fn completions(shell: clap_complete::Shell) -> anyhow::Result<ExitCode> {
+    use std::io::Write;
+    let mut command = <Cli as clap::CommandFactory>::command();
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut command, "caihong", &mut script);
+    match std::io::stdout().write_all(&script) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(ExitCode::SUCCESS),
+    }
 }
 
 fn main() -> ExitCode {
@@ -91,6 +110,7 @@ fn main() -> ExitCode {
         Command::Query(cmd) => query::run(cmd),
         Command::Sync(cmd) => sync::run(cmd),
         Command::Import(cmd) => import::run(cmd),
+        Command::Completions { shell } => completions(shell),
     };
     match result {
         Ok(code) => code,

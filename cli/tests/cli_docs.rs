@@ -72,3 +72,22 @@ fn cli_md_matches_the_clap_definitions() {
         "docs/CLI.md is stale: run UPDATE_DOCS=1 cargo test -p caihong-cli --test cli_docs"
     );
 }
+
+/// `caihong completions SHELL` prints a completion script that knows the subcommands.
+#[test]
+fn completions_know_every_command() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_caihong"))
+            .args(["completions", shell])
+            .output()
+            .expect("run caihong");
+        assert!(out.status.success(), "{shell}");
+        let script = String::from_utf8(out.stdout).expect("utf-8 script");
+        for command in ["import", "sync", "query", "timeout"] {
+            assert!(
+                script.contains(command),
+                "{shell} completion lacks {command}"
+            );
+        }
+    }
+}
