@@ -204,104 +204,159 @@ pub fn run(cmd: QueryCommand) -> anyhow::Result<ExitCode> {
     }))
 }
 
-/// Widest a table cell gets before it is shortened.
-const CELL_WIDTH: usize = 24;
+/// Text is wrapped at this many columns, continuation lines indented under the value.
+const WRAP: usize = 100;
 
-/// A node's JSON answer for a person: an object as `field  value` lines, a list of objects as a
-/// table of their plain fields.
+/// A node's JSON answer for a person. An object prints as `field  value` lines; a list prints
+/// one entry per block of lines, separated by a blank line. Nested fields are flattened with
+/// dots (`record.document_no`), so nothing is left out or cut: identifiers print in full to be
+/// copied. Times print in Beijing time, byte strings as hex, long text wrapped.
 pub fn render(v: &Value) -> String {
     match v {
-        Value::Array(items) if items.iter().all(Value::is_object) && !items.is_empty() => {
-            table(items)
-        }
         Value::Array(items) if items.is_empty() => "(none)\n".to_string(),
-        Value::Object(map) => {
-            let width = map.keys().map(|k| k.chars().count()).max().unwrap_or(0);
-            let mut out = String::new();
-            for (k, value) in map {
-                match value {
-                    Value::Array(items) if items.iter().any(Value::is_object) => {
-                        out += &format!("{k:<width$}  ({} entries)\n", items.len());
-                        for line in table(items).lines() {
-                            out += &format!("  {line}\n");
-                        }
-                    }
-                    _ => out += &format!("{k:<width$}  {}\n", plain(value)),
-                }
-            }
-            out
-        }
-        other => format!("{}\n", plain(other)),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| match item {
+                Value::Object(_) => block(item),
+                other => format!("[{i}]  {}\n", plain("", other)),
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+        Value::Object(_) => block(v),
+        other => format!("{}\n", plain("", other)),
     }
 }
 
-/// A value on one line: strings bare, lists joined, objects as compact JSON.
-fn plain(v: &Value) -> String {
+/// One object as aligned `field  value` lines, nested fields flattened.
+fn block(v: &Value) -> String {
+    let mut fields = Vec::new();
+    flatten("", v, &mut fields);
+    let width = fields
+        .iter()
+        .map(|(k, _)| k.chars().count())
+        .max()
+        .unwrap_or(0);
+    let mut out = String::new();
+    for (key, value) in fields {
+        let pad = " ".repeat(width - key.chars().count());
+        let indent = " ".repeat(width + 2);
+        for (i, line) in wrap(&value, WRAP.saturating_sub(width + 2).max(40))
+            .iter()
+            .enumerate()
+        {
+            if i == 0 {
+                out += &format!("{key}{pad}  {line}\n");
+            } else {
+                out += &format!("{indent}{line}\n");
+            }
+        }
+    }
+    out
+}
+
+/// The leaves of `v` with their dotted paths (`[i]` for list entries that are objects).
+fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
+    let join = |key: &str| {
+        if prefix.is_empty() {
+            key.to_string()
+        } else {
+            format!("{prefix}.{key}")
+        }
+    };
+    match v {
+        Value::Object(map) if map.is_empty() => out.push((prefix.to_string(), "-".into())),
+        Value::Object(map) => {
+            for (k, value) in map {
+                flatten(&join(k), value, out);
+            }
+        }
+        Value::Array(items) if items.iter().any(|i| i.is_object() || i.is_array()) => {
+            for (i, item) in items.iter().enumerate() {
+                flatten(&format!("{prefix}[{i}]"), item, out);
+            }
+        }
+        leaf => {
+            let field = prefix.rsplit('.').next().unwrap_or(prefix);
+            out.push((prefix.to_string(), plain(field, leaf)));
+        }
+    }
+}
+
+/// A leaf on one line: strings bare, null as `-`, a list of bytes as hex, other lists joined,
+/// times (fields ending in `_ms`, or the certificate and revocation times in seconds) in
+/// Beijing time.
+fn plain(field: &str, v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         Value::Null => "-".to_string(),
-        Value::Array(items) if items.iter().all(|i| !i.is_object() && !i.is_array()) => {
-            items.iter().map(plain).collect::<Vec<_>>().join(", ")
-        }
+        Value::Number(n) => match n.as_u64().or_else(|| n.as_i64().map(|i| i.max(0) as u64)) {
+            Some(ms) if field.ends_with("_ms") && ms > 1_000_000_000_000 => {
+                format!("{ms} ({})", beijing(ms as i64 / 1000))
+            }
+            Some(secs)
+                if matches!(field, "not_before" | "not_after" | "revoked_at")
+                    && (1_000_000_000..100_000_000_000).contains(&secs) =>
+            {
+                format!("{secs} ({})", beijing(secs as i64))
+            }
+            _ => n.to_string(),
+        },
+        Value::Array(items) if items.len() >= 16 && items.iter().all(is_byte) => items
+            .iter()
+            .map(|b| format!("{:02x}", b.as_u64().unwrap_or(0)))
+            .collect(),
+        Value::Array(items) if items.is_empty() => "-".to_string(),
+        Value::Array(items) => items
+            .iter()
+            .map(|i| plain(field, i))
+            .collect::<Vec<_>>()
+            .join(", "),
         other => other.to_string(),
     }
 }
 
-fn shorten(s: String) -> String {
-    if s.chars().count() <= CELL_WIDTH {
-        s
-    } else {
-        let head: String = s.chars().take(CELL_WIDTH - 1).collect();
-        format!("{head}…")
-    }
+fn is_byte(v: &Value) -> bool {
+    v.as_u64().is_some_and(|b| b <= 255)
 }
 
-fn table(items: &[Value]) -> String {
-    let mut columns: Vec<String> = Vec::new();
-    for item in items {
-        if let Value::Object(map) = item {
-            for (k, v) in map {
-                if !v.is_object() && !columns.contains(k) {
-                    columns.push(k.clone());
-                }
+/// `YYYY-MM-DD HH:MM:SS` Beijing time (UTC+8) of Unix seconds.
+fn beijing(secs: i64) -> String {
+    let offset = chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8");
+    chrono::DateTime::from_timestamp(secs, 0)
+        .map(|t| {
+            t.with_timezone(&offset)
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string()
+        })
+        .unwrap_or_else(|| secs.to_string())
+}
+
+/// `text` in lines of at most `width` characters, broken at spaces where there are any.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        let mut word = word.to_string();
+        while word.chars().count() > width {
+            if !line.is_empty() {
+                lines.push(std::mem::take(&mut line));
             }
+            let head: String = word.chars().take(width).collect();
+            word = word.chars().skip(width).collect();
+            lines.push(head);
+        }
+        let fits = line.chars().count() + 1 + word.chars().count() <= width;
+        if line.is_empty() {
+            line = word;
+        } else if fits {
+            line = format!("{line} {word}");
+        } else {
+            lines.push(std::mem::replace(&mut line, word));
         }
     }
-    let rows: Vec<Vec<String>> = items
-        .iter()
-        .map(|item| {
-            columns
-                .iter()
-                .map(|c| shorten(item.get(c).map(plain).unwrap_or_default()))
-                .collect()
-        })
-        .collect();
-    let widths: Vec<usize> = columns
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            rows.iter()
-                .map(|r| r[i].chars().count())
-                .chain([c.chars().count()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let line = |cells: &[String]| -> String {
-        let mut s = cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c}{}", " ".repeat(w - c.chars().count())))
-            .collect::<Vec<_>>()
-            .join("  ");
-        s.truncate(s.trim_end().len());
-        s + "\n"
-    };
-    let mut out = line(&columns);
-    for r in &rows {
-        out += &line(r);
-    }
-    out
+    lines.push(line);
+    lines
 }
 
 #[cfg(test)]
@@ -309,27 +364,69 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// A credit record list as `query credit subject` answers it: every nested field shows,
+    /// one entry per block, nothing cut.
     #[test]
-    fn a_list_of_objects_is_a_table_with_every_plain_column() {
-        let v = json!([{"id": 1, "name": "包头", "keys": ["a", "b"]}, {"id": 2, "extra": null}]);
+    fn a_list_prints_each_entry_whole_with_nested_fields() {
+        let v = json!([
+            {"record": {"id": 3, "document_no": "鄂发改罚〔2026〕7号", "fine_fen": 2_500_000},
+             "ended": {"by_record": 4, "date": "2027-01-01"}},
+            {"record": {"id": 5, "document_no": "x", "fine_fen": 0}, "ended": null}
+        ]);
         let text = render(&v);
-        let lines: Vec<&str> = text.lines().collect();
-        // serde_json orders an object's fields by name.
-        assert_eq!(lines[0], "id  keys  name  extra");
-        assert_eq!(lines[1], "1   a, b  包头");
-        assert_eq!(lines[2], format!("2{}-", " ".repeat(15)));
+        let blocks: Vec<&str> = text.split("\n\n").collect();
+        assert_eq!(blocks.len(), 2, "{text}");
+        for field in [
+            "record.id",
+            "record.document_no",
+            "鄂发改罚〔2026〕7号",
+            "record.fine_fen",
+        ] {
+            assert!(blocks[0].contains(field), "{field}: {text}");
+        }
+        let line = |block: &str, key: &str| {
+            let found = block.lines().find(|l| l.starts_with(&format!("{key} ")));
+            found.map(|l| l[key.len()..].trim().to_string())
+        };
+        assert_eq!(
+            line(blocks[0], "ended.by_record").as_deref(),
+            Some("4"),
+            "{text}"
+        );
+        assert_eq!(line(blocks[1], "ended").as_deref(), Some("-"), "{text}");
+        assert_eq!(render(&json!([])), "(none)\n");
+    }
+
+    /// Identifiers print in full; times in Beijing time; bytes as hex; an enum's variant
+    /// shows as a path, not as Rust debug text.
+    #[test]
+    fn fields_print_whole_and_readable() {
+        let fingerprint = "595456e1e200015fc32c17e1f53bffe61376b0408e41007e92869398b68e8874";
+        let text = render(&json!({
+            "fingerprint": fingerprint,
+            "time_ms": 1_764_633_600_000u64,
+            "not_after": 2_366_841_600u64,
+            "secret": (0..32).collect::<Vec<u8>>(),
+            "status": {"Applied": {"height": 310}},
+        }));
+        assert!(text.contains(fingerprint), "{text}");
+        assert!(text.contains("2025-12-02 08:00:00"), "{text}");
+        assert!(text.contains("2045-01-01"), "{text}");
+        assert!(text.contains("000102030405"), "{text}");
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("status.Applied.height ") && l.ends_with(" 310")),
+            "{text}"
+        );
     }
 
     #[test]
-    fn long_cells_are_shortened_and_objects_listed_by_field() {
-        let long = "f".repeat(64);
-        let text = render(&json!({"hash": long, "height": 7}));
-        assert!(
-            text.contains(&"f".repeat(64)),
-            "fields are not shortened: {text}"
-        );
-        let table = render(&json!([{ "hash": long }]));
-        assert!(table.lines().nth(1).unwrap().ends_with('…'), "{table}");
-        assert_eq!(render(&json!([])), "(none)\n");
+    fn long_text_wraps_under_its_value() {
+        let reason = "the issuer is not recognized by member baotou ".repeat(5);
+        let text = render(&json!({"reason": reason.trim()}));
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines.len() > 1, "{text}");
+        assert!(lines.iter().all(|l| l.chars().count() <= WRAP), "{text}");
+        assert!(lines[1].starts_with("        "), "{text}");
     }
 }
