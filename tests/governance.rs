@@ -103,7 +103,30 @@ fn a_fifth_city_joins_by_vote_and_a_removed_member_is_no_longer_needed() {
     );
     assert_eq!(code, 0, "{v} {err}");
     let add = v["output"]["Proposal"].as_u64().expect("proposal id");
-    approve(&a, 1, add);
+    // A vote from the terminal says where the proposal stands: open after the first of the
+    // three approvals it needs (the proposer's counts), passed after the last.
+    let vote_text = |member: usize| {
+        let home = a.members[member].home.to_str().unwrap().to_string();
+        let id = add.to_string();
+        let args = [
+            "tx",
+            "--home",
+            &home,
+            "--wait",
+            "governance",
+            "vote",
+            "--proposal",
+            &id,
+        ];
+        let (code, out, err) = run(&args);
+        assert_eq!(code, 0, "{out} {err}");
+        out
+    };
+    let out = vote_text(1);
+    assert!(
+        out.contains(&format!("proposal (提案) {add}: still open")),
+        "{out}"
+    );
     // The same member voting twice is refused.
     let (code, v, _) = tx(
         &a,
@@ -111,7 +134,13 @@ fn a_fifth_city_joins_by_vote_and_a_removed_member_is_no_longer_needed() {
         &["governance", "vote", "--proposal", &add.to_string()],
     );
     assert_eq!(code, 1, "{v}");
-    approve(&a, 2, add);
+    let out = vote_text(2);
+    assert!(
+        out.contains(&format!(
+            "proposal (提案) {add}: passed; takes effect at height"
+        )),
+        "{out}"
+    );
     let effective = effective_height(&a, 0, add);
 
     // From the effective height on, members accept and dial the new node; it syncs from genesis

@@ -7,10 +7,11 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use caihong_chaincode::ca::CaAction;
+use caihong_chaincode::governance::{GovernanceAction, Proposal, ProposalStatus};
 use caihong_chaincode::{Action, TxOutput};
 pub use caihong_cli::Client;
 use caihong_node::config::{Home, KeyFile};
-use caihong_node::contract::{TxAnswer, TxState};
+use caihong_node::contract::{TxAnswer, TxState, route};
 use clap::Args;
 use ed25519_dalek::SigningKey;
 use serde_json::Value;
@@ -56,9 +57,14 @@ pub fn run_action(args: &TxArgs, action: Action) -> anyhow::Result<ExitCode> {
         action,
         Action::Ca(CaAction::RegisterIssuer { .. } | CaAction::SetRecognition { .. })
     );
-    let result = Client::connect(&url).and_then(|c| c.submit(&key, action, args.wait));
+    let voted_on = match &action {
+        Action::Governance(GovernanceAction::Vote { proposal, .. }) => Some(*proposal),
+        _ => None,
+    };
+    let result = Client::connect(&url)
+        .and_then(|client| Ok((client.submit(&key, action, args.wait)?, client)));
     match result {
-        Ok(answer) => {
+        Ok((answer, client)) => {
             if args.node.json {
                 println!("{}", serde_json::to_string_pretty(&answer).expect("json"));
                 if answer.status == TxState::Failed {
@@ -66,6 +72,9 @@ pub fn run_action(args: &TxArgs, action: Action) -> anyhow::Result<ExitCode> {
                 }
             } else {
                 print_receipt(&answer, issuer);
+                if let (Some(id), TxState::Committed) = (voted_on, answer.status) {
+                    print_proposal_state(&client, id);
+                }
             }
             Ok(if answer.status == TxState::Failed {
                 ExitCode::from(1)
@@ -149,6 +158,28 @@ fn print_receipt(answer: &TxAnswer, issuer: bool) {
             }
         }
     }
+}
+
+/// After a vote: where the proposal stands now (passed, still open with its votes, …).
+fn print_proposal_state(client: &Client, id: u64) {
+    let path = route::path(route::PROPOSAL, &[&id.to_string()]);
+    let Ok(p) = client.get::<Proposal>(&path) else {
+        return;
+    };
+    let approve = p.votes.values().filter(|v| **v).count();
+    let against = p.votes.len() - approve;
+    let state = match &p.status {
+        ProposalStatus::Open => format!("still open until height {}", p.expires_height),
+        ProposalStatus::Passed { effective_height } => {
+            format!("passed; takes effect at height {effective_height}")
+        }
+        ProposalStatus::Rejected => "rejected".to_string(),
+        ProposalStatus::Applied { height } => format!("applied at height {height}"),
+        ProposalStatus::Failed { height, reason } => {
+            format!("passed but failed at height {height}: {reason}")
+        }
+    };
+    println!("proposal (提案) {id}: {state} ({approve} for, {against} against)");
 }
 
 /// What a committed transaction produced, in words.
