@@ -16,6 +16,13 @@ fn as_member(a: &Alliance, i: usize, args: &[&str]) -> (i32, Value, String) {
     (code, serde_json::from_str(&out).unwrap_or(Value::Null), err)
 }
 
+/// Waits until member `reader` has every block member `writer` has: a read from another member
+/// than the one a transaction went to must wait for its block (read-your-writes by height).
+fn caught_up(a: &Alliance, writer: usize, reader: usize) {
+    let height = a.height(writer).expect("the writer answers");
+    a.wait_height(reader, height, std::time::Duration::from_secs(60));
+}
+
 fn penalty_row(uscc: &str, document: &str, fine: &str) -> String {
     format!(
         "鄂尔多斯某建设有限公司,法人及非法人组织,{uscc},,,,,,李四,,,,,{document},串通投标,与他人串通投标,《中华人民共和国招标投标法》第五十三条,罚款,罚款并取消投标资格一年,{fine},,,2026/09/01,2027/08/31,2027年08月31日,鄂尔多斯市发展和改革委员会,,,,"
@@ -48,6 +55,7 @@ fn an_administrators_day_from_the_command_line() {
     );
     assert_eq!(code, 0, "{v} {err}");
     assert_eq!(v["status"], "committed", "{v}");
+    caught_up(&a, 2, 0);
     let (code, subject, err) = as_member(&a, 0, &["query", "subject", &uscc]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(subject["home"], "ordos");
@@ -175,10 +183,12 @@ fn an_administrators_day_from_the_command_line() {
         .filter(|l| l.contains("penalties.csv:") && l.contains(": credit record (信用记录) "))
         .count();
     assert_eq!(ids, 2, "{out}");
+    caught_up(&a, 2, 0);
     let (_, records, _) = as_member(&a, 0, &["query", "credit", "subject", &uscc]);
     assert_eq!(records.as_array().unwrap().len(), 1, "{records}");
     assert_eq!(records[0]["record"]["fine_fen"], 2_500_000);
     // The penalty content cancels bidding: the subject is barred everywhere.
+    caught_up(&a, 2, 3);
     let (_, restriction, _) = as_member(&a, 3, &["query", "credit", "restriction", &uscc]);
     assert_eq!(restriction["barred"], true, "{restriction}");
 
@@ -223,6 +233,7 @@ fn an_administrators_day_from_the_command_line() {
         out.contains("recorded 0 subjects (市场主体); 2 already on chain"),
         "{out}"
     );
+    caught_up(&a, 1, 3);
     let (_, subject, _) = as_member(&a, 3, &["query", "subject", &test_uscc("150200", 11)]);
     assert_eq!(subject["roles"].as_array().unwrap().len(), 2, "{subject}");
 
@@ -250,6 +261,7 @@ fn an_administrators_day_from_the_command_line() {
         out.contains("issuer (CA 机构) fingerprint 595456e1e200015fc32c17e1f53bffe61376b0408e41007e92869398b68e8874"),
         "{out}"
     );
+    caught_up(&a, 0, 1);
     let bidder = format!("{certs}/sm2-bidder.pem");
     let verify = |member: Option<&str>| {
         let mut args = vec!["query", "ca", "verify", "--cert", &bidder];
