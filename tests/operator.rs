@@ -362,3 +362,39 @@ fn an_administrators_day_from_the_command_line() {
 fn national_header() -> String {
     "行政相对人名称,行政相对人类别,行政相对人代码_1（统一社会信用代码）,行政相对人代码_2(工商注册号),行政相对人代码_3(组织机构代码),行政相对人代码_4(税务登记号),行政相对人代码_5(事业单位证书号),行政相对人代码_6(社会组织登记证号),法定代表人,法定代表人证件类型,法定代表人证件号码,证件类型,证件号码,行政处罚决定书文号,违法行为类型,违法事实,处罚依据,处罚类别,处罚内容,罚款金额（万元）,没收违法所得、没收非法财物的金额（万元）,暂扣或吊销证照名称及编号,处罚决定日期,处罚有效期,公示截止期,处罚机关,处罚机关统一社会信用代码,数据来源单位,数据来源单位统一社会信用代码,备注".to_string()
 }
+
+/// `caihong bench` on a small alliance for a few seconds: it commits, and its figures are
+/// real (each read while the node processes exist; rss_mb was 0 when read after they ended).
+#[test]
+fn a_short_bench_reports_every_figure() {
+    let base = harness::free_ports(4);
+    let (code, out, err) = run(&[
+        "bench",
+        "--members",
+        "2",
+        "--rate",
+        "200",
+        "--warmup",
+        "1",
+        "--duration",
+        "3",
+        "--signers",
+        "4",
+        "--clients",
+        "2",
+        "--base-port",
+        &base.to_string(),
+    ]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let last = out.lines().last().unwrap_or_default();
+    let figure = |name: &str| -> f64 {
+        let field = last
+            .split_whitespace()
+            .find_map(|f| f.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("no {name} in {last:?}"));
+        field.parse().unwrap()
+    };
+    for name in ["tps", "p50_ms", "cpu_pct", "rss_mb"] {
+        assert!(figure(name) > 0.0, "{name} in {last:?}");
+    }
+}

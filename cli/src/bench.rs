@@ -296,8 +296,10 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|m| dir_bytes(&m.home.join("data")))
         .sum();
+    // Read from /proc while the node processes still exist.
+    let rss = pids.iter().map(|p| peak_rss_mb(*p)).fold(0.0, f64::max);
     drop(nodes);
-    report(&args, schedule, &observed, &record, &pids, disk);
+    report(&args, schedule, &observed, &record, rss, disk);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -611,7 +613,7 @@ fn report(
     schedule: Schedule,
     observed: &Observed,
     record: &LoadRecord,
-    pids: &[u32],
+    rss: f64,
     disk: u64,
 ) {
     let window = (schedule.warmup_ms, schedule.end_ms);
@@ -639,7 +641,6 @@ fn report(
         .zip(&observed.cpu_start)
         .map(|(e, s)| (e - s) / window_secs * 100.0)
         .sum();
-    let rss = pids.iter().map(|p| peak_rss_mb(*p)).fold(0.0, f64::max);
     let total_committed: usize = observed.blocks.iter().map(|(_, _, t)| t.len()).sum();
 
     println!(
