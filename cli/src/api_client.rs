@@ -43,16 +43,6 @@ pub enum Failure {
     Local(anyhow::Error),
 }
 
-impl Failure {
-    /// The error code of a rejection (`BAD_NONCE`, `MEMPOOL_FULL`, a chaincode code, ...).
-    pub fn code(&self) -> Option<&str> {
-        match self {
-            Failure::Rejected { body, .. } => body["code"].as_str(),
-            Failure::Local(_) => None,
-        }
-    }
-}
-
 impl From<anyhow::Error> for Failure {
     fn from(e: anyhow::Error) -> Self {
         Failure::Local(e)

@@ -46,6 +46,15 @@ struct DemoMember {
     chain_id: String,
 }
 
+impl DemoMember {
+    fn client(&self) -> Client {
+        Client {
+            url: self.api.clone(),
+            chain_id: self.chain_id.clone(),
+        }
+    }
+}
+
 fn bidder(region: &str, body: &str, name: &str) -> anyhow::Result<SubjectInfo> {
     let uscc = caihong_chaincode::uscc::build(&format!("91{region}"), body)
         .map_err(|e| anyhow::anyhow!("demo code {region}/{body}: {e}"))?;
@@ -99,10 +108,7 @@ fn credit(
 
 /// Submits `action` signed by the member's admin and waits for it to commit.
 fn submit(member: &DemoMember, action: Action) -> anyhow::Result<TxAnswer> {
-    let client = Client {
-        url: member.api.clone(),
-        chain_id: member.chain_id.clone(),
-    };
+    let client = member.client();
     match client.submit(&member.admin, action, true) {
         Ok(answer) if answer.status == TxState::Committed => Ok(answer),
         Ok(answer) => bail!("{}: transaction not committed: {answer:?}", member.name),
@@ -120,10 +126,7 @@ fn submit(member: &DemoMember, action: Action) -> anyhow::Result<TxAnswer> {
 /// it shows the state before the transaction (read-your-writes by height).
 fn wait_for_block(member: &DemoMember, height: Option<u64>) -> anyhow::Result<()> {
     let height = height.context("a committed transaction has a height")?;
-    let client = Client {
-        url: member.api.clone(),
-        chain_id: member.chain_id.clone(),
-    };
+    let client = member.client();
     let deadline = Instant::now() + Duration::from_secs(30);
     while client.status().map_err(failure)?.height < height {
         if Instant::now() > deadline {
@@ -264,13 +267,7 @@ fn every_member_answers_alike(
     members: &[DemoMember],
     blacklisted: &SubjectInfo,
 ) -> anyhow::Result<ExitCode> {
-    let clients: Vec<Client> = members
-        .iter()
-        .map(|m| Client {
-            url: m.api.clone(),
-            chain_id: m.chain_id.clone(),
-        })
-        .collect();
+    let clients: Vec<Client> = members.iter().map(|m| m.client()).collect();
     let height = |c: &Client| c.status().map(|s| s.height).map_err(failure);
     let tip = clients
         .iter()
