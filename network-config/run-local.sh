@@ -26,6 +26,7 @@ for member in hohhot yinchuan; do
   "$BIN" status --home "$DIR/$member"
 done
 echo
+echo "Next, the README's \"A day at the terminal\": source $DIR/env.sh (caihong on PATH, H=$DIR)."
 echo "Ask any member, e.g.:"
 echo "  $BIN query block latest --home $DIR/baotou"
 echo "  curl -s http://127.0.0.1:$((BASE_PORT + 1))/v1/status"

@@ -81,9 +81,13 @@ pub struct Alliance {
 impl Alliance {
     /// Writes an `n`-member testnet (nothing started).
     pub fn create(n: usize) -> Alliance {
+        Alliance::create_on(n, free_ports(2 * n as u16))
+    }
+
+    /// Writes an `n`-member testnet whose ports start at `base` (nothing started).
+    pub fn create_on(n: usize, base: u16) -> Alliance {
         let serial = serial_lock();
         let dir = tempfile::tempdir().expect("temporary directory");
-        let base = free_ports(2 * n as u16);
         let out = dir.path().join("net");
         let (code, _, stderr) = run(&[
             "testnet",

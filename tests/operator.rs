@@ -398,3 +398,119 @@ fn a_short_bench_reports_every_figure() {
         assert!(figure(name) > 0.0, "{name} in {last:?}");
     }
 }
+
+/// The README's "A day at the terminal" block, as a script for an alliance whose ports start at
+/// `base` and whose directory is `dir`: the README's ports (26600 + k) and directory are the
+/// only things changed.
+fn readme_walkthrough(base: u16, dir: &std::path::Path) -> String {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("README.md");
+    let marker = "<!-- tests/operator.rs runs the next block";
+    let after = &readme[readme.find(marker).expect("the walkthrough marker")..];
+    let start = after.find("```sh\n").expect("the walkthrough block") + "```sh\n".len();
+    let block = &after[start..start + after[start..].find("```").expect("the block's end")];
+    let mut script = block.replace("/tmp/caihong-local", dir.to_str().unwrap());
+    for k in (0..20).rev() {
+        script = script.replace(&format!("266{k:02}"), &(base + k).to_string());
+    }
+    script
+}
+
+/// Every command of the README's walkthrough works as written, in order, on a fresh alliance
+/// that ran the demo (what `network-config/run-local.sh` leaves running): the script stops at
+/// the first command that fails. Then its outputs say what the README says they do, and the
+/// added city becomes a validator.
+#[test]
+fn the_readme_walkthrough_runs_as_written() {
+    // Four members use base..base+7; the README's new city takes base+10 and base+11.
+    let base = harness::free_ports(12);
+    let mut a = Alliance::create_on(4, base);
+    for i in 0..4 {
+        a.start(i);
+    }
+    for i in 0..4 {
+        a.wait_height(i, 1, std::time::Duration::from_secs(60));
+    }
+    let dir = a.dir.path().join("net");
+    let (code, out, err) = run(&["demo", "--dir", dir.to_str().unwrap()]);
+    assert_eq!(code, 0, "caihong demo failed:\n{out}\n{err}");
+
+    let body = readme_walkthrough(base, &dir);
+    // Background jobs (the new city's node) end with the script, whatever happens.
+    let script = format!(
+        "set -euo pipefail\ntrap 'kill $(jobs -p) 2>/dev/null' EXIT\nset -x\n{body}\n\
+         for i in $(seq 120); do\n\
+           caihong status --home $H/lanzhou --json | grep -q '\"validator\": true' && exit 0\n\
+           sleep 0.5\n\
+         done\n\
+         echo 'lanzhou did not become a validator within 60 s' >&2; exit 1\n"
+    );
+    let output = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("CAIHONG_SESSION", a.dir.path().join("session.json"))
+        .output()
+        .expect("bash runs");
+    let out = String::from_utf8_lossy(&output.stdout);
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the walkthrough stopped ({:?}):\n{out}\n{err}\n{}",
+        output.status,
+        a.every_log_tail()
+    );
+    let line = |key: &str| {
+        out.lines()
+            .find(|l| l.starts_with(&format!("{key} ")))
+            .map(|l| l[key.len()..].trim().to_string())
+    };
+    assert_eq!(line("barred").as_deref(), Some("true"), "{out}");
+    assert_eq!(line("recognized").as_deref(), Some("true"), "{out}");
+    assert!(
+        out.contains("exit 1: alliance-wide, every member must recognize the issuer"),
+        "{out}"
+    );
+    assert_eq!(
+        line("rederivation.verified").as_deref(),
+        Some("true"),
+        "{out}"
+    );
+    assert!(out.contains("(20,000.00 元)"), "{out}");
+    assert!(
+        out.contains("行政处罚.csv:3: credit record (信用记录)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("passed; takes effect at height"),
+        "the second vote passes the proposal:\n{out}"
+    );
+    let synced = std::fs::read_to_string(dir.join("credit.jsonl")).expect("credit.jsonl");
+    assert!(synced.lines().count() >= 4, "{synced}");
+
+    // A member id that is no member is a usage error naming the members, not an empty sync;
+    // the member admitted by the walkthrough is one.
+    let sync_of = |member: &str| {
+        let out = a.dir.path().join(format!("{member}.jsonl"));
+        run(&[
+            "sync",
+            "credit",
+            "--from",
+            a.api(0),
+            "--genesis",
+            dir.join("hohhot/genesis.json").to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--member",
+            member,
+        ])
+    };
+    let (code, _, err) = sync_of("xian");
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--member xian: no such member") && err.contains("lanzhou"),
+        "{err}"
+    );
+    let (code, _, err) = sync_of("ordos");
+    assert_eq!(code, 0, "{err}");
+}

@@ -29,6 +29,10 @@ pub struct TxArgs {
     /// Wait until the transaction is committed or failed (up to 60 s).
     #[arg(long, global = true)]
     pub wait: bool,
+    /// Print only what the transaction created (a record, proposal or extraction id, a
+    /// fingerprint), for `$(…)` in scripts. Waits for the commit, like --wait.
+    #[arg(long, short, global = true, conflicts_with = "json")]
+    pub quiet: bool,
 }
 
 impl TxArgs {
@@ -51,6 +55,7 @@ impl TxArgs {
 pub fn run_action(args: &TxArgs, action: Action) -> anyhow::Result<ExitCode> {
     let url = args.node.url()?;
     let key = args.signing_key()?;
+    crate::session::catch_up(&url, std::time::Duration::from_secs(args.node.timeout));
     // What a CA transaction's hash output names depends on the action (an issuer's or a
     // subject certificate's fingerprint).
     let issuer = matches!(
@@ -61,11 +66,20 @@ pub fn run_action(args: &TxArgs, action: Action) -> anyhow::Result<ExitCode> {
         Action::Governance(GovernanceAction::Vote { proposal, .. }) => Some(*proposal),
         _ => None,
     };
-    let result = Client::connect(&url)
-        .and_then(|client| Ok((client.submit(&key, action, args.wait)?, client)));
+    let result = Client::connect(&url).and_then(|client| {
+        Ok((
+            client.submit(&key, action, args.wait || args.quiet)?,
+            client,
+        ))
+    });
     match result {
         Ok((answer, client)) => {
-            if args.node.json {
+            if let Some(height) = answer.height {
+                crate::session::remember(&client, height);
+            }
+            if args.quiet {
+                print_created(&answer);
+            } else if args.node.json {
                 println!("{}", serde_json::to_string_pretty(&answer).expect("json"));
                 if answer.status == TxState::Failed {
                     eprintln!("{}", failure_line(&answer));
@@ -160,6 +174,32 @@ fn print_receipt(answer: &TxAnswer, issuer: bool) {
     }
 }
 
+/// `--quiet`: the created object's id alone on stdout; a failure on stderr.
+fn print_created(answer: &TxAnswer) {
+    match (answer.status, &answer.output) {
+        (TxState::Failed, _) => eprintln!("{}", failure_line(answer)),
+        (_, Some(output)) => {
+            if let Some(id) = created_id(output) {
+                println!("{id}");
+            }
+        }
+        (_, None) => {}
+    }
+}
+
+/// The id a script goes on with: what `describe_output` names, without the words.
+pub fn created_id(output: &TxOutput) -> Option<String> {
+    Some(match output {
+        TxOutput::None => return None,
+        TxOutput::Proposal(id) | TxOutput::CreditRecord(id) | TxOutput::Extraction(id) => {
+            id.to_string()
+        }
+        TxOutput::SubjectVersion { version, .. } => version.to_string(),
+        TxOutput::Certificate(hash) | TxOutput::Expert(hash) => hash.to_string(),
+        TxOutput::Revoked { count } => count.to_string(),
+    })
+}
+
 /// After a vote: where the proposal stands now (passed, still open with its votes, …).
 fn print_proposal_state(client: &Client, id: u64) {
     let path = route::path(route::PROPOSAL, &[&id.to_string()]);
@@ -182,8 +222,8 @@ fn print_proposal_state(client: &Client, id: u64) {
     println!("proposal (提案) {id}: {state} ({approve} for, {against} against)");
 }
 
-/// What a committed transaction produced, in words.
-fn describe_output(output: &TxOutput, issuer: bool) -> Option<String> {
+/// What a committed transaction produced, in words (with the id to use in later commands).
+pub fn describe_output(output: &TxOutput, issuer: bool) -> Option<String> {
     Some(match output {
         TxOutput::None => return None,
         TxOutput::Proposal(id) => format!("proposal (提案) {id}"),

@@ -169,7 +169,23 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let blacklisted = demo_credit(&members, &subjects)?;
     demo_certificates(&members)?;
     demo_extraction(&members, &subjects)?;
-    every_member_answers_alike(&members, &blacklisted)
+    let code = every_member_answers_alike(&members, &blacklisted)?;
+    let examples = args.dir.join("examples");
+    let others: Vec<String> = members[1..].iter().map(|m| m.name.clone()).collect();
+    crate::walkthrough::write(&examples, beijing_today(), &others)?;
+    println!(
+        "the README's walkthrough reads its input files from {}",
+        examples.display()
+    );
+    Ok(code)
+}
+
+/// Today's date in Beijing (UTC+8), the alliance's calendar.
+fn beijing_today() -> chrono::NaiveDate {
+    let secs = crate::node::now_secs() as i64 + 8 * 3600;
+    chrono::DateTime::from_timestamp(secs, 0)
+        .unwrap_or_default()
+        .date_naive()
 }
 
 /// The members of the local alliance in `args.dir`, with their admin keys.

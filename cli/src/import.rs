@@ -24,7 +24,7 @@ use caihong_chaincode::{Action, Hash, PublicKey, TxOutput, Uscc};
 use caihong_node::contract::{TxAnswer, TxState};
 use clap::{Args, Subcommand};
 
-use crate::client::{Client, TxArgs, explain_rejection};
+use crate::client::{Client, TxArgs, created_id, describe_output, explain_rejection};
 use crate::node::Failure;
 
 #[derive(Debug, Subcommand)]
@@ -485,8 +485,11 @@ fn submit_file(
     }
     // With --json, stdout holds only the JSON report; the running commentary goes to stderr.
     let json = args.tx.node.json;
+    let quiet = args.tx.quiet;
     let say = |line: String| {
-        if json {
+        if quiet {
+            // --quiet: stdout has the new ids only; the counts are not wanted.
+        } else if json {
             eprintln!("{line}");
         } else {
             println!("{line}");
@@ -510,6 +513,7 @@ fn submit_file(
     }
     let url = args.tx.node.url()?;
     let key = args.tx.signing_key()?;
+    crate::session::catch_up(&url, Duration::from_secs(args.tx.node.timeout));
     let report = match submit_rows(&url, &key, &rows, args.batch.max(1)) {
         Ok(r) => r,
         Err(Failure::Rejected { status, body }) => {
@@ -533,7 +537,13 @@ fn submit_file(
         );
     } else {
         for (line, output) in &report.recorded {
-            println!("{name}:{line}: {}", describe(output));
+            if quiet {
+                if let Some(id) = created_id(output) {
+                    println!("{id}");
+                }
+            } else if let Some(words) = describe_output(output, false) {
+                println!("{name}:{line}: {words}");
+            }
         }
     }
     for (line, reason) in &report.failed {
@@ -555,24 +565,14 @@ fn submit_file(
     })
 }
 
-/// What a recorded row became, in words (the id to use in later commands).
-fn describe(output: &TxOutput) -> String {
-    match output {
-        TxOutput::CreditRecord(id) => format!("credit record (信用记录) {id}"),
-        TxOutput::SubjectVersion { uscc, version } => {
-            format!("subject (市场主体) {uscc} version {version}")
-        }
-        TxOutput::Expert(id) => format!("expert (评标专家) {id}"),
-        other => format!("{other:?}"),
-    }
-}
-
 #[derive(Debug, Default)]
 struct ImportReport {
     /// Each recorded row's line and what it became.
     recorded: Vec<(u64, TxOutput)>,
     already: u64,
     failed: Vec<(u64, String)>,
+    /// The highest block a row went into.
+    last_height: u64,
 }
 
 /// A progress bar of rows on stderr, drawn only when stderr is a terminal.
@@ -627,6 +627,7 @@ fn submit_rows(
         // Wait for the batch, then read every row's receipt.
         for (line, hash) in pending {
             let receipt = wait_receipt(&client, &hash)?;
+            report.last_height = report.last_height.max(receipt.height.unwrap_or(0));
             let code = receipt.error.as_ref().map(|e| e.code.as_str());
             match receipt.status {
                 TxState::Committed => report
@@ -641,6 +642,9 @@ fn submit_rows(
         bar.inc(chunk.len() as u64);
     }
     bar.finish_and_clear();
+    if report.last_height > 0 {
+        crate::session::remember(&client, report.last_height);
+    }
     Ok(report)
 }
 

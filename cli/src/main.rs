@@ -19,10 +19,12 @@ mod demo;
 mod import;
 mod node;
 mod query;
+mod session;
 mod setup;
 mod sync;
 mod tx;
 mod uscc;
+mod walkthrough;
 
 #[derive(Debug, Parser)]
 #[command(

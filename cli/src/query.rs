@@ -132,6 +132,7 @@ fn verify_verdict(
 
 pub fn run(cmd: QueryCommand) -> anyhow::Result<ExitCode> {
     let url = cmd.node.url()?;
+    crate::session::catch_up(&url, std::time::Duration::from_secs(cmd.node.timeout));
     let json = cmd.node.json;
     // Each route of the API contract with its parameters filled in, and a query string.
     let at = |route: &str, args: &[&str]| format!("{url}{}", route::path(route, args));
@@ -276,24 +277,26 @@ fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
                 flatten(&format!("{prefix}[{i}]"), item, out);
             }
         }
-        leaf => {
-            let field = prefix.rsplit('.').next().unwrap_or(prefix);
-            out.push((prefix.to_string(), plain(field, leaf)));
-        }
+        leaf => out.push((prefix.to_string(), plain(prefix, leaf))),
     }
 }
 
 /// A leaf on one line: strings bare, null as `-`, a list of bytes as hex, other lists joined,
-/// times (fields ending in `_ms`, or the certificate and revocation times in seconds) in
-/// Beijing time.
-fn plain(field: &str, v: &Value) -> String {
+/// times (fields ending in `_ms` and an evaluation window's ends, or the certificate and
+/// revocation times in seconds) in Beijing time, amounts in fen (fields ending in `_fen`) also
+/// in yuan. `path` is the leaf's dotted path.
+fn plain(path: &str, v: &Value) -> String {
+    let field = path.rsplit('.').next().unwrap_or(path);
+    let millis =
+        field.ends_with("_ms") || path.ends_with("window.start") || path.ends_with("window.end");
     match v {
         Value::String(s) => s.clone(),
         Value::Null => "-".to_string(),
         Value::Number(n) => match n.as_u64().or_else(|| n.as_i64().map(|i| i.max(0) as u64)) {
-            Some(ms) if field.ends_with("_ms") && ms > 1_000_000_000_000 => {
+            Some(ms) if millis && ms > 1_000_000_000_000 => {
                 format!("{ms} ({})", beijing(ms as i64 / 1000))
             }
+            Some(fen) if field.ends_with("_fen") => format!("{fen} ({})", yuan(fen)),
             Some(secs)
                 if matches!(field, "not_before" | "not_after" | "revoked_at")
                     && (1_000_000_000..100_000_000_000).contains(&secs) =>
@@ -309,11 +312,24 @@ fn plain(field: &str, v: &Value) -> String {
         Value::Array(items) if items.is_empty() => "-".to_string(),
         Value::Array(items) => items
             .iter()
-            .map(|i| plain(field, i))
+            .map(|i| plain(path, i))
             .collect::<Vec<_>>()
             .join(", "),
         other => other.to_string(),
     }
+}
+
+/// An amount in fen as yuan with thousands separators: `20,000.00 元`.
+fn yuan(fen: u64) -> String {
+    let digits = (fen / 100).to_string();
+    let mut grouped = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    format!("{grouped}.{:02} 元", fen % 100)
 }
 
 fn is_byte(v: &Value) -> bool {
@@ -332,20 +348,13 @@ fn beijing(secs: i64) -> String {
         .unwrap_or_else(|| secs.to_string())
 }
 
-/// `text` in lines of at most `width` characters, broken at spaces where there are any.
+/// `text` in lines of at most `width` characters, broken at spaces. A longer word (a
+/// fingerprint, a distinguished name) keeps a line of its own, whole, so it can be copied.
 fn wrap(text: &str, width: usize) -> Vec<String> {
     let mut lines = Vec::new();
     let mut line = String::new();
     for word in text.split(' ') {
-        let mut word = word.to_string();
-        while word.chars().count() > width {
-            if !line.is_empty() {
-                lines.push(std::mem::take(&mut line));
-            }
-            let head: String = word.chars().take(width).collect();
-            word = word.chars().skip(width).collect();
-            lines.push(head);
-        }
+        let word = word.to_string();
         let fits = line.chars().count() + 1 + word.chars().count() <= width;
         if line.is_empty() {
             line = word;
@@ -412,12 +421,27 @@ mod tests {
         assert!(text.contains(fingerprint), "{text}");
         assert!(text.contains("2025-12-02 08:00:00"), "{text}");
         assert!(text.contains("2045-01-01"), "{text}");
+        let window = render(&json!({"window": {"start": 1_796_864_400_000u64}}));
+        assert!(window.contains("(2026-12-10 09:00:00)"), "{window}");
         assert!(text.contains("000102030405"), "{text}");
+        let fines = render(&json!({"fine_fen": 2_000_000, "confiscated_fen": 123_456_789}));
+        assert!(fines.contains("2000000 (20,000.00 元)"), "{fines}");
+        assert!(fines.contains("(1,234,567.89 元)"), "{fines}");
+        assert!(render(&json!({"fine_fen": 5})).contains("(0.05 元)"));
         assert!(
             text.lines()
                 .any(|l| l.starts_with("status.Applied.height ") && l.ends_with(" 310")),
             "{text}"
         );
+    }
+
+    /// However narrow the value's column, an identifier is never cut across lines.
+    #[test]
+    fn identifiers_stay_whole_in_a_narrow_column() {
+        let fingerprint = "edb6862cd480475cdbe9b5f1f39521d4c25a3c8472a180a558486996fbf4c3a3";
+        let long_key = "reasons[0].IssuerNotAllianceRecognized.not_recognized_by";
+        let text = render(&json!({"fingerprint": fingerprint, "x": {long_key: "hohhot"}}));
+        assert!(text.lines().any(|l| l.ends_with(fingerprint)), "{text}");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Setting up members: `caihong keygen`, `caihong init`, `caihong testnet`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
@@ -207,5 +207,29 @@ pub fn testnet(args: TestnetArgs) -> anyhow::Result<ExitCode> {
             m.api
         );
     }
+    let env = write_shell_env(&args.out)?;
+    println!(
+        "  `source {}` puts caihong on PATH and sets H to this directory",
+        env.display()
+    );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `DIR/env.sh`, which the README's walkthrough sources: this `caihong` on PATH, and `H`.
+fn write_shell_env(dir: &Path) -> anyhow::Result<PathBuf> {
+    let quote = |p: &Path| format!("'{}'", p.display().to_string().replace('\'', "'\\''"));
+    let dir = dir
+        .canonicalize()
+        .with_context(|| format!("cannot resolve {}", dir.display()))?;
+    let exe = std::env::current_exe().context("cannot tell where caihong is")?;
+    let bin = exe.parent().context("caihong has no directory")?;
+    let text = format!(
+        "# Sourced by the README's walkthrough: this alliance's caihong on PATH, H its directory.\n\
+         export PATH={}:\"$PATH\"\nH={}\n",
+        quote(bin),
+        quote(&dir)
+    );
+    let path = dir.join("env.sh");
+    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
 }

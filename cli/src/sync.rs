@@ -14,7 +14,9 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use caihong_chaincode::credit::CreditKind;
+use caihong_chaincode::genesis::Genesis;
 use caihong_node::config::read_genesis;
+use caihong_node::contract::route;
 use caihong_node::light::{
     LightBlock, LightClient, MAX_LIGHT_BLOCKS, VerifiedCredit, decode_light,
 };
@@ -106,6 +108,9 @@ fn credit(args: CreditSyncArgs) -> anyhow::Result<ExitCode> {
             .map_err(|e| anyhow::anyhow!("--kind: {e}"))?,
         region: args.region.clone(),
     };
+    if let Some(member) = &args.member {
+        check_member(member, &genesis, &args.sources)?;
+    }
     let resume = prepare_output(&args.out)?;
     if let Some(h) = resume {
         // Commentary: on stderr when stdout carries the JSON outcome.
@@ -199,6 +204,30 @@ fn credit(args: CreditSyncArgs) -> anyhow::Result<ExitCode> {
             unreachable.join(", ")
         ),
     }
+}
+
+/// `--member` must name a member: one of genesis, or one the first answering source lists now
+/// (admitted later). A typo would otherwise sync nothing and look like a member with no records.
+/// The list is only a filter's check, so a source's word is enough for it.
+fn check_member(member: &str, genesis: &Genesis, sources: &[String]) -> anyhow::Result<()> {
+    let mut known: Vec<String> = genesis.members.iter().map(|m| m.id.clone()).collect();
+    let current = sources.iter().find_map(|url| {
+        let path = format!("{}{}", url.trim_end_matches('/'), route::MEMBERS);
+        http_get(&path).ok()
+    });
+    let listed = current
+        .iter()
+        .flat_map(|v| v.as_array().into_iter().flatten());
+    known.extend(listed.filter_map(|m| m["id"].as_str().map(str::to_string)));
+    known.sort();
+    known.dedup();
+    if known.iter().any(|k| k == member) {
+        return Ok(());
+    }
+    bail!(
+        "--member {member}: no such member; the alliance's members are {}",
+        known.join(", ")
+    )
 }
 
 /// Drops the records of the file's last height (rewriting the file without them) and returns

@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use caihong_chaincode::ca::CaAction;
@@ -21,9 +22,11 @@ use caihong_chaincode::subjects::{
 use caihong_chaincode::types::parse_date;
 use caihong_chaincode::{Action, Hash, PublicKey, Uscc, x509};
 use caihong_node::config::{Home, KeyFile};
+use caihong_node::contract::route;
 use clap::{Args, Subcommand};
 
-use crate::client::{TxArgs, run_action};
+use crate::client::{Client, TxArgs, failure, run_action};
+use crate::node::{Failure, NodeArgs};
 
 #[derive(Debug, Args)]
 pub struct TxCommand {
@@ -227,7 +230,8 @@ pub enum CaCmd {
     },
     /// Recognize (互认) an issuer for the signer's member, or withdraw recognition.
     Recognize {
-        /// Issuer fingerprint (SHA-256 of its certificate, hex).
+        /// The issuer: its fingerprint (SHA-256 of its certificate, hex, as register-issuer
+        /// prints it) or its certificate file.
         #[arg(long)]
         issuer: String,
         #[arg(long)]
@@ -240,6 +244,7 @@ pub enum CaCmd {
     },
     /// Revoke one certificate serial of an issuer (吊销).
     Revoke {
+        /// The issuer: its fingerprint (hex) or its certificate file.
         #[arg(long)]
         issuer: String,
         /// The serial number in hex.
@@ -316,17 +321,36 @@ pub enum ExtractionCmd {
     Request {
         #[arg(long)]
         file: PathBuf,
+        /// The evaluation window's start (评标开始) in Beijing time, `YYYY-MM-DD HH:MM`,
+        /// instead of the file's `window_start`.
+        #[arg(long, value_name = "TIME", requires = "window_end")]
+        window_start: Option<String>,
+        /// The evaluation window's end, `YYYY-MM-DD HH:MM` Beijing time, instead of the file's.
+        #[arg(long, value_name = "TIME", requires = "window_start")]
+        window_end: Option<String>,
         /// A secret (hex) whose SHA-256 is committed now and revealed later (commit-reveal);
-        /// without it the draw uses the baseline seed.
-        #[arg(long)]
+        /// without it (or --secret-file) the draw uses the baseline seed.
+        #[arg(long, conflicts_with = "secret_file")]
         secret: Option<String>,
+        /// A file holding the secret (hex). When it does not exist, 32 random bytes are written
+        /// to it (mode 0600) before the request is sent; keep it for the reveal.
+        #[arg(long, value_name = "FILE")]
+        secret_file: Option<PathBuf>,
     },
-    /// Reveal the committed secret (揭示), which fixes the draw's seed.
+    /// Reveal the committed secret (揭示), which fixes the draw's seed. Waits (up to --timeout)
+    /// until the request's anchor block exists: a reveal before it is refused.
     Reveal {
         #[arg(long)]
         extraction: u64,
-        #[arg(long)]
-        secret: String,
+        #[arg(
+            long,
+            required_unless_present = "secret_file",
+            conflicts_with = "secret_file"
+        )]
+        secret: Option<String>,
+        /// The file the request's --secret-file wrote.
+        #[arg(long, value_name = "FILE")]
+        secret_file: Option<PathBuf>,
     },
     /// Draw with the fallback seed when the secret was not revealed in time.
     Finalize {
@@ -348,8 +372,46 @@ pub enum ExtractionCmd {
 }
 
 pub fn run(cmd: TxCommand) -> anyhow::Result<ExitCode> {
+    let reveal_of = match &cmd.domain {
+        Domain::Extraction(ExtractionCmd::Reveal { extraction, .. }) => Some(*extraction),
+        _ => None,
+    };
     let action = action_of(cmd.domain)?;
+    if let Some(id) = reveal_of {
+        wait_until_anchored(&cmd.args.node, id)?;
+    }
     run_action(&cmd.args, action)
+}
+
+/// A reveal is refused before the block that anchors its request: wait for it (the request
+/// was just committed, and its anchor is the next block or so). An unknown extraction is left
+/// for the chain to refuse with its own message.
+fn wait_until_anchored(node: &NodeArgs, id: u64) -> anyhow::Result<()> {
+    let url = node.url()?;
+    let client = Client::connect(&url).map_err(failure)?;
+    let path = route::path(route::EXTRACTION, &[&id.to_string()]);
+    let deadline = Instant::now() + Duration::from_secs(node.timeout);
+    let mut said = false;
+    loop {
+        match client.get::<serde_json::Value>(&path) {
+            Ok(ext) if !ext["anchor"].is_null() => return Ok(()),
+            Ok(_) => {}
+            Err(Failure::Rejected { .. }) => return Ok(()),
+            Err(Failure::Local(e)) => return Err(e),
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "extraction {id} has no anchor block after {} s (the reveal would be refused); \
+                 check `caihong status` and retry",
+                node.timeout
+            );
+        }
+        if !said {
+            eprintln!("waiting for the anchor block of extraction {id}…");
+            said = true;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 fn action_of(domain: Domain) -> anyhow::Result<Action> {
@@ -574,15 +636,27 @@ fn read_file(path: &Path) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
-/// A certificate file as DER, checked locally so a wrong file is named before anything is sent.
-fn certificate_der(path: &Path) -> anyhow::Result<Vec<u8>> {
-    let cert = x509::parse_certificate(&read_file(path)?).with_context(|| {
+/// A certificate file, parsed locally so a wrong file is named before anything is sent.
+fn certificate(path: &Path) -> anyhow::Result<x509::Certificate> {
+    x509::parse_certificate(&read_file(path)?).with_context(|| {
         format!(
             "{} is not an X.509 certificate (PEM or DER)",
             path.display()
         )
-    })?;
-    Ok(cert.der().to_vec())
+    })
+}
+
+fn certificate_der(path: &Path) -> anyhow::Result<Vec<u8>> {
+    Ok(certificate(path)?.der().to_vec())
+}
+
+/// An issuer named by its fingerprint, or by its certificate file (fingerprinted here).
+fn issuer_ref(text: &str) -> anyhow::Result<Hash> {
+    let looks_like_hex = text.len() == 64 && text.chars().all(|c| c.is_ascii_hexdigit());
+    if looks_like_hex || !Path::new(text).exists() {
+        return hash(text, "--issuer (a fingerprint, or a certificate file)");
+    }
+    Ok(certificate(Path::new(text))?.fingerprint_sha256())
 }
 
 fn ca(c: CaCmd) -> anyhow::Result<CaAction> {
@@ -591,7 +665,7 @@ fn ca(c: CaCmd) -> anyhow::Result<CaAction> {
             certificate: certificate_der(&cert)?,
         },
         CaCmd::Recognize { issuer, withdraw } => CaAction::SetRecognition {
-            issuer: hash(&issuer, "--issuer")?,
+            issuer: issuer_ref(&issuer)?,
             recognized: !withdraw,
         },
         CaCmd::RegisterCertificate { cert } => CaAction::RegisterCertificate {
@@ -602,7 +676,7 @@ fn ca(c: CaCmd) -> anyhow::Result<CaAction> {
             serial,
             reason,
         } => CaAction::RevokeCertificate {
-            issuer: hash(&issuer, "--issuer")?,
+            issuer: issuer_ref(&issuer)?,
             serial_hex: serial,
             reason,
         },
@@ -674,27 +748,93 @@ fn expert(c: ExpertCmd) -> anyhow::Result<ExpertAction> {
     })
 }
 
-fn secret_bytes(hex_text: &str) -> anyhow::Result<Vec<u8>> {
+fn secret_bytes(hex_text: &str, what: &str) -> anyhow::Result<Vec<u8>> {
     let bytes =
-        hex::decode(hex_text.trim()).map_err(|e| anyhow::anyhow!("--secret is not hex: {e}"))?;
+        hex::decode(hex_text.trim()).map_err(|e| anyhow::anyhow!("{what} is not hex: {e}"))?;
     if bytes.len() < 16 {
-        bail!("--secret must be at least 16 bytes (32 hex digits) to be unguessable");
+        bail!("{what} must be at least 16 bytes (32 hex digits) to be unguessable");
     }
     Ok(bytes)
 }
 
+/// The secret in `path`, or, when there is no such file, a new random one written there first
+/// (only the owner may read it): a request is never committed to a secret that was not kept.
+fn secret_file(path: &Path, create: bool) -> anyhow::Result<Vec<u8>> {
+    let what = format!("the secret in {}", path.display());
+    match std::fs::read_to_string(path) {
+        Ok(text) => secret_bytes(&text, &what),
+        Err(e) if create && e.kind() == std::io::ErrorKind::NotFound => {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            // 32 bytes from the operating system's generator, the source a new key uses.
+            let secret = KeyFile::generate().to_bytes().to_vec();
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .and_then(|mut f| f.write_all(hex::encode(&secret).as_bytes()).map(|_| f));
+            file.as_mut()
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+            eprintln!(
+                "a new secret is in {}: keep it for `extraction reveal --secret-file`",
+                path.display()
+            );
+            Ok(secret)
+        }
+        Err(e) => bail!("cannot read {}: {e}", path.display()),
+    }
+}
+
+/// `YYYY-MM-DD HH:MM` (or with `T`, or with seconds) in Beijing time, as Unix milliseconds.
+fn beijing_ms(text: &str, what: &str) -> anyhow::Result<u64> {
+    let text = text.trim().replace('T', " ");
+    let time = ["%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"]
+        .iter()
+        .find_map(|f| chrono::NaiveDateTime::parse_from_str(&text, f).ok())
+        .ok_or_else(|| {
+            anyhow::anyhow!("{what} {text:?}: write a Beijing time as YYYY-MM-DD HH:MM")
+        })?;
+    let utc = time - chrono::Duration::hours(8);
+    u64::try_from(utc.and_utc().timestamp_millis())
+        .map_err(|_| anyhow::anyhow!("{what} {text:?} is before 1970"))
+}
+
 fn extraction(c: ExtractionCmd) -> anyhow::Result<ExpertAction> {
     Ok(match c {
-        ExtractionCmd::Request { file, secret } => {
+        ExtractionCmd::Request {
+            file,
+            window_start,
+            window_end,
+            secret,
+            secret_file: secret_path,
+        } => {
             let mut request: ExtractionRequest = json_file(&file, "extraction request")?;
+            if let (Some(start), Some(end)) = (window_start, window_end) {
+                request.window_start = beijing_ms(&start, "--window-start")?;
+                request.window_end = beijing_ms(&end, "--window-end")?;
+            }
+            let secret = match (secret, secret_path) {
+                (Some(s), _) => Some(secret_bytes(&s, "--secret")?),
+                (None, Some(path)) => Some(secret_file(&path, true)?),
+                (None, None) => None,
+            };
             if let Some(s) = secret {
-                request.commitment = Some(commitment(&secret_bytes(&s)?));
+                request.commitment = Some(commitment(&s));
             }
             ExpertAction::RequestExtraction(Box::new(request))
         }
-        ExtractionCmd::Reveal { extraction, secret } => ExpertAction::RevealExtraction {
+        ExtractionCmd::Reveal {
             extraction,
-            secret: secret_bytes(&secret)?,
+            secret,
+            secret_file: secret_path,
+        } => ExpertAction::RevealExtraction {
+            extraction,
+            secret: match (secret, secret_path) {
+                (Some(s), _) => secret_bytes(&s, "--secret")?,
+                (None, Some(path)) => secret_file(&path, false)?,
+                (None, None) => bail!("say which secret: --secret HEX or --secret-file FILE"),
+            },
         },
         ExtractionCmd::Finalize { extraction } => ExpertAction::FinalizeExtraction { extraction },
         ExtractionCmd::Respond {
@@ -726,6 +866,60 @@ mod tests {
     }
 
     #[test]
+    fn window_times_are_beijing_time() {
+        // 2027-01-08 09:00 in Beijing is 01:00 UTC.
+        assert_eq!(
+            beijing_ms("2027-01-08 09:00", "--window-start").unwrap(),
+            1_799_370_000_000
+        );
+        assert_eq!(
+            beijing_ms("2027-01-08T09:00:30", "--window-start").unwrap(),
+            1_799_370_030_000
+        );
+        let err = beijing_ms("08.01.2027", "--window-end").unwrap_err();
+        assert!(err.to_string().contains("YYYY-MM-DD HH:MM"), "{err}");
+    }
+
+    /// A secret file is made once, private, and read back the same for the reveal; a file that
+    /// is not a secret is named.
+    #[test]
+    fn a_secret_file_is_written_once_and_read_back() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.hex");
+        assert!(
+            secret_file(&path, false).is_err(),
+            "a reveal needs the file"
+        );
+        let made = secret_file(&path, true).unwrap();
+        assert_eq!(made.len(), 32);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(secret_file(&path, false).unwrap(), made);
+        assert_eq!(
+            secret_file(&path, true).unwrap(),
+            made,
+            "kept, not replaced"
+        );
+        std::fs::write(&path, "not hex").unwrap();
+        let err = secret_file(&path, false).unwrap_err().to_string();
+        assert!(err.contains("s.hex") && err.contains("not hex"), "{err}");
+    }
+
+    /// `--issuer` takes a fingerprint or the issuer's certificate file; both name the same.
+    #[test]
+    fn an_issuer_is_named_by_fingerprint_or_certificate() {
+        let file = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/examples/ca-root.pem");
+        let by_file = issuer_ref(file).unwrap();
+        assert_eq!(issuer_ref(&by_file.to_string()).unwrap(), by_file);
+        let err = issuer_ref("no-such-file.pem").unwrap_err().to_string();
+        assert!(
+            err.contains("a fingerprint, or a certificate file"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn qualifications_and_statuses_parse_or_say_how_to_write_them() {
         let q = qualification("建筑工程施工总承包:一级:D115012345:2029-12-31").unwrap();
         assert_eq!(q.level, "一级");
@@ -735,7 +929,7 @@ mod tests {
             "{err}"
         );
         assert!(
-            secret_bytes("00")
+            secret_bytes("00", "--secret")
                 .unwrap_err()
                 .to_string()
                 .contains("16 bytes")

@@ -58,6 +58,10 @@ pub mod route {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Status {
     pub chain_id: String,
+    /// SHA-256 of the genesis file (hex): which alliance this is, even between alliances that
+    /// share a chain id.
+    #[serde(default)]
+    pub genesis_hash: String,
     pub member: String,
     pub node_key: String,
     pub height: u64,

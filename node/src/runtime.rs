@@ -59,6 +59,7 @@ pub async fn run(
         mempool: mempool.clone(),
         status: Arc::new(RwLock::new(Status {
             chain_id: chain_id.clone(),
+            genesis_hash: crate::config::genesis_hash(&home.genesis).to_string(),
             member: home.config.member.clone(),
             node_key: node_key.to_hex(),
             ..Status::default()
