@@ -466,6 +466,13 @@ fn the_readme_walkthrough_runs_as_written() {
             .map(|l| l[key.len()..].trim().to_string())
     };
     assert_eq!(line("barred").as_deref(), Some("true"), "{out}");
+    // The repaired record, read last: kept, no longer published.
+    let last_published = out.lines().rev().find(|l| l.starts_with("published "));
+    assert_eq!(
+        last_published.map(|l| l["published".len()..].trim()),
+        Some("false"),
+        "{out}"
+    );
     assert_eq!(line("recognized").as_deref(), Some("true"), "{out}");
     assert!(
         out.contains("exit 1: alliance-wide, every member must recognize the issuer"),

@@ -1,16 +1,22 @@
 //! Credit records (信用信息): append-only, shared by every member.
 //!
-//! A record is never changed or deleted. Blacklist revocation (撤销黑名单) and
-//! credit repair (信用修复) are new records that point at the one they end;
-//! the end is also kept under a derived key so lookups stay cheap.
+//! A record is never changed or deleted. Blacklist removal (撤销黑名单), credit repair (信用修复)
+//! and the revocation of a decision (撤销处罚决定) are new records that point at the one they
+//! end; each end is also kept under a derived key so lookups stay cheap.
 //!
-//! A record is *active* on the days from its decision date through its end
-//! date (the penalty's own end date, 处罚有效期, when given, else the
-//! publication end date, 公示截止期), unless revoked or repaired earlier: from
-//! that day on it is no longer active. A subject is *barred* from bidding
-//! (一处失信、处处受限) on a day when it has an active blacklist record or an
-//! active record whose penalty suspends or cancels bidding. Dates are
-//! Beijing-time calendar days of the block time.
+//! A negative record has two periods, and they end differently:
+//! - its **publication** (公示): from the decision date through the publication end date
+//!   (公示截止期). Repair, blacklist removal or revocation end it early; after it the record stays
+//!   on chain for audit, marked as not published. The credit score counts published records.
+//! - its **penalty's term** (处罚有效期): from the decision date through the penalty end date.
+//!   Only a revocation of the decision (by the authority or a court) ends it early; repair never
+//!   does. A penalty that bars bidding but gives no end date runs through the publication end.
+//!
+//! A subject is *barred* from bidding (一处失信、处处受限) on a day when it has a published
+//! blacklist record, or a record whose penalty suspends or cancels bidding (暂停/取消投标资格)
+//! inside that penalty's term. Repair is refused while a penalty's term runs unless the chain
+//! parameter `repair_during_penalty_term` allows it. Dates are Beijing-time calendar days of the
+//! block time (or of the time a query asks about).
 
 use serde::{Deserialize, Serialize};
 
@@ -37,12 +43,15 @@ pub enum CreditKind {
     Performance,
     /// 社会信用 (an external social-credit rating)
     SocialCredit,
-    /// 信用修复 (points at the record it ends early)
+    /// 信用修复 (points at the record whose publication it ends early)
     Repair,
+    /// 撤销处罚决定: the decision itself revoked by the authority or a court (points at the
+    /// record; ends its publication and its penalty's term)
+    Revocation,
 }
 
 impl CreditKind {
-    pub const ALL: [CreditKind; 7] = [
+    pub const ALL: [CreditKind; 8] = [
         CreditKind::Violation,
         CreditKind::Blacklist,
         CreditKind::BlacklistRevocation,
@@ -50,6 +59,7 @@ impl CreditKind {
         CreditKind::Performance,
         CreditKind::SocialCredit,
         CreditKind::Repair,
+        CreditKind::Revocation,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -61,6 +71,7 @@ impl CreditKind {
             CreditKind::Performance => "performance",
             CreditKind::SocialCredit => "social-credit",
             CreditKind::Repair => "repair",
+            CreditKind::Revocation => "revocation",
         }
     }
 
@@ -73,6 +84,7 @@ impl CreditKind {
             CreditKind::Performance => "履约",
             CreditKind::SocialCredit => "社会信用",
             CreditKind::Repair => "信用修复",
+            CreditKind::Revocation => "撤销处罚决定",
         }
     }
 
@@ -291,41 +303,67 @@ pub struct CreditRecord {
 }
 
 impl CreditRecord {
-    /// Last day the record is active if nothing ends it early.
-    pub fn scheduled_end(&self) -> Date {
-        self.penalty_end_date.unwrap_or(self.publication_end_date)
-    }
-
-    /// Whether this kind of record can restrict or weigh while active.
-    fn has_active_period(&self) -> bool {
-        !matches!(
+    /// Whether this is a pointer record (a removal, repair or revocation), which has no
+    /// periods of its own.
+    fn is_pointer(&self) -> bool {
+        matches!(
             self.kind,
-            CreditKind::BlacklistRevocation | CreditKind::Repair
+            CreditKind::BlacklistRevocation | CreditKind::Repair | CreditKind::Revocation
         )
     }
 
-    /// Active on `date` given how (if at all) it was ended early.
-    pub fn is_active_on(&self, date: Date, ended: Option<&CreditEnd>) -> bool {
-        self.has_active_period()
+    /// Last day of the penalty's term, for a penalty that has one: its 处罚有效期, or for a
+    /// penalty that bars bidding without one, the publication end.
+    pub fn penalty_term_end(&self) -> Option<Date> {
+        if self.is_pointer() {
+            return None;
+        }
+        self.penalty_end_date.or_else(|| {
+            self.penalty_categories
+                .iter()
+                .any(|c| c.bars_bidding())
+                .then_some(self.publication_end_date)
+        })
+    }
+
+    /// Published on `date` given how (if at all) its publication ended early.
+    pub fn is_published_on(&self, date: Date, ended: Option<&CreditEnd>) -> bool {
+        !self.is_pointer()
             && self.decision_date <= date
-            && date <= self.scheduled_end()
+            && date <= self.publication_end_date
             && ended.is_none_or(|e| date < e.date)
     }
 
-    /// Whether, while active, this record bars the subject from bidding.
-    pub fn bars_bidding(&self) -> bool {
-        self.kind == CreditKind::Blacklist
-            || self.penalty_categories.iter().any(|c| c.bars_bidding())
+    /// Inside its penalty's term on `date` given whether (and from when) the decision was
+    /// revoked; repair does not enter into it.
+    pub fn penalty_in_force_on(&self, date: Date, revoked: Option<&CreditEnd>) -> bool {
+        self.penalty_term_end().is_some_and(|end| {
+            self.decision_date <= date && date <= end && revoked.is_none_or(|r| date < r.date)
+        })
+    }
+
+    /// Whether the record bars its subject from bidding on `date`: a published blacklist, or
+    /// a bidding suspension or disqualification inside its term.
+    pub fn bars_bidding_on(
+        &self,
+        date: Date,
+        ended: Option<&CreditEnd>,
+        revoked: Option<&CreditEnd>,
+    ) -> bool {
+        let blacklisted = self.kind == CreditKind::Blacklist && self.is_published_on(date, ended);
+        let suspended = self.penalty_categories.iter().any(|c| c.bars_bidding())
+            && self.penalty_in_force_on(date, revoked);
+        blacklisted || suspended
     }
 }
 
-/// How a record was ended early.
+/// How a record's publication or penalty was ended early.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreditEnd {
-    /// First day on which the record is no longer active.
+    /// First day on which the record is no longer published (or its penalty no longer runs).
     #[serde(deserialize_with = "crate::types::strict_date::one")]
     pub date: Date,
-    /// The revocation or repair record that ended it.
+    /// The removal, repair or revocation record that ended it.
     pub by_record: u64,
 }
 
@@ -342,9 +380,19 @@ pub enum CreditAction {
         effective_date: Date,
         reason: String,
     },
-    /// Credit repair (信用修复): end a record's active period today, by the
-    /// member that recorded it, once the minimum period has run.
+    /// Credit repair (信用修复): end a record's publication today, by the
+    /// member that recorded it, once the minimum period has run (and, unless
+    /// the chain allows otherwise, its penalty's term has ended).
     Repair { record: u64, reason: String },
+    /// Revocation of the decision (撤销处罚决定, by the authority or a court) from
+    /// `effective_date`: ends the record's publication and its penalty's term;
+    /// by the member that recorded it.
+    Revoke {
+        record: u64,
+        document_no: String,
+        effective_date: Date,
+        reason: String,
+    },
 }
 
 pub(crate) fn execute(ctx: &mut Ctx<'_>, action: &CreditAction) -> Result<TxOutput, TxError> {
@@ -358,6 +406,12 @@ pub(crate) fn execute(ctx: &mut Ctx<'_>, action: &CreditAction) -> Result<TxOutp
             reason,
         } => revoke_blacklist(ctx, *record, document_no, *effective_date, reason, member)?,
         CreditAction::Repair { record, reason } => repair(ctx, *record, reason, member)?,
+        CreditAction::Revoke {
+            record,
+            document_no,
+            effective_date,
+            reason,
+        } => revoke_decision(ctx, *record, document_no, *effective_date, reason, member)?,
     };
     let id = record.id;
     ctx.put(keys::credit(id), &record);
@@ -371,13 +425,17 @@ pub(crate) fn execute(ctx: &mut Ctx<'_>, action: &CreditAction) -> Result<TxOutp
         &id,
     );
     if let Some(target) = record.refers_to {
-        ctx.put(
-            keys::credit_end(target),
-            &CreditEnd {
-                date: record.decision_date,
-                by_record: id,
-            },
-        );
+        let end = CreditEnd {
+            date: record.decision_date,
+            by_record: id,
+        };
+        if record.kind == CreditKind::Revocation {
+            ctx.put(keys::credit_revocation(target), &end);
+        }
+        // A revocation after a repair leaves the earlier end of publication as it was.
+        if ctx.get::<CreditEnd>(&keys::credit_end(target)).is_none() {
+            ctx.put(keys::credit_end(target), &end);
+        }
     }
     Ok(TxOutput::CreditRecord(id))
 }
@@ -392,7 +450,7 @@ fn revoke_blacklist(
     reason: &str,
     member: MemberId,
 ) -> Result<CreditRecord, TxError> {
-    let target = own_active_target(ctx, record, &member)?;
+    let target = own_published_target(ctx, record, &member)?;
     ensure(
         target.kind == CreditKind::Blacklist,
         ErrorCode::InvalidInput,
@@ -403,6 +461,81 @@ fn revoke_blacklist(
             )
         },
     )?;
+    check_revocation(
+        &target,
+        document_no,
+        effective_date,
+        reason,
+        ctx.block.date(),
+    )?;
+    Ok(pointer_record(
+        ctx,
+        &target,
+        CreditKind::BlacklistRevocation,
+        document_no,
+        effective_date,
+        reason,
+        member,
+    ))
+}
+
+/// Revocation of a decision (撤销处罚决定) by the member that recorded it: a pointer record that
+/// ends the record's publication and its penalty's term on its effective date.
+fn revoke_decision(
+    ctx: &mut Ctx<'_>,
+    record: u64,
+    document_no: &str,
+    effective_date: Date,
+    reason: &str,
+    member: MemberId,
+) -> Result<CreditRecord, TxError> {
+    let target = own_record(ctx, record, &member)?;
+    ensure(
+        matches!(target.kind, CreditKind::Violation | CreditKind::Blacklist),
+        ErrorCode::InvalidInput,
+        || {
+            format!(
+                "record {record} is a {} record; only violations and blacklists are decisions \
+                 that can be revoked",
+                target.kind.as_str()
+            )
+        },
+    )?;
+    if let Some(done) = ctx.get::<CreditEnd>(&keys::credit_revocation(record)) {
+        return fail(
+            ErrorCode::Conflict,
+            format!(
+                "the decision of record {record} was already revoked from {} by record {}",
+                done.date, done.by_record
+            ),
+        );
+    }
+    check_revocation(
+        &target,
+        document_no,
+        effective_date,
+        reason,
+        ctx.block.date(),
+    )?;
+    Ok(pointer_record(
+        ctx,
+        &target,
+        CreditKind::Revocation,
+        document_no,
+        effective_date,
+        reason,
+        member,
+    ))
+}
+
+/// A revocation's own fields: a document, a reason, and a date from the decision to today.
+fn check_revocation(
+    target: &CreditRecord,
+    document_no: &str,
+    effective_date: Date,
+    reason: &str,
+    today: Date,
+) -> Result<(), TxError> {
     ensure(
         !reason.trim().is_empty() && !document_no.trim().is_empty(),
         ErrorCode::InvalidInput,
@@ -418,36 +551,21 @@ fn revoke_blacklist(
             )
         },
     )?;
-    ensure(
-        effective_date <= ctx.block.date(),
-        ErrorCode::InvalidInput,
-        || {
-            format!(
-                "revocation date {effective_date} is in the future (today is {})",
-                ctx.block.date()
-            )
-        },
-    )?;
-    Ok(pointer_record(
-        ctx,
-        &target,
-        CreditKind::BlacklistRevocation,
-        document_no,
-        effective_date,
-        reason,
-        member,
-    ))
+    ensure(effective_date <= today, ErrorCode::InvalidInput, || {
+        format!("revocation date {effective_date} is in the future (today is {today})")
+    })
 }
 
 /// Credit repair (信用修复) by the member that recorded a negative record, once its minimum
-/// period has run: a pointer record that ends it today.
+/// period has run and (by default) its penalty's term has ended: a pointer record that ends
+/// its publication today.
 fn repair(
     ctx: &mut Ctx<'_>,
     record: u64,
     reason: &str,
     member: MemberId,
 ) -> Result<CreditRecord, TxError> {
-    let target = own_active_target(ctx, record, &member)?;
+    let target = own_published_target(ctx, record, &member)?;
     ensure(
         !matches!(
             target.kind,
@@ -482,6 +600,21 @@ fn repair(
             ),
         );
     }
+    let revoked = ctx.get::<CreditEnd>(&keys::credit_revocation(record));
+    if p.repair_during_penalty_term == 0
+        && target.penalty_in_force_on(today, revoked.as_ref())
+        && let Some(end) = target.penalty_term_end()
+    {
+        return fail(
+            ErrorCode::TooEarly,
+            format!(
+                "record {record}'s penalty runs until {end} (处罚有效期): credit repair comes once \
+                 the penalty's obligations are fulfilled, from {}; only a revocation of the \
+                 decision (credit revoke) ends the penalty early",
+                end + chrono::Days::new(1)
+            ),
+        );
+    }
     let doc = format!("repair-of-{record}");
     Ok(pointer_record(
         ctx,
@@ -503,10 +636,14 @@ fn new_record(
     ensure(
         !matches!(
             input.kind,
-            CreditKind::BlacklistRevocation | CreditKind::Repair
+            CreditKind::BlacklistRevocation | CreditKind::Repair | CreditKind::Revocation
         ),
         ErrorCode::InvalidInput,
-        || "revocations and repairs are their own actions (revoke-blacklist, repair)".into(),
+        || {
+            "removals, repairs and revocations are their own actions (revoke-blacklist, \
+             repair, revoke)"
+                .into()
+        },
     )?;
     let uscc = Uscc::parse(&input.subject_uscc)?;
     let authority_uscc = if input.authority_uscc.trim().is_empty() {
@@ -615,9 +752,9 @@ fn check_record_dates(input: &CreditRecordInput, today: Date) -> Result<(), TxEr
     Ok(())
 }
 
-/// The record a revocation or repair points at: recorded by this member and
-/// not already ended.
-fn own_active_target(ctx: &Ctx<'_>, id: u64, member: &MemberId) -> Result<CreditRecord, TxError> {
+/// The record a removal, repair or revocation points at: one this member recorded, with
+/// periods of its own.
+fn own_record(ctx: &Ctx<'_>, id: u64, member: &MemberId) -> Result<CreditRecord, TxError> {
     let target = record(ctx.reader(), id)
         .ok_or_else(|| TxError::new(ErrorCode::NotFound, format!("no credit record {id}")))?;
     ensure(
@@ -630,21 +767,31 @@ fn own_active_target(ctx: &Ctx<'_>, id: u64, member: &MemberId) -> Result<Credit
             )
         },
     )?;
-    if let Some(end) = ctx.get::<CreditEnd>(&keys::credit_end(id)) {
-        return fail(
-            ErrorCode::Conflict,
-            format!(
-                "record {id} was already ended on {} by record {}",
-                end.date, end.by_record
-            ),
-        );
-    }
-    ensure(target.has_active_period(), ErrorCode::InvalidInput, || {
+    ensure(!target.is_pointer(), ErrorCode::InvalidInput, || {
         format!(
             "record {id} is a {} record and cannot be ended",
             target.kind.as_str()
         )
     })?;
+    Ok(target)
+}
+
+/// As [`own_record`], for an end of publication: refused when it already ended early.
+fn own_published_target(
+    ctx: &Ctx<'_>,
+    id: u64,
+    member: &MemberId,
+) -> Result<CreditRecord, TxError> {
+    let target = own_record(ctx, id, member)?;
+    if let Some(end) = ctx.get::<CreditEnd>(&keys::credit_end(id)) {
+        return fail(
+            ErrorCode::Conflict,
+            format!(
+                "the publication of record {id} already ended on {} by record {}",
+                end.date, end.by_record
+            ),
+        );
+    }
     Ok(target)
 }
 
@@ -683,29 +830,69 @@ fn pointer_record(
     }
 }
 
-/// A record with how it was ended early, if it was.
+/// A record as of a day: how (if at all) it was ended early, and whether it is published and
+/// its penalty in force that day, so other regions' public sites can follow.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordView {
     pub record: CreditRecord,
+    /// The early end of its publication (repair, removal or revocation).
     pub ended: Option<CreditEnd>,
+    /// The revocation of its decision, which also ended the penalty's term.
+    #[serde(default)]
+    pub revoked: Option<CreditEnd>,
+    /// The day this view is of.
+    #[serde(deserialize_with = "crate::types::strict_date::one")]
+    pub as_of: Date,
+    /// Published (公示) on `as_of`; after publication the record is kept for audit only.
+    pub published: bool,
+    /// Last day of publication: the publication end date, or the day before an early end.
+    #[serde(default, deserialize_with = "crate::types::strict_date::optional")]
+    pub published_until: Option<Date>,
+    /// Inside its penalty's term (处罚有效期) on `as_of`.
+    pub penalty_in_force: bool,
+    /// Last day of the penalty's term, for a penalty that has one (the day before a revocation).
+    #[serde(default, deserialize_with = "crate::types::strict_date::optional")]
+    pub penalty_until: Option<Date>,
 }
 
 pub fn record(state: &dyn StateReader, id: u64) -> Option<CreditRecord> {
     read(state, &keys::credit(id))
 }
 
-pub fn record_view(state: &dyn StateReader, id: u64) -> Option<RecordView> {
-    record(state, id).map(|record| RecordView {
-        ended: read(state, &keys::credit_end(id)),
+/// Record `id` as of `date`.
+pub fn record_view(state: &dyn StateReader, id: u64, date: Date) -> Option<RecordView> {
+    let record = record(state, id)?;
+    let ended: Option<CreditEnd> = read(state, &keys::credit_end(id));
+    let revoked: Option<CreditEnd> = read(state, &keys::credit_revocation(id));
+    let day_before = |e: &CreditEnd| e.date - chrono::Days::new(1);
+    let published_until = (!record.is_pointer()).then(|| {
+        ended
+            .as_ref()
+            .map(day_before)
+            .map_or(record.publication_end_date, |d| {
+                d.min(record.publication_end_date)
+            })
+    });
+    let penalty_until = record
+        .penalty_term_end()
+        .map(|end| revoked.as_ref().map(day_before).map_or(end, |d| d.min(end)));
+    Some(RecordView {
+        published: record.is_published_on(date, ended.as_ref()),
+        penalty_in_force: record.penalty_in_force_on(date, revoked.as_ref()),
+        published_until,
+        penalty_until,
+        as_of: date,
+        ended,
+        revoked,
         record,
     })
 }
 
-/// Every record naming `uscc`, oldest first.
-pub fn records_for(state: &dyn StateReader, uscc: &Uscc) -> Vec<RecordView> {
+/// Every record naming `uscc`, oldest first, as of `date`.
+pub fn records_for(state: &dyn StateReader, uscc: &Uscc, date: Date) -> Vec<RecordView> {
     scan::<()>(state, &keys::credit_by_uscc_prefix(uscc))
         .into_iter()
-        .filter_map(|(k, ())| record_view(state, keys::trailing_u64(&k)))
+        .filter_map(|(k, ())| record_view(state, keys::trailing_u64(&k), date))
         .collect()
 }
 
@@ -742,15 +929,19 @@ pub struct Restriction {
     #[serde(deserialize_with = "crate::types::strict_date::one")]
     pub date: Date,
     pub barred: bool,
-    /// The active records that bar it.
+    /// The records that bar it: published blacklists, and bidding suspensions or
+    /// disqualifications inside their term.
     pub records: Vec<CreditRecord>,
 }
 
 pub fn restriction(state: &dyn StateReader, uscc: &Uscc, time_ms: TimestampMs) -> Restriction {
     let date = date_of(time_ms);
-    let records: Vec<CreditRecord> = records_for(state, uscc)
+    let records: Vec<CreditRecord> = records_for(state, uscc, date)
         .into_iter()
-        .filter(|v| v.record.bars_bidding() && v.record.is_active_on(date, v.ended.as_ref()))
+        .filter(|v| {
+            v.record
+                .bars_bidding_on(date, v.ended.as_ref(), v.revoked.as_ref())
+        })
         .map(|v| v.record)
         .collect();
     Restriction {
@@ -768,7 +959,7 @@ pub struct CreditScore {
     #[serde(deserialize_with = "crate::types::strict_date::one")]
     pub date: Date,
     pub score: i64,
-    /// (record id, contribution) for every active record that counted.
+    /// (record id, contribution) for every published record that counted.
     pub contributions: Vec<(u64, i64)>,
 }
 
@@ -783,14 +974,14 @@ fn weight(record: &CreditRecord, p: &ScoreParams) -> i64 {
     }
 }
 
-/// Score = base + the weight of every active record, clamped to [min, max];
+/// Score = base + the weight of every published record, clamped to [min, max];
 /// weights are chain parameters (`score.*`).
 pub fn score(state: &dyn StateReader, uscc: &Uscc, time_ms: TimestampMs) -> CreditScore {
     let date = date_of(time_ms);
     let p = params(state).score;
-    let contributions: Vec<(u64, i64)> = records_for(state, uscc)
+    let contributions: Vec<(u64, i64)> = records_for(state, uscc, date)
         .into_iter()
-        .filter(|v| v.record.is_active_on(date, v.ended.as_ref()))
+        .filter(|v| v.published)
         .map(|v| (v.record.id, weight(&v.record, &p)))
         .filter(|(_, w)| *w != 0)
         .collect();

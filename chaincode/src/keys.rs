@@ -95,8 +95,13 @@ pub fn credit_by_uscc_prefix(uscc: &Uscc) -> Vec<u8> {
     k.push(b'/');
     k
 }
+/// How a record's publication ended early (repair, blacklist removal, or revocation).
 pub fn credit_end(id: u64) -> Vec<u8> {
     join(&[b"cr_end", &be(id)])
+}
+/// The revocation (撤销) of a record's decision, which also ends its penalty's term.
+pub fn credit_revocation(id: u64) -> Vec<u8> {
+    join(&[b"cr_revoked", &be(id)])
 }
 /// Deduplication of a decision: the same document for the same subject and kind.
 pub fn credit_document(uscc: &Uscc, kind: u8, document_no: &str) -> Vec<u8> {

@@ -36,6 +36,12 @@ pub struct ChainParams {
     /// Smallest evaluation committee (评标委员会): at least 5, odd.
     pub min_committee_size: u64,
     pub score: ScoreParams,
+    /// Whether credit repair (信用修复) may end a record's publication while its penalty's term
+    /// (处罚有效期) still runs: 0 (the default) refuses it, following the national rule that
+    /// repair comes once the penalty's obligations are fulfilled; 1 allows it. Repair never
+    /// shortens the term itself either way.
+    #[serde(default)]
+    pub repair_during_penalty_term: u64,
 }
 
 impl Default for ChainParams {
@@ -59,6 +65,7 @@ impl Default for ChainParams {
                 min: 0,
                 max: 120,
             },
+            repair_during_penalty_term: 0,
         }
     }
 }
@@ -73,6 +80,7 @@ pub const PARAMETER_NAMES: &[&str] = &[
     "extraction_reveal_blocks",
     "ca_recognition_threshold_bp",
     "min_committee_size",
+    "repair_during_penalty_term",
     "score.base",
     "score.violation_general",
     "score.violation_serious",
@@ -129,6 +137,12 @@ impl ChainParams {
                 }
                 self.min_committee_size = v;
             }
+            "repair_during_penalty_term" => {
+                if !(0..=1).contains(&value) {
+                    return Err(format!("{name} is 0 (refused) or 1 (allowed), got {value}"));
+                }
+                self.repair_during_penalty_term = value as u64;
+            }
             "score.base" => self.score.base = value,
             "score.violation_general" => self.score.violation_general = value,
             "score.violation_serious" => self.score.violation_serious = value,
@@ -156,7 +170,11 @@ mod tests {
     fn every_listed_name_is_settable() {
         for name in PARAMETER_NAMES {
             let mut p = ChainParams::default();
-            let v = if *name == "min_committee_size" { 7 } else { 50 };
+            let v = match *name {
+                "min_committee_size" => 7,
+                "repair_during_penalty_term" => 1,
+                _ => 50,
+            };
             p.set(name, v).unwrap_or_else(|e| panic!("{name}: {e}"));
         }
     }

@@ -164,10 +164,15 @@ fn revocation_is_a_new_record_and_ends_the_blacklist() {
         credit::restriction(&sb.state, &uscc(), at("2024-05-31")).barred,
         "history is kept"
     );
-    let views = credit::records_for(&sb.state, &uscc());
+    let views = credit::records_for(&sb.state, &uscc(), day("2024-06-02"));
     assert_eq!(views.len(), 2);
     assert_eq!(views[0].record.kind, CreditKind::Blacklist);
     assert_eq!(views[0].ended.as_ref().unwrap().by_record, rev);
+    assert!(
+        !views[0].published,
+        "removed from the list: no longer published"
+    );
+    assert_eq!(views[0].published_until, Some(day("2024-05-31")));
     assert_eq!(views[1].record.kind, CreditKind::BlacklistRevocation);
     assert_eq!(views[1].record.refers_to, Some(id));
     let e = sb.run_err(&k, revoke("rv-2"));
@@ -180,6 +185,7 @@ fn repair_only_after_the_minimum_period() {
     let mut serious = input(CreditKind::Violation, "doc-s", "2024-05-01", "2026-05-01");
     serious.severity = Severity::Serious;
     serious.penalty_categories = vec![PenaltyCategory::BiddingDisqualification];
+    serious.penalty_end_date = Some(day("2024-10-31"));
     let id = record(&mut sb, &k, serious);
     let repair = Action::Credit(CreditAction::Repair {
         record: id,
@@ -333,4 +339,144 @@ fn records_for_unregistered_subjects_are_kept() {
     );
     assert!(caihong_chaincode::subjects::subject(&sb.state, &uscc()).is_none());
     assert!(credit::restriction(&sb.state, &uscc(), sb.time_ms).barred);
+}
+
+/// A bidding suspension decided 2024-02-01, running to 2024-12-01, published to 2024-12-31.
+fn suspension(doc: &str) -> CreditRecordInput {
+    let mut s = input(CreditKind::Violation, doc, "2024-02-01", "2024-12-31");
+    s.penalty_categories = vec![PenaltyCategory::Fine, PenaltyCategory::BiddingSuspension];
+    s.penalty_end_date = Some(day("2024-12-01"));
+    s
+}
+
+fn repair_of(id: u64) -> Action {
+    Action::Credit(CreditAction::Repair {
+        record: id,
+        reason: "已整改并通过信用修复审核".into(),
+    })
+}
+
+/// By default repair waits for the penalty's term: the obligations come first. After the
+/// term it ends the publication.
+#[test]
+fn repair_is_refused_while_the_penalty_runs() {
+    let (mut sb, k) = setup();
+    let id = record(&mut sb, &k, suspension("susp-1"));
+    let e = sb.run_err(&k, repair_of(id));
+    assert_eq!(e.code, ErrorCode::TooEarly);
+    for part in ["runs until 2024-12-01", "from 2024-12-02", "credit revoke"] {
+        assert!(e.message.contains(part), "{part}: {}", e.message);
+    }
+    sb.advance_days(190); // 2024-12-08: the term has ended, publication has not.
+    let today = caihong_chaincode::types::date_of(sb.time_ms);
+    let before = credit::record_view(&sb.state, id, today).unwrap();
+    assert!(before.published && !before.penalty_in_force, "{before:?}");
+    assert!(sb.run(&k, repair_of(id)).is_success());
+    let after = credit::record_view(&sb.state, id, today).unwrap();
+    assert!(!after.published, "{after:?}");
+    assert!(after.published_until < Some(today), "{after:?}");
+}
+
+/// Where the alliance allows repair during the term, it ends the publication (and the score's
+/// weight) but never the suspension: the subject stays barred until the term ends.
+#[test]
+fn repair_ends_publication_but_not_a_bidding_suspension() {
+    let params = caihong_chaincode::params::ChainParams {
+        repair_during_penalty_term: 1,
+        ..Default::default()
+    };
+    let mut sb = Sandbox::with_params(4, params);
+    let k = sb.operator("hohhot", "credit", &[Role::Credit]);
+    let id = record(&mut sb, &k, suspension("susp-2"));
+    assert_eq!(credit::score(&sb.state, &uscc(), sb.time_ms).score, 95);
+    assert!(sb.run(&k, repair_of(id)).is_success());
+    let today = caihong_chaincode::types::date_of(sb.time_ms);
+    let view = credit::record_view(&sb.state, id, today).unwrap();
+    assert!(!view.published && view.penalty_in_force, "{view:?}");
+    assert_eq!(view.penalty_until, Some(day("2024-12-01")));
+    let r = credit::restriction(&sb.state, &uscc(), sb.time_ms);
+    assert!(r.barred, "repair does not shorten the suspension");
+    assert_eq!(r.records[0].id, id);
+    assert!(!credit::restriction(&sb.state, &uscc(), at("2024-12-02")).barred);
+    assert_eq!(
+        credit::score(&sb.state, &uscc(), sb.time_ms).score,
+        100,
+        "the score counts published records only"
+    );
+    // A revocation of the decision still ends the term, after the repair.
+    let revoke = Action::Credit(CreditAction::Revoke {
+        record: id,
+        document_no: "鄂尔多斯市中级人民法院（2024）行终12号".into(),
+        effective_date: today,
+        reason: "法院判决撤销处罚决定".into(),
+    });
+    assert!(sb.run(&k, revoke).is_success());
+    assert!(!credit::restriction(&sb.state, &uscc(), sb.time_ms).barred);
+    let view = credit::record_view(&sb.state, id, today).unwrap();
+    assert_eq!(
+        view.ended.as_ref().map(|e| e.date),
+        Some(today),
+        "the repair still ended the publication"
+    );
+    assert!(view.revoked.is_some() && !view.penalty_in_force, "{view:?}");
+}
+
+/// Revoking the decision (撤销) ends both periods from its effective date, by the member that
+/// recorded it, once; what came before stays as history.
+#[test]
+fn revoking_the_decision_ends_its_penalty_and_publication() {
+    let (mut sb, k) = setup();
+    let id = record(&mut sb, &k, suspension("susp-3"));
+    let revoke = |doc: &str, date: &str| {
+        Action::Credit(CreditAction::Revoke {
+            record: id,
+            document_no: doc.into(),
+            effective_date: day(date),
+            reason: "复议决定撤销原处罚决定".into(),
+        })
+    };
+    let other = sb.operator("baotou", "credit", &[Role::Credit]);
+    assert_eq!(
+        sb.run_err(&other, revoke("复-1", "2024-05-20")).code,
+        ErrorCode::NotHomeMember
+    );
+    assert!(
+        sb.run_err(&k, revoke("复-1", "2024-06-30"))
+            .message
+            .contains("in the future")
+    );
+    assert!(sb.run(&k, revoke("复-1", "2024-05-20")).is_success());
+    assert!(credit::restriction(&sb.state, &uscc(), at("2024-05-19")).barred);
+    assert!(!credit::restriction(&sb.state, &uscc(), at("2024-05-20")).barred);
+    let view = credit::record_view(&sb.state, id, day("2024-06-01")).unwrap();
+    assert!(!view.published && !view.penalty_in_force, "{view:?}");
+    assert_eq!(view.penalty_until, Some(day("2024-05-19")));
+    assert_eq!(view.published_until, Some(day("2024-05-19")));
+    assert_eq!(
+        sb.run_err(&k, revoke("复-2", "2024-05-21")).code,
+        ErrorCode::Conflict
+    );
+    assert_eq!(sb.run_err(&k, repair_of(id)).code, ErrorCode::Conflict);
+}
+
+/// After 公示截止期 a record is kept but no longer published; queries say until when it was.
+#[test]
+fn a_record_is_published_until_its_publication_end() {
+    let (mut sb, k) = setup();
+    let id = record(
+        &mut sb,
+        &k,
+        input(CreditKind::Violation, "pub-1", "2024-05-01", "2024-11-01"),
+    );
+    let on = |date: &str| credit::record_view(&sb.state, id, day(date)).unwrap();
+    assert!(on("2024-11-01").published);
+    let after = on("2024-11-02");
+    assert!(!after.published, "{after:?}");
+    assert_eq!(after.published_until, Some(day("2024-11-01")));
+    assert_eq!(after.penalty_until, None, "a fine has no term");
+    assert_eq!(
+        credit::records_for(&sb.state, &uscc(), day("2024-11-02")).len(),
+        1,
+        "kept for audit"
+    );
 }

@@ -212,10 +212,25 @@ pub enum CreditCmd {
         #[arg(long)]
         reason: String,
     },
-    /// Credit repair (信用修复): end the publication of a record early.
+    /// Credit repair (信用修复): end the publication of a record early. It never shortens a
+    /// penalty's term (处罚有效期), and by default is refused while that term runs.
     Repair {
         #[arg(long)]
         record: u64,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Revoke a decision (撤销处罚决定, by the authority or a court): ends the record's
+    /// publication and its penalty's term from the effective date.
+    Revoke {
+        #[arg(long)]
+        record: u64,
+        /// The revoking decision or judgment, e.g. （2027）内01行终12号.
+        #[arg(long)]
+        document_no: String,
+        /// Date the revocation takes effect, e.g. 2027-03-01.
+        #[arg(long)]
+        effective_date: String,
         #[arg(long)]
         reason: String,
     },
@@ -629,6 +644,18 @@ fn credit(c: CreditCmd) -> anyhow::Result<CreditAction> {
             reason,
         },
         CreditCmd::Repair { record, reason } => CreditAction::Repair { record, reason },
+        CreditCmd::Revoke {
+            record,
+            document_no,
+            effective_date,
+            reason,
+        } => CreditAction::Revoke {
+            record,
+            document_no,
+            effective_date: parse_date(&effective_date)
+                .map_err(|e| anyhow::anyhow!("--effective-date: {e}"))?,
+            reason,
+        },
     })
 }
 

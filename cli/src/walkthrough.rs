@@ -1,7 +1,8 @@
 //! The input files of the README's walkthrough ("A day at the terminal"), which `caihong demo`
 //! writes into `DIR/examples`. Their dates count from the day they are written, so every step
-//! works whenever it is run: the penalty was decided 100 days ago (credit repair needs 90) and
-//! is still published, and the evaluation window is a week ahead. The CA certificates are the
+//! works whenever it is run: the fine was decided 100 days ago (credit repair needs 90) and is
+//! still published, the export's bidding suspension still runs, and the evaluation window is a
+//! week ahead. The CA certificates are the
 //! fixed ones of `docs/examples/make-certs.sh`, valid for years.
 
 use std::path::Path;
@@ -62,8 +63,8 @@ fn days_from(day: NaiveDate, days: i64) -> NaiveDate {
     }
 }
 
-/// A violation with a fine and a six-month bidding suspension (暂停投标资格), decided 100 days
-/// ago and published for a year: repairable now, while the suspension still runs.
+/// A violation fined, decided 100 days ago and published for a year: a penalty without a term,
+/// so credit repair may end its publication now.
 fn penalty(today: NaiveDate) -> anyhow::Result<String> {
     let decided = days_from(today, -100);
     let value = json!({
@@ -71,13 +72,13 @@ fn penalty(today: NaiveDate) -> anyhow::Result<String> {
         "subject_uscc": SUBJECT,
         "subject_name": "鄂尔多斯某建设有限公司",
         "document_no": format!("鄂发改罚〔{}〕7号", decided.format("%Y")),
-        "violation_type": "串通投标",
-        "legal_basis": "《中华人民共和国招标投标法》第五十三条",
-        "penalty_categories": ["Fine", "BiddingSuspension"],
-        "content": "罚款二万元，暂停投标资格六个月",
+        "violation_type": "未按规定提交投标保证金",
+        "legal_basis": "《中华人民共和国招标投标法实施条例》第二十六条",
+        "penalty_categories": ["Fine"],
+        "content": "罚款二万元",
         "fine_fen": 2_000_000,
         "decision_date": decided.to_string(),
-        "penalty_end_date": days_from(decided, 180).to_string(),
+        "penalty_end_date": null,
         "publication_end_date": days_from(decided, 364).to_string(),
         "authority_name": AUTHORITY,
         "authority_uscc": AUTHORITY_USCC,
@@ -88,8 +89,9 @@ fn penalty(today: NaiveDate) -> anyhow::Result<String> {
     Ok(serde_json::to_string_pretty(&value)? + "\n")
 }
 
-/// Two rows of a 双公示 export, with its date formats: a fine for the README's subject, and a
-/// disqualification (取消投标资格) of another subject.
+/// Two rows of a 双公示 export, with its date formats: a fine and a six-month bidding
+/// suspension (暂停投标资格) of the README's subject, and a disqualification (取消投标资格) of
+/// another subject.
 fn penalty_csv(today: NaiveDate) -> anyhow::Result<String> {
     let first = days_from(today, -30);
     let second = days_from(today, -10);
@@ -105,11 +107,11 @@ fn penalty_csv(today: NaiveDate) -> anyhow::Result<String> {
             "投标文件中提供虚假业绩证明",
             "《中华人民共和国招标投标法》第五十四条",
             "罚款",
-            "罚款五千元",
+            "罚款五千元，暂停投标资格六个月",
             "0.5",
             &slash(first),
-            "",
-            &slash(days_from(first, 180)),
+            &slash(days_from(first, 182)),
+            &slash(days_from(first, 364)),
         ],
         [
             "鄂尔多斯某路桥工程有限公司",

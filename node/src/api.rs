@@ -710,24 +710,40 @@ async fn subject_history(State(s): State<Shared>, Path(uscc): Path<String>) -> A
     Ok(to_json(subjects::history(&view, &uscc)))
 }
 
-async fn credit_record(State(s): State<Shared>, Path(id): Path<String>) -> ApiResult {
+/// A credit record as of `?at=` (default now): published or not, its penalty in force or not.
+async fn credit_record(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    Params(q): Params<AtQuery>,
+) -> ApiResult {
     let id: u64 = parse_number(&id, "record id")?;
     let view = s.store.state_view().map_err(internal)?;
-    credit::record_view(&view, id)
+    credit::record_view(&view, id, q.date())
         .map(to_json)
         .ok_or_else(|| not_found(format!("no credit record {id}")))
 }
 
-async fn credit_for(State(s): State<Shared>, Path(uscc): Path<String>) -> ApiResult {
+async fn credit_for(
+    State(s): State<Shared>,
+    Path(uscc): Path<String>,
+    Params(q): Params<AtQuery>,
+) -> ApiResult {
     let uscc = parse_uscc(&uscc)?;
     let view = s.store.state_view().map_err(internal)?;
-    Ok(to_json(credit::records_for(&view, &uscc)))
+    Ok(to_json(credit::records_for(&view, &uscc, q.date())))
 }
 
 #[derive(Debug, Deserialize)]
 struct AtQuery {
     /// Unix milliseconds; default now.
     at: Option<u64>,
+}
+
+impl AtQuery {
+    /// The Beijing calendar day asked about.
+    fn date(&self) -> caihong_chaincode::Date {
+        caihong_chaincode::types::date_of(self.at.unwrap_or_else(crate::chain::now_ms))
+    }
 }
 
 async fn restriction(
