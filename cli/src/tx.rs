@@ -201,17 +201,7 @@ pub enum CreditCmd {
         file: PathBuf,
     },
     /// Revoke a blacklist entry (移出黑名单) with the decision that revokes it.
-    RevokeBlacklist {
-        #[arg(long)]
-        record: u64,
-        #[arg(long)]
-        document_no: String,
-        /// Date the revocation takes effect, e.g. 2027-03-01.
-        #[arg(long)]
-        effective_date: String,
-        #[arg(long)]
-        reason: String,
-    },
+    RevokeBlacklist(Revocation),
     /// Credit repair (信用修复): end the publication of a record early. It never shortens a
     /// penalty's term (处罚有效期), and by default is refused while that term runs.
     Repair {
@@ -222,18 +212,28 @@ pub enum CreditCmd {
     },
     /// Revoke a decision (撤销处罚决定, by the authority or a court): ends the record's
     /// publication and its penalty's term from the effective date.
-    Revoke {
-        #[arg(long)]
-        record: u64,
-        /// The revoking decision or judgment, e.g. （2027）内01行终12号.
-        #[arg(long)]
-        document_no: String,
-        /// Date the revocation takes effect, e.g. 2027-03-01.
-        #[arg(long)]
-        effective_date: String,
-        #[arg(long)]
-        reason: String,
-    },
+    Revoke(Revocation),
+}
+
+/// A revocation's fields: which record, by which decision, from when, why.
+#[derive(Debug, Args)]
+pub struct Revocation {
+    #[arg(long)]
+    record: u64,
+    /// The revoking decision or judgment, e.g. （2027）内01行终12号.
+    #[arg(long)]
+    document_no: String,
+    /// Date the revocation takes effect, e.g. 2027-03-01.
+    #[arg(long)]
+    effective_date: String,
+    #[arg(long)]
+    reason: String,
+}
+
+impl Revocation {
+    fn date(&self) -> anyhow::Result<caihong_chaincode::Date> {
+        parse_date(&self.effective_date).map_err(|e| anyhow::anyhow!("--effective-date: {e}"))
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -631,30 +631,18 @@ fn credit(c: CreditCmd) -> anyhow::Result<CreditAction> {
             checked_uscc(&input.subject_uscc, &what)?;
             CreditAction::Record(Box::new(input))
         }
-        CreditCmd::RevokeBlacklist {
-            record,
-            document_no,
-            effective_date,
-            reason,
-        } => CreditAction::RevokeBlacklist {
-            record,
-            document_no,
-            effective_date: parse_date(&effective_date)
-                .map_err(|e| anyhow::anyhow!("--effective-date: {e}"))?,
-            reason,
+        CreditCmd::RevokeBlacklist(r) => CreditAction::RevokeBlacklist {
+            effective_date: r.date()?,
+            record: r.record,
+            document_no: r.document_no,
+            reason: r.reason,
         },
         CreditCmd::Repair { record, reason } => CreditAction::Repair { record, reason },
-        CreditCmd::Revoke {
-            record,
-            document_no,
-            effective_date,
-            reason,
-        } => CreditAction::Revoke {
-            record,
-            document_no,
-            effective_date: parse_date(&effective_date)
-                .map_err(|e| anyhow::anyhow!("--effective-date: {e}"))?,
-            reason,
+        CreditCmd::Revoke(r) => CreditAction::Revoke {
+            effective_date: r.date()?,
+            record: r.record,
+            document_no: r.document_no,
+            reason: r.reason,
         },
     })
 }
