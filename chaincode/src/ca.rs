@@ -1029,3 +1029,75 @@ pub fn certificates_for(state: &dyn StateReader, uscc: &Uscc) -> Vec<SubjectCert
 pub fn revocation(state: &dyn StateReader, issuer: &Hash, serial_hex: &str) -> Option<Revocation> {
     read(state, &keys::revocation(issuer, serial_hex))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cert(name: &str) -> Certificate {
+        let path = format!("{}/tests/fixtures/certs/{name}", env!("CARGO_MANIFEST_DIR"));
+        x509::parse_certificate(&std::fs::read(&path).unwrap()).unwrap()
+    }
+
+    fn path(names: &[&str]) -> Vec<Certificate> {
+        names.iter().map(|n| cert(n)).collect()
+    }
+
+    /// Registration refuses such paths before they reach state, so the structure checks are
+    /// exercised here on the certificates themselves.
+    #[test]
+    fn structure_check_finds_path_len_not_a_ca_and_bad_signatures() {
+        let sound = path(&[
+            "sm2-path-leaf.pem",
+            "sm2-path-intermediate.pem",
+            "sm2-path-root.pem",
+        ]);
+        let check = check_path_structure(&sound, false);
+        assert_eq!(check.reasons, vec![]);
+        assert_eq!(check.subject_signature, SignatureCheck::Verified);
+
+        let too_long = path(&[
+            "sm2-path-pathlen-leaf.pem",
+            "sm2-path-pathlen-sub-intermediate.pem",
+            "sm2-path-pathlen0-intermediate.pem",
+            "sm2-path-root.pem",
+        ]);
+        match &check_path_structure(&too_long, false).reasons[..] {
+            [
+                Reason::PathTooLong {
+                    path_len_constraint: 0,
+                    intermediates_below: 1,
+                    subject,
+                    ..
+                },
+            ] => assert!(subject.contains("限长"), "{subject}"),
+            other => panic!("{other:?}"),
+        }
+        // Registering the sub-intermediate itself counts it as an intermediate below.
+        let registering = &too_long[1..];
+        assert!(matches!(
+            &check_path_structure(registering, true).reasons[..],
+            [Reason::PathTooLong { .. }]
+        ));
+        assert_eq!(check_path_structure(registering, false).reasons, vec![]);
+
+        let not_ca = path(&[
+            "sm2-path-not-ca-leaf.pem",
+            "sm2-path-not-ca-intermediate.pem",
+            "sm2-path-root.pem",
+        ]);
+        assert!(matches!(
+            &check_path_structure(&not_ca, false).reasons[..],
+            [Reason::NotACa { .. }]
+        ));
+
+        let forged = path(&["sm2-path-forged-intermediate.pem", "sm2-path-root.pem"]);
+        assert!(matches!(
+            &check_path_structure(&forged, true).reasons[..],
+            [Reason::BadSignature { .. }]
+        ));
+        // Another key of the same name: the key identifier and the signature both say no.
+        let impostor = path(&["sm2-path-leaf.pem", "sm2-path-impostor-ca.pem"]);
+        assert_eq!(check_path_structure(&impostor, false).reasons.len(), 2);
+    }
+}
