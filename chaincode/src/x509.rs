@@ -45,7 +45,10 @@
 //!   SHA-1 and MD5 signatures are deliberately unsupported.
 //! - Verification checks one link (signature and issuer name). Chain policy (is the issuer a
 //!   recognized CA, `is_ca`, validity, revocation) is the caller's, since it depends on
-//!   chain state.
+//!   chain state; for it the certificate exposes the extensions that path building needs:
+//!   basicConstraints (`is_ca`, [`Certificate::path_len_constraint`]), keyUsage
+//!   ([`Certificate::key_usage`]) and the key identifiers ([`Certificate::subject_key_id`],
+//!   [`Certificate::authority_key_id`], [`Crl::authority_key_id`]).
 
 pub mod algorithm;
 pub mod crl;
@@ -53,6 +56,7 @@ mod input;
 pub mod name;
 
 use x509_parser::certificate::X509Certificate;
+use x509_parser::extensions::{ParsedExtension, X509Extension};
 use x509_parser::prelude::FromDer;
 
 pub use algorithm::{PublicKeyAlgorithm, SM2_DEFAULT_DISTID, SignatureAlgorithm};
@@ -123,6 +127,17 @@ pub enum Validity {
     Expired,
 }
 
+/// The keyUsage bits that matter to certification paths (RFC 5280 §4.2.1.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct KeyUsage {
+    pub digital_signature: bool,
+    pub non_repudiation: bool,
+    /// May sign certificates (a CA's key).
+    pub key_cert_sign: bool,
+    /// May sign CRLs.
+    pub crl_sign: bool,
+}
+
 /// A parsed X.509 certificate: owned, immutable, and cheap to clone into chain records.
 ///
 /// Build one with [`parse_certificate`]; the accessors expose what the chain keeps.
@@ -141,6 +156,10 @@ pub struct Certificate {
     /// The BIT STRING contents of subjectPublicKey (PKCS#1 key, SEC1 point, or raw Ed25519 key).
     public_key: Vec<u8>,
     is_ca: bool,
+    path_len_constraint: Option<u32>,
+    key_usage: Option<KeyUsage>,
+    subject_key_id: Option<Vec<u8>>,
+    authority_key_id: Option<Vec<u8>>,
     uscc: Option<(Uscc, UsccSource)>,
     tbs: Vec<u8>,
     signature: Vec<u8>,
@@ -171,13 +190,34 @@ impl Certificate {
         }
         input::check_unsigned_envelope(&der, input::Kind::Certificate)?;
         let tbs = &cert.tbs_certificate;
-        let is_ca = tbs
-            .basic_constraints()
+        let basic_constraints = tbs.basic_constraints().map_err(|e| CertError::Malformed {
+            field: "basicConstraints",
+            reason: e.to_string(),
+        })?;
+        let is_ca = basic_constraints.as_ref().is_some_and(|bc| bc.value.ca);
+        let path_len_constraint = basic_constraints
+            .filter(|bc| bc.value.ca)
+            .and_then(|bc| bc.value.path_len_constraint);
+        let key_usage = tbs
+            .key_usage()
             .map_err(|e| CertError::Malformed {
-                field: "basicConstraints",
+                field: "keyUsage",
                 reason: e.to_string(),
             })?
-            .is_some_and(|bc| bc.value.ca);
+            .map(|ku| KeyUsage {
+                digital_signature: ku.value.digital_signature(),
+                non_repudiation: ku.value.non_repudiation(),
+                key_cert_sign: ku.value.key_cert_sign(),
+                crl_sign: ku.value.crl_sign(),
+            });
+        let subject_key_id = tbs
+            .extensions()
+            .iter()
+            .find_map(|e| match e.parsed_extension() {
+                ParsedExtension::SubjectKeyIdentifier(id) => Some(id.0.to_vec()),
+                _ => None,
+            });
+        let authority_key_id = authority_key_id(tbs.extensions());
         let subject = DistinguishedName::from_x509(&tbs.subject);
         let issuer = DistinguishedName::from_x509(&tbs.issuer);
         let uscc = name::find_uscc(&subject);
@@ -192,6 +232,10 @@ impl Certificate {
             public_key_algorithm: PublicKeyAlgorithm::from_spki(spki),
             public_key: spki.subject_public_key.data.to_vec(),
             is_ca,
+            path_len_constraint,
+            key_usage,
+            subject_key_id,
+            authority_key_id,
             uscc,
             tbs: tbs.as_ref().to_vec(),
             signature: cert.signature_value.data.to_vec(),
@@ -265,6 +309,44 @@ impl Certificate {
         self.is_ca
     }
 
+    /// basicConstraints pathLenConstraint of a CA: how many non-self-issued intermediate CA
+    /// certificates may follow it in a path (`None`: no limit, or not a CA).
+    pub fn path_len_constraint(&self) -> Option<u32> {
+        self.path_len_constraint
+    }
+
+    /// The keyUsage extension, when present (absent means no restriction).
+    pub fn key_usage(&self) -> Option<KeyUsage> {
+        self.key_usage
+    }
+
+    /// Whether this certificate's key may sign certificates: keyUsage absent or with keyCertSign.
+    pub fn may_sign_certificates(&self) -> bool {
+        self.key_usage.is_none_or(|k| k.key_cert_sign)
+    }
+
+    /// Whether this certificate's key may sign CRLs: keyUsage absent or with cRLSign.
+    pub fn may_sign_crls(&self) -> bool {
+        self.key_usage.is_none_or(|k| k.crl_sign)
+    }
+
+    /// subjectKeyIdentifier: the identifier of this certificate's key, when present.
+    pub fn subject_key_id(&self) -> Option<&[u8]> {
+        self.subject_key_id.as_deref()
+    }
+
+    /// authorityKeyIdentifier keyIdentifier: the identifier of the issuer's key, when present.
+    pub fn authority_key_id(&self) -> Option<&[u8]> {
+        self.authority_key_id.as_deref()
+    }
+
+    /// Whether `issuer` may be the CA that signed this certificate as far as key identifiers
+    /// tell: false only when both identifiers are present and differ (RFC 5280 §4.2.1.1). The
+    /// signature still has to be checked with [`Certificate::verify_signed_by`].
+    pub fn key_id_matches(&self, issuer: &Certificate) -> bool {
+        key_ids_compatible(self.authority_key_id(), issuer)
+    }
+
     /// The unified social credit code found in the subject, if any (see [`name::find_uscc`]).
     pub fn uscc(&self) -> Option<&Uscc> {
         self.uscc.as_ref().map(|(u, _)| u)
@@ -312,6 +394,24 @@ impl Certificate {
             &self.signature,
             self.signature_unused_bits,
         )
+    }
+}
+
+/// The keyIdentifier of an authorityKeyIdentifier extension among `extensions`, if any.
+pub(crate) fn authority_key_id(extensions: &[X509Extension<'_>]) -> Option<Vec<u8>> {
+    extensions.iter().find_map(|e| match e.parsed_extension() {
+        ParsedExtension::AuthorityKeyIdentifier(aki) => {
+            aki.key_identifier.as_ref().map(|id| id.0.to_vec())
+        }
+        _ => None,
+    })
+}
+
+/// An authority key identifier rules out `issuer` only when both identifiers are present and differ.
+pub(crate) fn key_ids_compatible(authority_key_id: Option<&[u8]>, issuer: &Certificate) -> bool {
+    match (authority_key_id, issuer.subject_key_id()) {
+        (Some(aki), Some(ski)) => aki == ski,
+        _ => true,
     }
 }
 

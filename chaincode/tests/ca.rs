@@ -183,12 +183,32 @@ fn crl_import_revokes_and_verify_reports_it() {
         }),
     );
     assert_eq!(r.status, TxStatus::Success(TxOutput::Revoked { count: 1 }));
-    let v = verify(&w, "sm2-revoked.pem", Scope::Alliance);
+    // The revocation holds from the CRL entry's revocationDate (when make.sh ran), not before.
+    let revoked_at = caihong_chaincode::x509::parse_crl(&fixture("sm2-root.crl.pem"))
+        .unwrap()
+        .revoked()[0]
+        .revocation_time;
+    let at = |secs: i64| secs as u64 * 1000;
+    let v = ca::verify(
+        &w.sb.state,
+        &fixture("sm2-revoked.pem"),
+        Scope::Alliance,
+        at(revoked_at),
+    )
+    .unwrap();
     assert!(
         matches!(&v.reasons[..], [Reason::Revoked { .. }]),
         "{:?}",
         v.reasons
     );
+    let v = ca::verify(
+        &w.sb.state,
+        &fixture("sm2-revoked.pem"),
+        Scope::Alliance,
+        at(revoked_at - 1),
+    )
+    .unwrap();
+    assert!(v.recognized, "{:?}", v.reasons);
     // Importing again revokes nothing new.
     let r = w.sb.run(
         &w.registrar.clone(),

@@ -457,3 +457,44 @@ fn an_impostor_root_with_the_right_name_but_another_key_type_is_a_key_mismatch()
         }
     );
 }
+
+#[test]
+fn path_extensions_basic_constraints_key_usage_and_key_identifiers() {
+    let root = cert("sm2-path-root.pem");
+    let inter = cert("sm2-path-intermediate.pem");
+    let leaf = cert("sm2-path-leaf.pem");
+    assert!(inter.is_ca() && inter.path_len_constraint().is_none());
+    assert_eq!(
+        cert("sm2-path-pathlen0-intermediate.pem").path_len_constraint(),
+        Some(0)
+    );
+    let ku = inter.key_usage().unwrap();
+    assert!(ku.key_cert_sign && ku.crl_sign && !ku.digital_signature);
+    assert!(inter.may_sign_certificates() && inter.may_sign_crls());
+    let leaf_ku = leaf.key_usage().unwrap();
+    assert!(leaf_ku.digital_signature && leaf_ku.non_repudiation && !leaf_ku.key_cert_sign);
+    assert!(!leaf.is_ca() && !leaf.may_sign_certificates());
+    // CA:FALSE with keyCertSign: not a CA whatever its keyUsage says.
+    let not_ca = cert("sm2-path-not-ca-intermediate.pem");
+    assert!(!not_ca.is_ca() && not_ca.path_len_constraint().is_none());
+
+    // Key identifiers link each certificate to its issuer's key.
+    assert_eq!(inter.authority_key_id(), root.subject_key_id());
+    assert_eq!(leaf.authority_key_id(), inter.subject_key_id());
+    assert!(leaf.key_id_matches(&inter));
+    let impostor = cert("sm2-path-impostor-ca.pem");
+    assert_eq!(impostor.subject(), inter.subject());
+    assert!(!leaf.key_id_matches(&impostor));
+    let crl = parse_crl(&fixture("sm2-path-intermediate.crl.pem")).unwrap();
+    assert_eq!(crl.authority_key_id(), inter.subject_key_id());
+    assert!(crl.key_id_matches(&inter) && !crl.key_id_matches(&impostor));
+    // The forged intermediate has no authorityKeyIdentifier: nothing rules a key out by id.
+    let forged = cert("sm2-path-forged-intermediate.pem");
+    assert!(forged.authority_key_id().is_none() && forged.key_id_matches(&root));
+    assert!(matches!(
+        forged.verify_signed_by(&root),
+        Err(CertError::BadSignature { .. })
+    ));
+    assert_eq!(inter.verify_signed_by(&root), Ok(()));
+    assert_eq!(leaf.verify_signed_by(&inter), Ok(()));
+}

@@ -88,15 +88,39 @@ pub enum CreditQuery {
 pub enum CaQuery {
     /// Registered issuers and which members recognize them.
     Issuers,
-    /// Verify a bidder's certificate (PEM or DER) against the chain: alliance-wide (every
-    /// member must recognize its issuer) or for one member's recognition (`--member`). Exits 0
-    /// when recognized, 1 when not (with the reasons), 2 for an unknown member.
+    /// Verify a bidder's certificate (PEM or DER) against the chain: the node builds its
+    /// certification path through registered CAs to a registered root and checks every link;
+    /// recognition is of that root, alliance-wide (every member must recognize it) or for one
+    /// member (`--member`). Prints the path and every reason. Exits 0 when recognized, 1 when
+    /// not (with the reasons), 2 for an unknown member.
     Verify {
         #[arg(long)]
         cert: PathBuf,
         #[arg(long)]
         member: Option<String>,
+        /// Answer as of this Beijing time, `YYYY-MM-DD HH:MM` or `YYYY-MM-DD` (midnight):
+        /// validity of every certificate on the path, revocations dated at or before it,
+        /// credit. Default: now.
+        #[arg(long)]
+        at: Option<String>,
     },
+}
+
+/// `--at` of `query ca verify`: `YYYY-MM-DD` (midnight) or `YYYY-MM-DD HH:MM[:SS]` (also with
+/// `T`), Beijing time, as Unix milliseconds.
+fn verify_time_ms(text: &str) -> anyhow::Result<u64> {
+    use caihong_chaincode::types::{parse_date, start_of_day_ms};
+    let text = text.trim().replacen('T', " ", 1);
+    let (date, clock) = text.split_once(' ').unwrap_or((&text, "00:00"));
+    let wrong =
+        || anyhow::anyhow!("--at {text:?}: write a Beijing time as YYYY-MM-DD HH:MM or YYYY-MM-DD");
+    let date = parse_date(date).map_err(|_| wrong())?;
+    let clock = ["%H:%M", "%H:%M:%S"]
+        .iter()
+        .find_map(|f| chrono::NaiveTime::parse_from_str(clock.trim(), f).ok())
+        .ok_or_else(wrong)?;
+    let since_midnight = chrono::Timelike::num_seconds_from_midnight(&clock) as u64 * 1000;
+    Ok(start_of_day_ms(date) + since_midnight)
 }
 
 /// `query ca verify`: like `uscc check`, a negative verdict exits 1 (after printing why), and
@@ -165,13 +189,25 @@ pub fn run(cmd: QueryCommand) -> anyhow::Result<ExitCode> {
             }
         }),
         Query::Ca(CaQuery::Issuers) => http_get(&at(route::CA_ISSUERS, &[])),
-        Query::Ca(CaQuery::Verify { cert, member }) => {
+        Query::Ca(CaQuery::Verify {
+            cert,
+            member,
+            at: time,
+        }) => {
             let bytes =
                 std::fs::read(&cert).with_context(|| format!("cannot read {}", cert.display()))?;
+            let mut params = Vec::new();
+            if let Some(m) = &member {
+                params.push(format!("member={m}"));
+            }
+            if let Some(t) = &time {
+                params.push(format!("at={}", verify_time_ms(t)?));
+            }
             let verify = at(route::CA_VERIFY, &[]);
-            let target = match &member {
-                Some(m) => format!("{verify}?member={m}"),
-                None => verify,
+            let target = if params.is_empty() {
+                verify
+            } else {
+                format!("{verify}?{}", params.join("&"))
             };
             return verify_verdict(http_post_bytes(&target, &bytes), member.is_some(), json);
         }
@@ -372,6 +408,22 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn verify_at_is_beijing_time() {
+        // 2026-03-01 08:00 in Beijing is 00:00 UTC: 1772323200 s.
+        assert_eq!(
+            verify_time_ms("2026-03-01 08:00").unwrap(),
+            1_772_323_200_000
+        );
+        assert_eq!(
+            verify_time_ms("2026-03-01T08:00:30").unwrap(),
+            1_772_323_230_000
+        );
+        assert_eq!(verify_time_ms("2026-03-02").unwrap(), 1_772_380_800_000);
+        assert!(verify_time_ms("2026-03-01 8h").is_err());
+        assert!(verify_time_ms("tomorrow").is_err());
+    }
 
     /// A credit record list as `query credit subject` answers it: every nested field shows,
     /// one entry per block, nothing cut.

@@ -238,14 +238,19 @@ impl Revocation {
 
 #[derive(Debug, Subcommand)]
 pub enum CaCmd {
-    /// Register a CA issuer (CA 机构) from its certificate (PEM or DER).
+    /// Register a CA issuer (CA 机构) from its certificate (PEM or DER): a self-signed root
+    /// (your member then recognizes it), or an intermediate CA, whose issuer must be
+    /// registered first (root, then each intermediate down): it is accepted only when its
+    /// signature verifies with a registered CA of its issuer's name and key and that CA may
+    /// issue CAs (CA:TRUE, keyCertSign, pathLenConstraint).
     RegisterIssuer {
         #[arg(long)]
         cert: PathBuf,
     },
-    /// Recognize (互认) an issuer for the signer's member, or withdraw recognition.
+    /// Recognize (互认) a root CA, and all that chains to it, for the signer's member, or
+    /// withdraw recognition.
     Recognize {
-        /// The issuer: its fingerprint (SHA-256 of its certificate, hex, as register-issuer
+        /// The root: its fingerprint (SHA-256 of its certificate, hex, as register-issuer
         /// prints it) or its certificate file.
         #[arg(long)]
         issuer: String,
@@ -257,7 +262,8 @@ pub enum CaCmd {
         #[arg(long)]
         cert: PathBuf,
     },
-    /// Revoke one certificate serial of an issuer (吊销).
+    /// Revoke one certificate serial of an issuer (吊销), from the block time on. To revoke an
+    /// intermediate CA, name the CA that issued it.
     Revoke {
         /// The issuer: its fingerprint (hex) or its certificate file.
         #[arg(long)]
@@ -268,7 +274,9 @@ pub enum CaCmd {
         #[arg(long)]
         reason: String,
     },
-    /// Import a certificate revocation list (CRL, PEM or DER) signed by a registered issuer.
+    /// Import a certificate revocation list (CRL, PEM or DER) signed by a registered issuer
+    /// (the one whose key verifies it; it must allow cRLSign). Each entry holds from its
+    /// revocation date.
     ImportCrl {
         #[arg(long)]
         crl: PathBuf,

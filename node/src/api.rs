@@ -800,7 +800,8 @@ async fn issuers(State(s): State<Shared>) -> ApiResult {
         .map(|i| {
             let by = ca::recognized_by(&view, &i.fingerprint);
             json!({"fingerprint": i.fingerprint.to_hex(), "subject": i.subject, "signature_algorithm": i.signature_algorithm,
-                   "not_after": i.not_after, "registered_by": i.registered_by, "recognized_by": by})
+                   "not_after": i.not_after, "parent": i.parent.map(|p| p.to_hex()), "root": i.root.to_hex(),
+                   "registered_by": i.registered_by, "recognized_by": by})
         })
         .collect();
     Ok(Json(Value::Array(list)))

@@ -103,6 +103,7 @@ pub struct Crl {
     this_update: i64,
     next_update: Option<i64>,
     crl_number_hex: Option<String>,
+    authority_key_id: Option<Vec<u8>>,
     revoked: Vec<RevokedCertificate>,
     signature_algorithm: SignatureAlgorithm,
     tbs: Vec<u8>,
@@ -145,6 +146,7 @@ pub fn parse_crl(input: &[u8]) -> Result<Crl, CertError> {
         this_update: tbs.this_update.timestamp(),
         next_update: tbs.next_update.map(|t| t.timestamp()),
         crl_number_hex,
+        authority_key_id: super::authority_key_id(tbs.extensions()),
         revoked,
         signature_algorithm: SignatureAlgorithm::from_oid(&crl.signature_algorithm.algorithm),
         tbs: tbs.as_ref().to_vec(),
@@ -181,6 +183,17 @@ impl Crl {
     /// The cRLNumber extension as hex, when present.
     pub fn crl_number_hex(&self) -> Option<&str> {
         self.crl_number_hex.as_deref()
+    }
+
+    /// The authorityKeyIdentifier keyIdentifier: which key signed it, when present.
+    pub fn authority_key_id(&self) -> Option<&[u8]> {
+        self.authority_key_id.as_deref()
+    }
+
+    /// Whether `issuer` may have signed this CRL as far as key identifiers tell (see
+    /// [`Certificate::key_id_matches`]); the signature still has to be checked.
+    pub fn key_id_matches(&self, issuer: &Certificate) -> bool {
+        super::key_ids_compatible(self.authority_key_id(), issuer)
     }
 
     /// Entries in the order the CRL lists them.
