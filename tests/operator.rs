@@ -279,6 +279,42 @@ fn an_administrators_day_from_the_command_line() {
         "{err}"
     );
 
+    // A signer without the credit role (the registrar registered above): the first row fails
+    // on chain and says why; the others are not sent to fail the same way.
+    let more = a.dir.path().join("more-penalties.csv");
+    std::fs::write(
+        &more,
+        [
+            national_header(),
+            penalty_row(&second, "鄂发改罚〔2026〕5号", "1"),
+            penalty_row(&second, "鄂发改罚〔2026〕6号", "1"),
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let before = committed();
+    let (code, out, err) = run(&[
+        "import",
+        "credit",
+        "--file",
+        more.to_str().unwrap(),
+        "--home",
+        &home,
+        "--key",
+        stranger.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(
+        err.contains("more-penalties.csv:2: rejected by the chain: failed (UNAUTHORIZED)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("more-penalties.csv:3: rejected by the chain: not sent: line 2 was refused"),
+        "{err}"
+    );
+    assert!(out.contains("1 transactions sent"), "{out}");
+    assert_eq!(committed(), before + 1);
+
     // Subjects from a list: two rows, then the same file again records nothing twice.
     let subjects = a.dir.path().join("subjects.csv");
     std::fs::write(

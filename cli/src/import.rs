@@ -970,7 +970,18 @@ fn submit_rows(
     let mut nonce = client.next_nonce(&signer)?;
     let mut last_height = 0;
     let bar = progress_bar(to_send.len());
-    for chunk in to_send.chunks(batch) {
+    // The first row goes alone: when the signer may not do this at all (it lacks the role),
+    // one failed transaction says so and the other rows are not sent to fail the same way.
+    let (first, rest) = to_send.split_at(to_send.len().min(1));
+    let mut unauthorized: Option<String> = None;
+    for chunk in std::iter::once(first).chain(rest.chunks(batch)) {
+        if let Some(reason) = &unauthorized {
+            report.rejected.extend(chunk.iter().map(|row| LineNote {
+                line: row.line,
+                note: format!("not sent: {reason}"),
+            }));
+            continue;
+        }
         // Each row with the next nonce; a row refused at admission leaves the nonce free.
         let mut pending = Vec::new();
         for row in chunk {
@@ -1022,10 +1033,13 @@ fn submit_rows(
                     id: None,
                     what: crate::client::failure_line(&receipt),
                 }),
-                _ => report.rejected.push(LineNote {
-                    line,
-                    note: crate::client::failure_line(&receipt),
-                }),
+                _ => {
+                    let note = crate::client::failure_line(&receipt);
+                    if code == Some("UNAUTHORIZED") {
+                        unauthorized.get_or_insert(format!("line {line} was refused: {note}"));
+                    }
+                    report.rejected.push(LineNote { line, note });
+                }
             }
         }
         bar.inc(chunk.len() as u64);
