@@ -139,14 +139,26 @@ fn an_administrators_day_from_the_command_line() {
     let (code, _, err) = as_member(&a, 1, &["query", "subject", &test_uscc("150600", 99)]);
     assert_eq!(code, 1, "{err}");
 
-    // Bulk import: a bad row stops the whole file; --skip-invalid records the rest.
+    // Bulk import: a bad row stops the whole file; --skip-invalid records the rest. Line 3 has
+    // two problems (the subject's code fails its check, the fine is words); line 5's authority
+    // code fails its check, which only drops that code.
     let csv = a.dir.path().join("penalties.csv");
     let second = test_uscc("150600", 2);
+    let authority = test_uscc("150600", 90);
+    let bad_authority = format!(
+        "{}{}",
+        &authority[..17],
+        if authority.ends_with('0') { "1" } else { "0" }
+    );
     let text = [
         national_header(),
         penalty_row(&uscc, "鄂发改罚〔2026〕1号", "2.5"),
-        penalty_row("91150600MA000002XX", "鄂发改罚〔2026〕2号", "1"),
+        penalty_row(&broken, "鄂发改罚〔2026〕2号", "一万"),
         penalty_row(&second, "鄂发改罚〔2026〕3号", "0.5"),
+        penalty_row(&second, "鄂发改罚〔2026〕4号", "0.1").replace(
+            "鄂尔多斯市发展和改革委员会,,",
+            &format!("鄂尔多斯市发展和改革委员会,{bad_authority},"),
+        ),
     ]
     .join("\n");
     std::fs::write(&csv, text).unwrap();
@@ -163,46 +175,145 @@ fn an_administrators_day_from_the_command_line() {
         args.extend_from_slice(extra);
         run(&args)
     };
+    // Transactions member 2 (where the imports go) has committed, failed ones included.
+    let committed = || {
+        a.status(2)["committed_txs"]
+            .as_u64()
+            .expect("committed_txs")
+    };
+    let before = committed();
     let (code, out, err) = import(&[]);
     assert_eq!(code, 1, "{out}\n{err}");
-    assert!(err.contains("penalties.csv:3:"), "{err}");
+    assert!(err.contains("penalties.csv:3: 统一社会信用代码"), "{err}");
+    assert!(err.contains("penalties.csv:3: 罚款金额"), "{err}");
     assert!(err.contains("nothing submitted"), "{err}");
     let (code, records, _) = as_member(&a, 0, &["query", "credit", "subject", &uscc]);
     assert_eq!(code, 0);
     assert_eq!(records.as_array().unwrap().len(), 0, "{records}");
+    assert_eq!(committed(), before);
 
     // Skipping the bad rows on request: every row sent is recorded, so exit 0, and each
-    // recorded row's id is printed (the id credit repair takes).
+    // recorded row's id is printed (the id credit repair takes). The invalid row is not sent:
+    // the chain committed exactly the three recorded rows.
     let (code, out, err) = import(&["--skip-invalid"]);
     assert_eq!(code, 0, "{out}\n{err}");
     // No progress bar when stderr is not a terminal (scripts, logs).
     assert!(!err.contains('\r'), "{err:?}");
-    assert!(out.contains("recorded 2 credit records"), "{out}\n{err}");
-    let ids = out
+    assert!(out.contains("recorded 3 credit records"), "{out}\n{err}");
+    assert!(out.contains("3 transactions sent"), "{out}");
+    assert!(
+        err.contains(&format!(
+            "penalties.csv:5: warning: 处罚机关统一社会信用代码 {bad_authority} dropped"
+        )),
+        "{err}"
+    );
+    let ids: Vec<(u64, String)> = out
         .lines()
-        .filter(|l| l.contains("penalties.csv:") && l.contains(": credit record (信用记录) "))
-        .count();
-    assert_eq!(ids, 2, "{out}");
+        .filter_map(|l| {
+            let (line, id) = l
+                .strip_prefix(&format!("{}:", csv.display()))?
+                .split_once(": credit record (信用记录) ")?;
+            Some((line.parse().unwrap(), id.to_string()))
+        })
+        .collect();
+    assert_eq!(
+        ids.iter().map(|(line, _)| *line).collect::<Vec<_>>(),
+        [2, 4, 5],
+        "{out}"
+    );
+    assert_eq!(committed(), before + 3);
     caught_up(&a, 2, 0);
     let (_, records, _) = as_member(&a, 0, &["query", "credit", "subject", &uscc]);
     assert_eq!(records.as_array().unwrap().len(), 1, "{records}");
     assert_eq!(records[0]["record"]["fine_fen"], 2_500_000);
+    let (_, records, _) = as_member(&a, 0, &["query", "credit", "subject", &second]);
+    assert_eq!(records.as_array().unwrap().len(), 2, "{records}");
+    assert_eq!(
+        records[1]["record"]["authority_uscc"],
+        Value::Null,
+        "{records}"
+    );
     // The penalty content cancels bidding: the subject is barred everywhere.
     caught_up(&a, 2, 3);
     let (_, restriction, _) = as_member(&a, 3, &["query", "credit", "restriction", &uscc]);
     assert_eq!(restriction["barred"], true, "{restriction}");
 
-    // Rerun: nothing is recorded twice. With --json, stdout is one JSON report.
+    // Rerun: every row is found on chain first, so nothing is sent and the chain commits no
+    // transaction (no failed duplicates). With --json, stdout is one JSON report.
+    let before = committed();
     let (code, out, err) = import(&["--skip-invalid", "--json"]);
     assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(
+        committed(),
+        before,
+        "the rerun sent transactions:\n{out}\n{err}"
+    );
     let report: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
-    assert_eq!(report["already_on_chain"], 2, "{report}");
+    let already: Vec<(u64, Option<String>)> = report["already_on_chain"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{report}"))
+        .iter()
+        .map(|r| {
+            (
+                r["line"].as_u64().unwrap(),
+                r["id"].as_str().map(str::to_string),
+            )
+        })
+        .collect();
+    let recorded: Vec<(u64, Option<String>)> =
+        ids.into_iter().map(|(line, id)| (line, Some(id))).collect();
+    assert_eq!(already, recorded, "{report}");
     assert_eq!(report["recorded"], serde_json::json!([]), "{report}");
+    assert_eq!(report["submitted"], 0, "{report}");
     assert_eq!(report["invalid_rows"][0]["line"], 3, "{report}");
+    assert_eq!(
+        report["invalid_rows"][0]["problems"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2,
+        "{report}"
+    );
     assert!(
-        err.contains("recorded 0 credit records (信用记录); 2 already on chain"),
+        err.contains("recorded 0 credit records (信用记录); 3 already on chain"),
         "{err}"
     );
+
+    // A signer without the credit role (the registrar registered above): the first row fails
+    // on chain and says why; the others are not sent to fail the same way.
+    let more = a.dir.path().join("more-penalties.csv");
+    std::fs::write(
+        &more,
+        [
+            national_header(),
+            penalty_row(&second, "鄂发改罚〔2026〕5号", "1"),
+            penalty_row(&second, "鄂发改罚〔2026〕6号", "1"),
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let before = committed();
+    let (code, out, err) = run(&[
+        "import",
+        "credit",
+        "--file",
+        more.to_str().unwrap(),
+        "--home",
+        &home,
+        "--key",
+        stranger.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(
+        err.contains("more-penalties.csv:2: rejected by the chain: failed (UNAUTHORIZED)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("more-penalties.csv:3: rejected by the chain: not sent: line 2 was refused"),
+        "{err}"
+    );
+    assert!(out.contains("1 transactions sent"), "{out}");
+    assert_eq!(committed(), before + 1);
 
     // Subjects from a list: two rows, then the same file again records nothing twice.
     let subjects = a.dir.path().join("subjects.csv");
@@ -227,12 +338,15 @@ fn an_administrators_day_from_the_command_line() {
     let (code, out, err) = run(&list);
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("recorded 2 subjects"), "{out}");
+    let before = a.status(1)["committed_txs"].as_u64();
     let (code, out, _) = run(&list);
     assert_eq!(code, 0);
     assert!(
         out.contains("recorded 0 subjects (市场主体); 2 already on chain"),
         "{out}"
     );
+    assert!(out.contains("0 transactions sent"), "{out}");
+    assert_eq!(a.status(1)["committed_txs"].as_u64(), before);
     caught_up(&a, 1, 3);
     let (_, subject, _) = as_member(&a, 3, &["query", "subject", &test_uscc("150200", 11)]);
     assert_eq!(subject["roles"].as_array().unwrap().len(), 2, "{subject}");

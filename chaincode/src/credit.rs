@@ -128,6 +128,15 @@ impl Severity {
             )),
         }
     }
+
+    /// The longest publication (公示) of a violation or blacklist, in days: national rules
+    /// publish general records up to a year, serious ones up to three.
+    pub fn max_publication_days(self) -> i64 {
+        match self {
+            Severity::General => 366,
+            Severity::Serious => 3 * 366,
+        }
+    }
 }
 
 /// Penalty categories: Administrative Penalty Law (2021) Art. 9, plus the
@@ -736,11 +745,7 @@ fn check_record_dates(input: &CreditRecordInput, today: Date) -> Result<(), TxEr
         )));
     }
     if matches!(input.kind, CreditKind::Violation | CreditKind::Blacklist) {
-        // National rules: general records are published up to a year, serious up to three.
-        let max_days = match input.severity {
-            Severity::General => 366,
-            Severity::Serious => 3 * 366,
-        };
+        let max_days = input.severity.max_publication_days();
         let days = (input.publication_end_date - input.decision_date).num_days();
         if days > max_days {
             return Err(bad(format!(

@@ -13,7 +13,7 @@ use caihong_chaincode::experts::extraction::ExtractionRequest;
 use chrono::{Days, NaiveDate};
 use serde_json::json;
 
-use crate::import::{read_experts, read_rows};
+use crate::import::{read_experts, read_rows_on};
 
 /// The subject the README registers, records against and whose certificate it verifies.
 pub const SUBJECT: &str = "91150600MA0000015H";
@@ -152,10 +152,11 @@ fn penalty_csv(today: NaiveDate) -> anyhow::Result<String> {
              {AUTHORITY_USCC},\n"
         );
     }
-    let (_, bad) = read_rows(
+    let (_, bad) = read_rows_on(
         &text,
         caihong_chaincode::credit::CreditKind::Violation,
         caihong_chaincode::credit::Severity::General,
+        today,
     )?;
     anyhow::ensure!(bad.is_empty(), "walkthrough CSV: {:?}", bad.first());
     Ok(text)
@@ -217,10 +218,11 @@ mod tests {
             .unwrap();
             assert_eq!(penalty.subject_uscc, SUBJECT);
             let csv = std::fs::read_to_string(dir.path().join("行政处罚.csv")).unwrap();
-            let (rows, bad) = read_rows(
+            let (rows, bad) = read_rows_on(
                 &csv,
                 caihong_chaincode::credit::CreditKind::Violation,
                 caihong_chaincode::credit::Severity::General,
+                today,
             )
             .unwrap();
             assert_eq!((rows.len(), bad.len()), (2, 0), "{day}");
