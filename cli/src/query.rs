@@ -334,7 +334,7 @@ fn plain(path: &str, v: &Value) -> String {
             }
             Some(fen) if field.ends_with("_fen") => format!("{fen} ({})", yuan(fen)),
             Some(secs)
-                if matches!(field, "not_before" | "not_after" | "revoked_at")
+                if matches!(field, "not_before" | "not_after" | "revoked_at" | "at")
                     && (1_000_000_000..100_000_000_000).contains(&secs) =>
             {
                 format!("{secs} ({})", beijing(secs as i64))

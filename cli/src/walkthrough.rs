@@ -2,8 +2,8 @@
 //! writes into `DIR/examples`. Their dates count from the day they are written, so every step
 //! works whenever it is run: the fine was decided 100 days ago (credit repair needs 90) and is
 //! still published, the export's bidding suspension still runs, and the evaluation window is a
-//! week ahead. The CA certificates are the
-//! fixed ones of `docs/examples/make-certs.sh`, valid for years.
+//! week ahead. The CA certificates (an SM2 root, an intermediate CA, a bidder's certificate)
+//! are the fixed ones of `docs/examples/make-certs.sh`, valid for years.
 
 use std::path::Path;
 
@@ -23,6 +23,7 @@ const AUTHORITY: &str = "鄂尔多斯市发展和改革委员会";
 const AUTHORITY_USCC: &str = "11150600MB00000941";
 const EXPERTS_EMPLOYER: &str = "91150200MB00000276";
 const CA_ROOT: &[u8] = include_bytes!("../../docs/examples/ca-root.pem");
+const CA_INTERMEDIATE: &[u8] = include_bytes!("../../docs/examples/ca-intermediate.pem");
 const BIDDER_CERT: &[u8] = include_bytes!("../../docs/examples/bidder.pem");
 
 /// The header of the nationwide 双公示 penalty export, in its order.
@@ -48,6 +49,7 @@ pub fn write(dir: &Path, today: NaiveDate, others: &[String]) -> anyhow::Result<
         write_file(&dir.join(name), text.as_bytes())?;
     }
     write_file(&dir.join("ca-root.pem"), CA_ROOT)?;
+    write_file(&dir.join("ca-intermediate.pem"), CA_INTERMEDIATE)?;
     write_file(&dir.join("bidder.pem"), BIDDER_CERT)
 }
 
