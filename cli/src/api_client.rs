@@ -34,6 +34,22 @@ fn request_timeout() -> Duration {
     Duration::from_millis(REQUEST_TIMEOUT_MS.load(Ordering::Relaxed))
 }
 
+/// The bearer token every request of this process sends (`caihong --token`), if any.
+static TOKEN: std::sync::RwLock<Option<String>> = std::sync::RwLock::new(None);
+
+/// Sends `token` (an API client's, from `caihong api-client add`) with every request.
+pub fn set_token(token: Option<String>) {
+    *TOKEN.write().expect("token") = token.filter(|t| !t.trim().is_empty());
+}
+
+/// `request` with the process's bearer token, when there is one.
+pub fn authorized(request: ureq::Request) -> ureq::Request {
+    match TOKEN.read().expect("token").as_deref() {
+        Some(token) => request.set("authorization", &format!("Bearer {}", token.trim())),
+        None => request,
+    }
+}
+
 /// An HTTP failure, split into "the node said no" and "could not reach it".
 #[derive(Debug)]
 pub enum Failure {
@@ -60,7 +76,10 @@ impl std::fmt::Display for Failure {
 
 /// GETs `url` and reads the JSON answer as `T`.
 pub fn get_json<T: DeserializeOwned>(url: &str) -> Result<T, Failure> {
-    answer(ureq::get(url).timeout(request_timeout()).call(), url)
+    answer(
+        authorized(ureq::get(url)).timeout(request_timeout()).call(),
+        url,
+    )
 }
 
 /// POSTs `body` as JSON to `url` and reads the JSON answer as `T`.
@@ -69,13 +88,16 @@ pub fn post_json<T: DeserializeOwned>(
     body: &impl Serialize,
     timeout: Duration,
 ) -> Result<T, Failure> {
-    answer(ureq::post(url).timeout(timeout).send_json(body), url)
+    answer(
+        authorized(ureq::post(url)).timeout(timeout).send_json(body),
+        url,
+    )
 }
 
 /// POSTs raw bytes (a DER certificate, ...) to `url`.
 pub fn post_bytes<T: DeserializeOwned>(url: &str, body: &[u8]) -> Result<T, Failure> {
     answer(
-        ureq::post(url)
+        authorized(ureq::post(url))
             .timeout(request_timeout())
             .set("content-type", "application/octet-stream")
             .send_bytes(body),

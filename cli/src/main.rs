@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+mod api_clients;
 mod bench;
 mod cert;
 mod client;
@@ -73,6 +74,9 @@ enum Command {
     /// Pull data for another region, verified from genesis.
     #[command(subcommand)]
     Sync(sync::SyncCommand),
+    /// API clients of a member's node (API 访问): tokens with scopes, kept in its home.
+    #[command(subcommand)]
+    ApiClient(api_clients::ApiClientCommand),
     /// Print a shell completion script, e.g. `caihong completions bash >
     /// /etc/bash_completion.d/caihong`.
     Completions {
@@ -112,6 +116,7 @@ fn main() -> ExitCode {
         Command::Query(cmd) => query::run(cmd),
         Command::Sync(cmd) => sync::run(cmd),
         Command::Import(cmd) => import::run(cmd),
+        Command::ApiClient(cmd) => api_clients::run(cmd),
         Command::Completions { shell } => completions(shell),
     };
     match result {

@@ -43,6 +43,10 @@ pub struct NodeArgs {
     /// Seconds to wait for each answer from the node before giving up (exit 2).
     #[arg(long, global = true, value_name = "SECONDS", default_value_t = 30)]
     pub timeout: u64,
+    /// An API client's bearer token (`caihong api-client add` on the node's home), for a
+    /// node that is not on this machine's loopback.
+    #[arg(long, global = true, env = "CAIHONG_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
 }
 
 impl NodeArgs {
@@ -60,6 +64,7 @@ impl NodeArgs {
             anyhow::bail!("--timeout must be at least 1 second");
         }
         caihong_cli::api_client::set_timeout(Duration::from_secs(self.timeout));
+        caihong_cli::api_client::set_token(self.token.clone());
         if let Some(url) = &self.node {
             return Ok(url.trim_end_matches('/').to_string());
         }

@@ -58,6 +58,9 @@ pub struct CreditSyncArgs {
     /// Print the outcome as one JSON object on stdout (the records go to --out either way).
     #[arg(long)]
     pub json: bool,
+    /// The bearer token of an API client with scope `public` on the source nodes.
+    #[arg(long, env = "CAIHONG_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
 }
 
 pub fn run(cmd: SyncCommand) -> anyhow::Result<ExitCode> {
@@ -96,6 +99,7 @@ enum SourceProblem {
 /// from the sources in turn. The resume, fallback and write steps share the light client's
 /// state, so they stay in one loop.
 fn credit(args: CreditSyncArgs) -> anyhow::Result<ExitCode> {
+    caihong_cli::api_client::set_token(args.token.clone());
     let genesis = read_genesis(&args.genesis)?;
     let mut client = LightClient::from_genesis(&genesis).map_err(|e| anyhow::anyhow!("{e}"))?;
     let filter = Filter {
@@ -272,7 +276,7 @@ fn prepare_output(path: &Path) -> anyhow::Result<Option<u64>> {
 
 fn fetch(url: &str, from: u64, count: u64, bodies: bool) -> Result<Vec<LightBlock>, SourceProblem> {
     let target = format!("{url}/v1/light/blocks?from={from}&count={count}&bodies={bodies}");
-    let response = ureq::get(&target)
+    let response = caihong_cli::api_client::authorized(ureq::get(&target))
         .timeout(Duration::from_secs(60))
         .call()
         .map_err(|e| SourceProblem::Unreachable(format!("{target}: {e}")))?;

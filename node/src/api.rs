@@ -83,19 +83,30 @@ fn to_json(v: impl serde::Serialize) -> Json<Value> {
     Json(serde_json::to_value(v).expect("serializable"))
 }
 
-/// Binds and serves the API in the background; returns the bound address.
-pub async fn serve(shared: Shared, config: &ApiConfig) -> anyhow::Result<SocketAddr> {
+/// Binds and serves the API in the background, behind the access gate of the member's home;
+/// returns the bound address.
+pub async fn serve(
+    shared: Shared,
+    config: &ApiConfig,
+    home: &std::path::Path,
+) -> anyhow::Result<SocketAddr> {
+    let access = crate::access::Access::new(home, config.loopback_full_access)?;
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .map_err(|e| anyhow::anyhow!("API listen address {}: {e}", config.listen))?;
     let addr = listener.local_addr()?;
     let app = router(shared)
+        .layer(axum::middleware::from_fn_with_state(
+            access,
+            crate::access::guard,
+        ))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(
             config.max_body_bytes,
             refuse_oversized,
         ));
     tokio::spawn(async move {
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!("API server stopped: {e}");
         }

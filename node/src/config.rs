@@ -87,12 +87,19 @@ pub struct PeerAddress {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiConfig {
-    /// HTTP listen address; loopback by default. Exposing it needs a reverse
-    /// proxy with TLS and access control (see docs/API.md).
+    /// HTTP listen address; loopback by default. Callers other than loopback need a bearer
+    /// token of an API client (`caihong api-client add`, see docs/API.md).
     pub listen: String,
     /// Largest request body accepted, in bytes.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    /// Whether callers on loopback (the member's own CLI) have every scope without a token.
+    #[serde(default = "default_true")]
+    pub loopback_full_access: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_max_body() -> usize {
@@ -235,7 +242,7 @@ impl KeyFile {
 }
 
 /// Fresh randomness for key generation, from the OS.
-fn getrandom_seed(seed: &mut [u8; 32]) {
+pub(crate) fn getrandom_seed(seed: &mut [u8; 32]) {
     use std::io::Read;
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(seed))
@@ -540,6 +547,7 @@ pub fn init_home(
             api: ApiConfig {
                 listen: api_listen.to_string(),
                 max_body_bytes: default_max_body(),
+                loopback_full_access: true,
             },
             consensus: ConsensusConfig::default(),
             mempool: MempoolConfig::default(),

@@ -33,6 +33,7 @@
 //!   panicked holding it), or a RocksDB read failing inside a
 //!   [`StateReader`](caihong_chaincode::StateReader) call, whose interface cannot return an
 //!   error: the node stops rather than execute a block on a state it could not read.
+pub mod access;
 pub mod api;
 pub mod block;
 pub mod block_sync;

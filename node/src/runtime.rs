@@ -67,7 +67,7 @@ pub async fn run(
         commits: broadcast::channel(4096).0,
         intake: intake.clone(),
     };
-    let api = crate::api::serve(shared.clone(), &home.config.api).await?;
+    let api = crate::api::serve(shared.clone(), &home.config.api, &home.dir).await?;
     info!(member = %home.config.member, api = %api, p2p = %home.config.p2p.listen, "node started");
 
     let consensus = start_consensus(&home, &store, &shared)?;

@@ -1,0 +1,201 @@
+//! Who may call a member's API from outside its loopback: API clients with bearer tokens and
+//! scopes, kept in the home and picked up without a restart, and the audit log of every call.
+//! One single-member alliance whose node gives loopback no free pass, as a hardened
+//! deployment would, so every call here is treated as another region's.
+
+mod harness;
+
+use harness::{Alliance, run};
+use serde_json::Value;
+
+/// (status, JSON body) of `method path` on member 0 with an optional bearer token.
+fn call(a: &Alliance, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, Value) {
+    let mut request = ureq::request(method, &format!("{}{path}", a.api(0)))
+        .timeout(std::time::Duration::from_secs(10));
+    if let Some(t) = token {
+        request = request.set("authorization", &format!("Bearer {t}"));
+    }
+    let result = if method == "POST" {
+        request
+            .set("content-type", "application/json")
+            .send_string(body)
+    } else {
+        request.call()
+    };
+    match result {
+        Ok(r) => (r.status(), r.into_json().unwrap_or(Value::Null)),
+        Err(ureq::Error::Status(s, r)) => (s, r.into_json().unwrap_or(Value::Null)),
+        Err(e) => panic!("{method} {path}: {e}"),
+    }
+}
+
+/// `caihong api-client add`: the token is the last line of its output.
+fn add_client(home: &str, name: &str, scopes: &[&str]) -> String {
+    let mut args = vec!["api-client", "add", "--home", home, "--name", name];
+    for s in scopes {
+        args.extend(["--scope", s]);
+    }
+    let (code, out, err) = run(&args);
+    assert_eq!(code, 0, "{err}");
+    out.lines().last().expect("a token").trim().to_string()
+}
+
+#[test]
+fn tokens_scopes_revocation_and_the_audit_log() {
+    let mut a = Alliance::create(1);
+    let home = a.members[0].home.to_str().unwrap().to_string();
+    let config = a.members[0].home.join("config.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.contains("loopback_full_access = true"), "{text}");
+    let text = text.replace(
+        "loopback_full_access = true",
+        "loopback_full_access = false",
+    );
+    std::fs::write(&config, text).unwrap();
+    let region = add_client(&home, "region-b", &["public"]);
+    let staff = add_client(&home, "ops", &["member", "submit"]);
+    assert!(region.starts_with("chk_") && region != staff);
+    a.start(0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while call(&a, "GET", "/v1/status", Some(&region), "").1["height"]
+        .as_u64()
+        .unwrap_or(0)
+        < 1
+    {
+        assert!(std::time::Instant::now() < deadline, "{}", a.log_tail(0));
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+
+    // Open, unauthenticated, forbidden: each says what to do.
+    assert_eq!(call(&a, "GET", "/healthz", None, "").0, 200);
+    let (status, body) = call(&a, "GET", "/v1/status", None, "");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("UNAUTHENTICATED"))
+    );
+    assert!(
+        body["error"].as_str().unwrap().contains("no token"),
+        "{body}"
+    );
+    let (status, body) = call(&a, "GET", "/v1/status", Some("chk_forged"), "");
+    assert_eq!(status, 401);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("not one this node issued")
+    );
+    assert_eq!(
+        call(&a, "GET", "/v1/credit/since/0", Some(&region), "").0,
+        200
+    );
+    let (status, body) = call(
+        &a,
+        "GET",
+        "/v1/experts?specialty=A010101",
+        Some(&region),
+        "",
+    );
+    assert_eq!((status, body["code"].as_str()), (403, Some("FORBIDDEN")));
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("needs scope member")
+    );
+    let (status, _) = call(&a, "POST", "/v1/tx", Some(&region), "{}");
+    assert_eq!(status, 403, "a public token cannot submit");
+    assert_eq!(
+        call(&a, "GET", "/v1/experts?specialty=A010101", Some(&staff), "").0,
+        200
+    );
+
+    // The CLI: without a token a read is refused (exit 1, naming the cause); with one it works,
+    // and a member+submit token signs and commits.
+    let (code, _, err) = run(&["query", "members", "--home", &home]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("UNAUTHENTICATED"), "{err}");
+    let uscc = harness::test_uscc("150100", 42);
+    let (code, out, err) = run(&[
+        "tx",
+        "--home",
+        &home,
+        "--token",
+        &staff,
+        "--wait",
+        "subject",
+        "register",
+        "--uscc",
+        &uscc,
+        "--name",
+        "某公司",
+        "--role",
+        "bidder",
+        "--legal-rep",
+        "张三",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    // Another region syncs credit with its public token.
+    let out_file = a.dir.path().join("credit.jsonl");
+    let genesis = a.members[0].home.join("genesis.json");
+    let sync = |token: &str| {
+        run(&[
+            "sync",
+            "credit",
+            "--from",
+            a.api(0),
+            "--genesis",
+            genesis.to_str().unwrap(),
+            "--out",
+            out_file.to_str().unwrap(),
+            "--token",
+            token,
+        ])
+    };
+    let (code, out, err) = sync(&region);
+    assert_eq!(code, 0, "{out}{err}");
+
+    // Revoked: refused from the next request on, without a restart, and said so.
+    let (code, _, err) = run(&[
+        "api-client",
+        "revoke",
+        "--home",
+        &home,
+        "--name",
+        "region-b",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    let (status, body) = call(&a, "GET", "/v1/credit/since/0", Some(&region), "");
+    assert_eq!(status, 401);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("client region-b was revoked"),
+        "{body}"
+    );
+    let (code, _, _) = sync(&region);
+    assert_ne!(code, 0, "a revoked token syncs nothing");
+
+    // One audit line per request, with the client's name and the path asked.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let audit = std::fs::read_to_string(a.members[0].home.join("audit/api.jsonl")).unwrap();
+    let lines: Vec<Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let by = |client: &str, path: &str, status: u64| {
+        lines
+            .iter()
+            .any(|l| l["client"] == client && l["path"] == path && l["status"] == status)
+    };
+    assert!(by("region-b", "/v1/credit/since/0", 200), "{audit}");
+    assert!(by("region-b", "/v1/experts", 403), "{audit}");
+    assert!(by("ops", "/v1/tx", 200), "{audit}");
+    assert!(by("anonymous", "/v1/status", 401), "{audit}");
+    assert!(
+        by("region-b", "/v1/credit/since/0", 401),
+        "revoked, by name: {audit}"
+    );
+}
