@@ -44,16 +44,20 @@ fn add_client(home: &str, name: &str, scopes: &[&str]) -> String {
 fn tokens_scopes_revocation_and_the_audit_log() {
     let mut a = Alliance::create(1);
     let home = a.members[0].home.to_str().unwrap().to_string();
+    // No free pass for loopback, and tight limits for public clients.
     let config = a.members[0].home.join("config.toml");
-    let text = std::fs::read_to_string(&config).unwrap();
-    assert!(text.contains("loopback_full_access = true"), "{text}");
-    let text = text.replace(
-        "loopback_full_access = true",
-        "loopback_full_access = false",
-    );
-    std::fs::write(&config, text).unwrap();
+    let mut node: caihong_node::config::NodeConfig =
+        toml::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    node.api.loopback_full_access = false;
+    node.api.limits.public = caihong_node::config::RateLimit {
+        per_second: 5,
+        burst: 5,
+        concurrent_long: 1,
+    };
+    std::fs::write(&config, toml::to_string(&node).unwrap()).unwrap();
     let region = add_client(&home, "region-b", &["public"]);
     let staff = add_client(&home, "ops", &["member", "submit"]);
+    let flooder = add_client(&home, "flooder", &["public"]);
     assert!(region.starts_with("chk_") && region != staff);
     a.start(0);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
@@ -178,6 +182,53 @@ fn tokens_scopes_revocation_and_the_audit_log() {
     let (code, _, _) = sync(&region);
     assert_ne!(code, 0, "a revoked token syncs nothing");
 
+    // A client over its limit gets 429 with Retry-After; another client, flooded alongside,
+    // keeps being served within its own limits (bound: every answer within 1 s, on a shared
+    // two-core machine; typically a few ms).
+    let flood = {
+        let url = format!("{}/v1/status", a.api(0));
+        let token = flooder.clone();
+        std::thread::spawn(move || {
+            let (mut served, mut limited, mut retry_after) = (0, 0, None);
+            let until = std::time::Instant::now() + std::time::Duration::from_secs(2);
+            while std::time::Instant::now() < until {
+                let r = ureq::get(&url)
+                    .set("authorization", &format!("Bearer {token}"))
+                    .call();
+                match r {
+                    Ok(_) => served += 1,
+                    Err(ureq::Error::Status(429, r)) => {
+                        limited += 1;
+                        retry_after = r.header("retry-after").map(str::to_string);
+                    }
+                    Err(e) => panic!("flood: {e}"),
+                }
+            }
+            (served, limited, retry_after)
+        })
+    };
+    let mut slowest = std::time::Duration::ZERO;
+    for _ in 0..40 {
+        let start = std::time::Instant::now();
+        assert_eq!(call(&a, "GET", "/v1/members", Some(&staff), "").0, 200);
+        slowest = slowest.max(start.elapsed());
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    let (served, limited, retry_after) = flood.join().unwrap();
+    assert!(limited > 0, "never limited: {served} served");
+    assert!(
+        served <= 5 + 5 * 3,
+        "{served} served over 2 s at 5/s, burst 5"
+    );
+    assert!(
+        retry_after.as_deref().and_then(|s| s.parse::<u64>().ok()) >= Some(1),
+        "{retry_after:?}"
+    );
+    assert!(
+        slowest < std::time::Duration::from_secs(1),
+        "another client's slowest answer during the flood: {slowest:?}"
+    );
+
     // One audit line per request, with the client's name and the path asked.
     std::thread::sleep(std::time::Duration::from_millis(300));
     let audit = std::fs::read_to_string(a.members[0].home.join("audit/api.jsonl")).unwrap();
@@ -198,4 +249,5 @@ fn tokens_scopes_revocation_and_the_audit_log() {
         by("region-b", "/v1/credit/since/0", 401),
         "revoked, by name: {audit}"
     );
+    assert!(by("flooder", "/v1/status", 429), "{audit}");
 }

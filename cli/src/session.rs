@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::client::Client;
+use caihong_cli::Client;
 
 /// The last committed write: on which alliance, at which height.
 #[derive(Debug, Serialize, Deserialize)]

@@ -9,7 +9,9 @@
 //! - `submit`: sending transactions.
 //!
 //! The node rereads the file when it changes, so added and revoked clients count without a
-//! restart. Callers on loopback have every scope unless `[api] loopback_full_access = false`;
+//! restart. Each client has a token bucket of requests and a cap on long requests in flight
+//! (`[api.limits.<scope>]`); over them it gets 429 with `Retry-After`, and other clients are
+//! not slowed. Callers on loopback have every scope unless `[api] loopback_full_access = false`;
 //! `/healthz` is open to all. Every request is written to the audit log
 //! (`audit/api.jsonl`, rotated), with the client's name, because who read which subject's
 //! credit is a question a center gets asked.
@@ -27,6 +29,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::config::{RateLimit, ScopeLimits};
 use crate::contract::{ErrorBody, route};
 
 /// What a client may do.
@@ -204,23 +207,75 @@ struct Cache {
     by_hash: BTreeMap<String, ApiClient>,
 }
 
-/// The node's access state: its clients, its policy and its audit log.
+/// The node's access state: its clients, its policy, their request budgets and its audit log.
 #[derive(Debug, Clone)]
 pub struct Access {
     home: PathBuf,
     loopback_full_access: bool,
+    limits: ScopeLimits,
+    budgets: Arc<Mutex<BTreeMap<String, Budget>>>,
     cache: Arc<Mutex<Cache>>,
     audit: AuditLog,
+}
+
+/// One client's token bucket and its long requests in flight.
+#[derive(Debug)]
+struct Budget {
+    tokens: f64,
+    refilled: Instant,
+    long_in_flight: usize,
+}
+
+/// Routes whose answers can take long (many blocks, many records, a wait for a commit).
+fn is_long(route_template: &str) -> bool {
+    matches!(
+        route_template,
+        route::LIGHT_BLOCKS | route::CREDIT_SINCE | route::TX | route::TXS
+    )
+}
+
+/// The most generous limit among a client's scopes.
+fn limit_of(limits: &ScopeLimits, scopes: &[Scope]) -> RateLimit {
+    scopes
+        .iter()
+        .map(|s| match s {
+            Scope::Public => limits.public,
+            Scope::Member => limits.member,
+            Scope::Submit => limits.submit,
+        })
+        .max_by_key(|l| l.per_second)
+        .unwrap_or(limits.public)
+}
+
+/// A long request in flight, given back when its answer is done (or the caller went away).
+#[derive(Debug)]
+struct LongSlot {
+    budgets: Arc<Mutex<BTreeMap<String, Budget>>>,
+    client: String,
+}
+
+impl Drop for LongSlot {
+    fn drop(&mut self) {
+        if let Some(b) = self.budgets.lock().expect("budgets").get_mut(&self.client) {
+            b.long_in_flight = b.long_in_flight.saturating_sub(1);
+        }
+    }
 }
 
 /// How often the clients file is looked at for changes.
 const RELOAD_EVERY: Duration = Duration::from_millis(500);
 
 impl Access {
-    pub fn new(home: &Path, loopback_full_access: bool) -> anyhow::Result<Access> {
+    pub fn new(
+        home: &Path,
+        loopback_full_access: bool,
+        limits: ScopeLimits,
+    ) -> anyhow::Result<Access> {
         let access = Access {
             home: home.to_path_buf(),
             loopback_full_access,
+            limits,
+            budgets: Arc::new(Mutex::new(BTreeMap::new())),
             cache: Arc::new(Mutex::new(Cache {
                 modified: None,
                 checked: None,
@@ -231,6 +286,38 @@ impl Access {
         // A broken file is an error at start; later, the last good list stays in force.
         read_file(home)?;
         Ok(access)
+    }
+
+    /// Takes one request from the client's bucket (and a long slot for a long route), or
+    /// says how many seconds to wait.
+    fn spend(&self, client: &str, scopes: &[Scope], long: bool) -> Result<Option<LongSlot>, u64> {
+        let limit = limit_of(&self.limits, scopes);
+        let mut budgets = self.budgets.lock().expect("budgets");
+        let now = Instant::now();
+        let b = budgets.entry(client.to_string()).or_insert(Budget {
+            tokens: f64::from(limit.burst),
+            refilled: now,
+            long_in_flight: 0,
+        });
+        let rate = f64::from(limit.per_second.max(1));
+        b.tokens = (b.tokens + now.duration_since(b.refilled).as_secs_f64() * rate)
+            .min(f64::from(limit.burst.max(1)));
+        b.refilled = now;
+        if b.tokens < 1.0 {
+            return Err(((1.0 - b.tokens) / rate).ceil().max(1.0) as u64);
+        }
+        if long && b.long_in_flight >= limit.concurrent_long {
+            return Err(1);
+        }
+        b.tokens -= 1.0;
+        if !long {
+            return Ok(None);
+        }
+        b.long_in_flight += 1;
+        Ok(Some(LongSlot {
+            budgets: self.budgets.clone(),
+            client: client.to_string(),
+        }))
     }
 
     fn lookup(&self, token: &str) -> Option<ApiClient> {
@@ -301,8 +388,29 @@ pub async fn guard(
     let response = match (&caller, needed) {
         (_, None) | (Caller::Loopback, _) => next.run(request).await,
         _ if metrics_from_loopback => next.run(request).await,
-        (Caller::Client { scopes, .. }, Some(scope)) if grants(scopes, scope) => {
-            next.run(request).await
+        (Caller::Client { name, scopes }, Some(scope)) if grants(scopes, scope) => {
+            match access.spend(name, scopes, is_long(&template)) {
+                Ok(slot) => {
+                    let response = next.run(request).await;
+                    drop(slot);
+                    response
+                }
+                Err(wait_secs) => {
+                    let mut r = refuse(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "RATE_LIMITED",
+                        format!(
+                            "client {name} is over its request limit; retry in {wait_secs} s \
+                             (the member sets limits per scope in [api.limits])"
+                        ),
+                    );
+                    r.headers_mut().insert(
+                        axum::http::header::RETRY_AFTER,
+                        axum::http::HeaderValue::from(wait_secs),
+                    );
+                    r
+                }
+            }
         }
         (Caller::Client { name, scopes }, Some(scope)) => refuse(
             StatusCode::FORBIDDEN,
@@ -459,7 +567,7 @@ mod tests {
     #[test]
     fn clients_are_added_found_and_revoked() {
         let dir = tempfile::tempdir().unwrap();
-        let access = Access::new(dir.path(), false).unwrap();
+        let access = Access::new(dir.path(), false, ScopeLimits::default()).unwrap();
         let token = add_client(dir.path(), "xian-credit", &[Scope::Public]).unwrap();
         let stored = std::fs::read_to_string(clients_path(dir.path())).unwrap();
         assert!(!stored.contains(&token), "the token itself is not stored");
@@ -475,6 +583,46 @@ mod tests {
         );
         assert!(access.lookup("chk_00").is_none());
         assert!(revoke_client(dir.path(), "nobody").is_err());
+    }
+
+    /// A client over its bucket waits; its long requests are capped; others are untouched.
+    #[test]
+    fn budgets_are_per_client() {
+        let dir = tempfile::tempdir().unwrap();
+        let tight = RateLimit {
+            per_second: 1,
+            burst: 3,
+            concurrent_long: 1,
+        };
+        let limits = ScopeLimits {
+            public: tight,
+            ..ScopeLimits::default()
+        };
+        let access = Access::new(dir.path(), false, limits).unwrap();
+        let public = [Scope::Public];
+        for _ in 0..3 {
+            assert!(access.spend("a", &public, false).is_ok());
+        }
+        assert_eq!(access.spend("a", &public, false).unwrap_err(), 1);
+        assert!(
+            access.spend("b", &public, false).is_ok(),
+            "b has its own bucket"
+        );
+        let slot = access.spend("b", &public, true).unwrap();
+        assert!(
+            access.spend("b", &public, true).is_err(),
+            "one long at a time"
+        );
+        drop(slot);
+        assert!(
+            access.spend("b", &public, true).is_ok(),
+            "the slot came back"
+        );
+        // The most generous scope counts.
+        assert_eq!(
+            limit_of(&limits, &[Scope::Public, Scope::Submit]),
+            limits.submit
+        );
     }
 
     #[test]

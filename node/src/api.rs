@@ -90,7 +90,7 @@ pub async fn serve(
     config: &ApiConfig,
     home: &std::path::Path,
 ) -> anyhow::Result<SocketAddr> {
-    let access = crate::access::Access::new(home, config.loopback_full_access)?;
+    let access = crate::access::Access::new(home, config.loopback_full_access, config.limits)?;
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .map_err(|e| anyhow::anyhow!("API listen address {}: {e}", config.listen))?;

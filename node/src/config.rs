@@ -96,6 +96,46 @@ pub struct ApiConfig {
     /// Whether callers on loopback (the member's own CLI) have every scope without a token.
     #[serde(default = "default_true")]
     pub loopback_full_access: bool,
+    /// Request limits of API clients, by scope (a client gets its most generous scope's).
+    #[serde(default)]
+    pub limits: ScopeLimits,
+}
+
+/// Limits of one scope's clients: a token bucket of requests, and how many long requests
+/// (light blocks, the credit feed, transactions that wait) may run at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// Requests per second, sustained.
+    pub per_second: u32,
+    /// Requests that may come at once after a quiet spell.
+    pub burst: u32,
+    /// Long requests in flight at once.
+    pub concurrent_long: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScopeLimits {
+    pub public: RateLimit,
+    pub member: RateLimit,
+    pub submit: RateLimit,
+}
+
+impl Default for ScopeLimits {
+    fn default() -> Self {
+        let limit = |per_second, concurrent_long| RateLimit {
+            per_second,
+            burst: 2 * per_second,
+            concurrent_long,
+        };
+        ScopeLimits {
+            public: limit(20, 2),
+            member: limit(50, 4),
+            // A platform pushing or importing submits in bursts.
+            submit: limit(200, 16),
+        }
+    }
 }
 
 fn default_true() -> bool {
@@ -548,6 +588,7 @@ pub fn init_home(
                 listen: api_listen.to_string(),
                 max_body_bytes: default_max_body(),
                 loopback_full_access: true,
+                limits: ScopeLimits::default(),
             },
             consensus: ConsensusConfig::default(),
             mempool: MempoolConfig::default(),
