@@ -1,7 +1,8 @@
 //! Who may call a member's API from outside its loopback: API clients with bearer tokens and
 //! scopes, kept in the home and picked up without a restart, and the audit log of every call.
 //! One single-member alliance whose node gives loopback no free pass, as a hardened
-//! deployment would, so every call here is treated as another region's.
+//! deployment would, so every call here is treated as another region's; and one whose API
+//! serves HTTPS with a certificate of the alliance's own CA.
 
 mod harness;
 
@@ -60,6 +61,10 @@ fn tokens_scopes_revocation_and_the_audit_log() {
     let flooder = add_client(&home, "flooder", &["public"]);
     assert!(region.starts_with("chk_") && region != staff);
     a.start(0);
+    // This test is another region: the harness's own token is withdrawn.
+    let (code, _, err) = run(&["api-client", "revoke", "--home", &home, "--name", "harness"]);
+    assert_eq!(code, 0, "{err}");
+    caihong_cli::api_client::set_token(None);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while call(&a, "GET", "/v1/status", Some(&region), "").1["height"]
         .as_u64()
@@ -169,7 +174,6 @@ fn tokens_scopes_revocation_and_the_audit_log() {
         "region-b",
     ]);
     assert_eq!(code, 0, "{err}");
-    std::thread::sleep(std::time::Duration::from_millis(1200));
     let (status, body) = call(&a, "GET", "/v1/credit/since/0", Some(&region), "");
     assert_eq!(status, 401);
     assert!(
@@ -250,4 +254,63 @@ fn tokens_scopes_revocation_and_the_audit_log() {
         "revoked, by name: {audit}"
     );
     assert!(by("flooder", "/v1/status", 429), "{audit}");
+}
+
+/// An API behind TLS (`caihong testnet --tls`): the CLI and another region's sync trust the
+/// alliance's CA; without it the error names the certificate; plain HTTP to the port is told
+/// to use https; a client that never finishes its handshake, and garbage, hold nobody up.
+#[test]
+fn the_api_over_tls() {
+    let mut a = Alliance::create_tls(1);
+    assert!(a.api(0).starts_with("https://"), "{}", a.api(0));
+    let home = a.members[0].home.to_str().unwrap().to_string();
+    let ca = a.dir.path().join("net/ca.pem");
+    let ca = ca.to_str().unwrap();
+    a.start(0);
+    a.wait_height(0, 1, std::time::Duration::from_secs(60));
+
+    let (code, out, err) = run(&["status", "--home", &home, "--ca-cert", ca]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, _, err) = run(&["status", "--home", &home]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("TLS certificate") && err.contains("--ca-cert"),
+        "{err}"
+    );
+    // Plain HTTP to the TLS port: a clear answer, from the CLI too.
+    let plain = a.api(0).replacen("https://", "http://", 1);
+    let (code, _, err) = run(&["query", "members", "--node", &plain]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("serves HTTPS only"), "{err}");
+
+    // Hostile: a connection that never says a word, and one that sends garbage.
+    let port: u16 = a.api(0).rsplit(':').next().unwrap().parse().unwrap();
+    let silent = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut garbage = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    std::io::Write::write_all(&mut garbage, &[0x16, 0x03, 0x01, 0xff, 0xff, 1, 2, 3]).unwrap();
+    let start = std::time::Instant::now();
+    let public = add_client(&home, "region-b", &["public"]);
+    let out_file = a.dir.path().join("credit.jsonl");
+    let genesis = a.members[0].home.join("genesis.json");
+    let (code, out, err) = run(&[
+        "sync",
+        "credit",
+        "--from",
+        a.api(0),
+        "--genesis",
+        genesis.to_str().unwrap(),
+        "--out",
+        out_file.to_str().unwrap(),
+        "--token",
+        &public,
+        "--ca-cert",
+        ca,
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(5),
+        "served while a handshake hangs: {:?}",
+        start.elapsed()
+    );
+    drop((silent, garbage));
 }

@@ -21,9 +21,34 @@ pub use caihong_node::contract::{TxAnswer, TxState};
 use ed25519_dalek::SigningKey;
 use serde_json::Value;
 
-/// The `caihong` binary cargo built for these tests.
+/// The `caihong` binary cargo built for these tests, sending the harness's API token.
 pub fn caihong() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_caihong"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_caihong"));
+    command.env("CAIHONG_TOKEN", HARNESS_TOKEN);
+    command
+}
+
+/// The harness's API client token, granted on every member it starts (scopes member and
+/// submit): members in network namespaces are not on the harness's loopback.
+pub const HARNESS_TOKEN: &str = "chk_harness_0123456789abcdef0123456789abcdef";
+
+/// Grants the harness's token on a member's node (once) and sends it from this process.
+fn grant_harness_token(home: &Path) {
+    use caihong_node::access::{self, Scope};
+    caihong_cli::api_client::set_token(Some(HARNESS_TOKEN.to_string()));
+    let listed = access::list_clients(home).expect("the member's API clients");
+    if !listed
+        .iter()
+        .any(|c| c.name == "harness" && c.revoked_ms.is_none())
+    {
+        access::add_client_token(
+            home,
+            "harness",
+            &[Scope::Member, Scope::Submit],
+            HARNESS_TOKEN,
+        )
+        .expect("the harness's API client");
+    }
 }
 
 /// Runs `caihong args…` to completion; returns (exit code, stdout, stderr).
@@ -84,8 +109,18 @@ impl Alliance {
         Alliance::create_on(n, free_ports(2 * n as u16))
     }
 
+    /// Writes an `n`-member testnet whose APIs serve HTTPS with certificates of a local CA,
+    /// `DIR/net/ca.pem`, which this process then trusts (nothing started).
+    pub fn create_tls(n: usize) -> Alliance {
+        Alliance::create_args(n, free_ports(2 * n as u16), &["--tls"])
+    }
+
     /// Writes an `n`-member testnet whose ports start at `base` (nothing started).
     pub fn create_on(n: usize, base: u16) -> Alliance {
+        Alliance::create_args(n, base, &[])
+    }
+
+    fn create_args(n: usize, base: u16, extra: &[&str]) -> Alliance {
         let serial = serial_lock();
         let dir = tempfile::tempdir().expect("temporary directory");
         let out = dir.path().join("net");
@@ -99,8 +134,15 @@ impl Alliance {
             &base.to_string(),
             "--chain-id",
             "caihong-test",
-        ]);
+        ]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .collect::<Vec<_>>());
         assert_eq!(code, 0, "caihong testnet failed: {stderr}");
+        let ca = out.join("ca.pem");
+        if ca.exists() {
+            caihong_cli::api_client::set_ca_cert(&ca).expect("the alliance's CA");
+        }
         let text = std::fs::read_to_string(out.join("network.json")).unwrap();
         let net: NetworkFile = serde_json::from_str(&text).unwrap();
         Alliance::of(serial, dir, net)
@@ -227,6 +269,7 @@ impl Alliance {
     /// Starts member `i` (`caihong start --home …`), appending to its log.
     pub fn start(&mut self, i: usize) {
         assert!(self.members[i].process.is_none(), "member {i} is running");
+        grant_harness_token(&self.members[i].home);
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -488,12 +531,19 @@ fn answer(result: Result<ureq::Response, ureq::Error>) -> Result<Value, HttpErro
 }
 
 pub fn get(url: &str) -> Result<Value, HttpError> {
-    answer(ureq::get(url).timeout(Duration::from_secs(10)).call())
+    // Through the CLI library's agent: it trusts an alliance's own CA when a test set one.
+    answer(
+        caihong_cli::api_client::get(url)
+            .set("authorization", &format!("Bearer {HARNESS_TOKEN}"))
+            .timeout(Duration::from_secs(10))
+            .call(),
+    )
 }
 
 pub fn post(url: &str, body: &Value) -> Result<Value, HttpError> {
     answer(
         ureq::post(url)
+            .set("authorization", &format!("Bearer {HARNESS_TOKEN}"))
             .timeout(Duration::from_secs(60))
             .send_json(body.clone()),
     )
@@ -503,6 +553,7 @@ pub fn post(url: &str, body: &Value) -> Result<Value, HttpError> {
 pub fn post_raw(url: &str, content_type: &str, body: &[u8]) -> Result<Value, HttpError> {
     answer(
         ureq::post(url)
+            .set("authorization", &format!("Bearer {HARNESS_TOKEN}"))
             .timeout(Duration::from_secs(30))
             .set("content-type", content_type)
             .send_bytes(body),

@@ -34,6 +34,59 @@ fn request_timeout() -> Duration {
     Duration::from_millis(REQUEST_TIMEOUT_MS.load(Ordering::Relaxed))
 }
 
+/// The HTTP agent of this process: the default one (Mozilla's web roots for `https://`) unless
+/// [`set_ca_cert`] named the CA that signs the nodes' API certificates.
+static AGENT: std::sync::RwLock<Option<ureq::Agent>> = std::sync::RwLock::new(None);
+
+fn agent() -> ureq::Agent {
+    if let Some(agent) = AGENT.read().expect("agent").clone() {
+        return agent;
+    }
+    // Commands without --ca-cert (the demo, the benchmark) still follow $CAIHONG_CA_CERT.
+    if let Some(ca) = std::env::var_os("CAIHONG_CA_CERT")
+        && set_ca_cert(std::path::Path::new(&ca)).is_ok()
+        && let Some(agent) = AGENT.read().expect("agent").clone()
+    {
+        return agent;
+    }
+    ureq::AgentBuilder::new().build()
+}
+
+/// A GET of `url` through this process's agent (its TLS trust), without the token.
+pub fn get(url: &str) -> ureq::Request {
+    agent().get(url)
+}
+
+/// Trusts only the CA certificate(s) in `path` (PEM) for `https://` nodes (`caihong
+/// --ca-cert`, e.g. the alliance's own CA).
+pub fn set_ca_cert(path: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let pem = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+        let cert = cert.with_context(|| format!("{} is not PEM", path.display()))?;
+        roots
+            .add(cert)
+            .with_context(|| format!("{} holds a certificate rustls refuses", path.display()))?;
+    }
+    anyhow::ensure!(
+        !roots.is_empty(),
+        "{} holds no CA certificate (--ca-cert)",
+        path.display()
+    );
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("TLS protocol versions")?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let agent = ureq::AgentBuilder::new()
+        .tls_config(std::sync::Arc::new(config))
+        .build();
+    *AGENT.write().expect("agent") = Some(agent);
+    Ok(())
+}
+
 /// The bearer token every request of this process sends (`caihong --token`), if any.
 static TOKEN: std::sync::RwLock<Option<String>> = std::sync::RwLock::new(None);
 
@@ -42,9 +95,16 @@ pub fn set_token(token: Option<String>) {
     *TOKEN.write().expect("token") = token.filter(|t| !t.trim().is_empty());
 }
 
-/// `request` with the process's bearer token, when there is one.
+/// `request` with the process's bearer token (`set_token`, else `$CAIHONG_TOKEN`), when there
+/// is one.
 pub fn authorized(request: ureq::Request) -> ureq::Request {
-    match TOKEN.read().expect("token").as_deref() {
+    let token = TOKEN
+        .read()
+        .expect("token")
+        .clone()
+        .or_else(|| std::env::var("CAIHONG_TOKEN").ok())
+        .filter(|t| !t.trim().is_empty());
+    match token {
         Some(token) => request.set("authorization", &format!("Bearer {}", token.trim())),
         None => request,
     }
@@ -77,7 +137,9 @@ impl std::fmt::Display for Failure {
 /// GETs `url` and reads the JSON answer as `T`.
 pub fn get_json<T: DeserializeOwned>(url: &str) -> Result<T, Failure> {
     answer(
-        authorized(ureq::get(url)).timeout(request_timeout()).call(),
+        authorized(agent().get(url))
+            .timeout(request_timeout())
+            .call(),
         url,
     )
 }
@@ -89,7 +151,9 @@ pub fn post_json<T: DeserializeOwned>(
     timeout: Duration,
 ) -> Result<T, Failure> {
     answer(
-        authorized(ureq::post(url)).timeout(timeout).send_json(body),
+        authorized(agent().post(url))
+            .timeout(timeout)
+            .send_json(body),
         url,
     )
 }
@@ -97,7 +161,7 @@ pub fn post_json<T: DeserializeOwned>(
 /// POSTs raw bytes (a DER certificate, ...) to `url`.
 pub fn post_bytes<T: DeserializeOwned>(url: &str, body: &[u8]) -> Result<T, Failure> {
     answer(
-        authorized(ureq::post(url))
+        authorized(agent().post(url))
             .timeout(request_timeout())
             .set("content-type", "application/octet-stream")
             .send_bytes(body),
@@ -116,7 +180,11 @@ fn answer<T: DeserializeOwned>(
             ))
         }),
         Err(ureq::Error::Status(status, r)) => {
-            let body = r.into_json().unwrap_or(Value::Null);
+            // A JSON error body, or the text of one that is not (e.g. a TLS port's answer to
+            // plain HTTP, or a proxy's page).
+            let text = r.into_string().unwrap_or_default();
+            let body = serde_json::from_str(&text)
+                .unwrap_or_else(|_| serde_json::json!({ "error": text.trim() }));
             Err(Failure::Rejected { status, body })
         }
         Err(ureq::Error::Transport(t)) => {
@@ -126,7 +194,14 @@ fn answer<T: DeserializeOwned>(
                 .or_else(|| t.message().map(str::to_string))
                 .unwrap_or_default();
             let timed_out = cause.contains("timed out");
-            Err(Failure::Local(if timed_out {
+            let certificate = cause.contains("certificate");
+            Err(Failure::Local(if certificate {
+                anyhow::anyhow!(
+                    "node at {url} presented a TLS certificate this machine does not trust \
+                     ({cause}): give the CA that signed it with --ca-cert FILE (or \
+                     CAIHONG_CA_CERT)"
+                )
+            } else if timed_out {
                 anyhow::anyhow!(
                     "node at {url} did not answer within {} s ({cause}); is it overloaded or \
                      stuck? Check its log, or give it longer with --timeout",

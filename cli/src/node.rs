@@ -47,6 +47,10 @@ pub struct NodeArgs {
     /// node that is not on this machine's loopback.
     #[arg(long, global = true, env = "CAIHONG_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// The CA certificate (PEM) that signs the nodes' API certificates, for `https://` nodes
+    /// with a CA of the alliance's own (default: the usual web roots).
+    #[arg(long, global = true, env = "CAIHONG_CA_CERT", value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
 }
 
 impl NodeArgs {
@@ -65,13 +69,21 @@ impl NodeArgs {
         }
         caihong_cli::api_client::set_timeout(Duration::from_secs(self.timeout));
         caihong_cli::api_client::set_token(self.token.clone());
+        if let Some(ca) = &self.ca_cert {
+            caihong_cli::api_client::set_ca_cert(ca)?;
+        }
         if let Some(url) = &self.node {
             return Ok(url.trim_end_matches('/').to_string());
         }
         match self.home_dir() {
             Some(h) => {
                 let home = Home::load(&h)?;
-                Ok(format!("http://{}", home.config.api.listen))
+                let scheme = if home.config.api.tls_cert.is_some() {
+                    "https"
+                } else {
+                    "http"
+                };
+                Ok(format!("{scheme}://{}", home.config.api.listen))
             }
             None => anyhow::bail!(
                 "say which node to ask: --node URL or --home HOME (or set CAIHONG_HOME)"

@@ -70,6 +70,10 @@ pub struct TestnetArgs {
     pub base_port: u16,
     #[arg(long, default_value = "caihong-local")]
     pub chain_id: String,
+    /// Serve every member's API over HTTPS, with certificates from a local CA written to
+    /// DIR/ca.pem (what `--ca-cert` and `CAIHONG_CA_CERT` take).
+    #[arg(long)]
+    pub tls: bool,
 }
 
 pub fn keygen(args: KeygenArgs) -> anyhow::Result<ExitCode> {
@@ -192,7 +196,12 @@ pub fn genesis(args: GenesisArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn testnet(args: TestnetArgs) -> anyhow::Result<ExitCode> {
-    let net = config::make_testnet(&args.out, args.members, args.base_port, &args.chain_id)?;
+    let mut net = config::make_testnet(&args.out, args.members, args.base_port, &args.chain_id)?;
+    let ca = if args.tls {
+        Some(serve_https(&args.out, &mut net)?)
+    } else {
+        None
+    };
     println!(
         "wrote {} members under {}",
         net.members.len(),
@@ -207,7 +216,7 @@ pub fn testnet(args: TestnetArgs) -> anyhow::Result<ExitCode> {
             m.api
         );
     }
-    let env = write_shell_env(&args.out)?;
+    let env = write_shell_env(&args.out, ca.as_deref())?;
     println!(
         "  `source {}` puts caihong on PATH and sets H to this directory",
         env.display()
@@ -215,8 +224,28 @@ pub fn testnet(args: TestnetArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `DIR/env.sh`, which the README's walkthrough sources: this `caihong` on PATH, and `H`.
-fn write_shell_env(dir: &Path) -> anyhow::Result<PathBuf> {
+/// A local CA and an API certificate per member; every member's config and the network file
+/// then say https. Returns the CA certificate's path.
+fn serve_https(dir: &Path, net: &mut config::NetworkFile) -> anyhow::Result<PathBuf> {
+    let homes: Vec<PathBuf> = net.members.iter().map(|m| m.home.clone()).collect();
+    let ca = caihong_node::tls::write_local_ca(dir, &homes)?;
+    for member in &mut net.members {
+        let path = config::Home::config_path(&member.home);
+        let mut home = config::Home::load(&member.home)?;
+        home.config.api.tls_cert = Some("tls/api.crt".into());
+        home.config.api.tls_key = Some("tls/api.key".into());
+        config::write_config(&path, &home.config)?;
+        member.api = member.api.replacen("http://", "https://", 1);
+    }
+    let network = dir.join("network.json");
+    std::fs::write(&network, serde_json::to_string_pretty(net)?)
+        .with_context(|| format!("cannot write {}", network.display()))?;
+    Ok(ca)
+}
+
+/// `DIR/env.sh`, which the README's walkthrough sources: this `caihong` on PATH, `H`, and
+/// with TLS the CA that caihong is to trust.
+fn write_shell_env(dir: &Path, ca: Option<&Path>) -> anyhow::Result<PathBuf> {
     let quote = |p: &Path| format!("'{}'", p.display().to_string().replace('\'', "'\\''"));
     let dir = dir
         .canonicalize()
@@ -229,6 +258,13 @@ fn write_shell_env(dir: &Path) -> anyhow::Result<PathBuf> {
         quote(bin),
         quote(&dir)
     );
+    let text = match ca {
+        Some(ca) => format!(
+            "{text}export CAIHONG_CA_CERT={}\n",
+            quote(&ca.canonicalize()?)
+        ),
+        None => text,
+    };
     let path = dir.join("env.sh");
     std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(path)

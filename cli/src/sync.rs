@@ -61,6 +61,10 @@ pub struct CreditSyncArgs {
     /// The bearer token of an API client with scope `public` on the source nodes.
     #[arg(long, env = "CAIHONG_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// The CA certificate (PEM) of the sources' `https://` API certificates, when it is not
+    /// one of the usual web roots.
+    #[arg(long, env = "CAIHONG_CA_CERT", value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
 }
 
 pub fn run(cmd: SyncCommand) -> anyhow::Result<ExitCode> {
@@ -100,6 +104,9 @@ enum SourceProblem {
 /// state, so they stay in one loop.
 fn credit(args: CreditSyncArgs) -> anyhow::Result<ExitCode> {
     caihong_cli::api_client::set_token(args.token.clone());
+    if let Some(ca) = &args.ca_cert {
+        caihong_cli::api_client::set_ca_cert(ca)?;
+    }
     let genesis = read_genesis(&args.genesis)?;
     let mut client = LightClient::from_genesis(&genesis).map_err(|e| anyhow::anyhow!("{e}"))?;
     let filter = Filter {
@@ -276,7 +283,7 @@ fn prepare_output(path: &Path) -> anyhow::Result<Option<u64>> {
 
 fn fetch(url: &str, from: u64, count: u64, bodies: bool) -> Result<Vec<LightBlock>, SourceProblem> {
     let target = format!("{url}/v1/light/blocks?from={from}&count={count}&bodies={bodies}");
-    let response = caihong_cli::api_client::authorized(ureq::get(&target))
+    let response = caihong_cli::api_client::authorized(caihong_cli::api_client::get(&target))
         .timeout(Duration::from_secs(60))
         .call()
         .map_err(|e| SourceProblem::Unreachable(format!("{target}: {e}")))?;

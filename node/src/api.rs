@@ -91,6 +91,14 @@ pub async fn serve(
     home: &std::path::Path,
 ) -> anyhow::Result<SocketAddr> {
     let access = crate::access::Access::new(home, config.loopback_full_access, config.limits)?;
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(crate::tls::server_config(
+            &home.join(cert),
+            &home.join(key),
+        )?),
+        (None, None) => None,
+        _ => anyhow::bail!("[api] needs both tls_cert and tls_key, or neither"),
+    };
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .map_err(|e| anyhow::anyhow!("API listen address {}: {e}", config.listen))?;
@@ -105,12 +113,26 @@ pub async fn serve(
             config.max_body_bytes,
             refuse_oversized,
         ));
-    tokio::spawn(async move {
-        let app = app.into_make_service_with_connect_info::<SocketAddr>();
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!("API server stopped: {e}");
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
+    match tls {
+        Some(config) => {
+            use axum::serve::ListenerExt;
+            // tap_io: the TLS listener's peer address reaches the handlers as ConnectInfo.
+            let listener = crate::tls::TlsListener::spawn(listener, config)?.tap_io(|_| {});
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app).await {
+                    tracing::error!("API server stopped: {e}");
+                }
+            });
         }
-    });
+        None => {
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app).await {
+                    tracing::error!("API server stopped: {e}");
+                }
+            });
+        }
+    }
     Ok(addr)
 }
 

@@ -99,6 +99,13 @@ pub struct ApiConfig {
     /// Request limits of API clients, by scope (a client gets its most generous scope's).
     #[serde(default)]
     pub limits: ScopeLimits,
+    /// The API's TLS certificate chain (PEM; relative to the home or absolute). With
+    /// `tls_key`, the API serves HTTPS only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of `tls_cert` (PEM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// Limits of one scope's clients: a token bucket of requests, and how many long requests
@@ -589,6 +596,8 @@ pub fn init_home(
                 max_body_bytes: default_max_body(),
                 loopback_full_access: true,
                 limits: ScopeLimits::default(),
+                tls_cert: None,
+                tls_key: None,
             },
             consensus: ConsensusConfig::default(),
             mempool: MempoolConfig::default(),

@@ -53,4 +53,5 @@ pub mod shared;
 pub mod sigbatch;
 pub mod signer_state;
 pub mod storage;
+pub mod tls;
 pub mod wire;
