@@ -13,7 +13,9 @@ cargo build --release --locked -p caihong-cli
 BIN="$CARGO_TARGET_DIR/release/caihong"
 
 rm -rf "$DIR"
-"$BIN" testnet --members 4 --out "$DIR" --base-port "$BASE_PORT"
+# Every member's API serves HTTPS with a certificate of the alliance's own CA ($DIR/ca.pem).
+"$BIN" testnet --members 4 --out "$DIR" --base-port "$BASE_PORT" --tls
+export CAIHONG_CA_CERT="$DIR/ca.pem"
 "$BIN" localnet --dir "$DIR" &
 LOCALNET=$!
 stop() { kill -INT "$LOCALNET" 2>/dev/null || true; wait "$LOCALNET" 2>/dev/null || true; }
@@ -26,9 +28,10 @@ for member in hohhot yinchuan; do
   "$BIN" status --home "$DIR/$member"
 done
 echo
-echo "Next, the README's \"A day at the terminal\": source $DIR/env.sh (caihong on PATH, H=$DIR)."
+echo "Next, the README's \"A day at the terminal\": source $DIR/env.sh (caihong on PATH, H=$DIR,"
+echo "CAIHONG_CA_CERT=$DIR/ca.pem)."
 echo "Ask any member, e.g.:"
 echo "  $BIN query block latest --home $DIR/baotou"
-echo "  curl -s http://127.0.0.1:$((BASE_PORT + 1))/v1/status"
+echo "  curl -s --cacert $DIR/ca.pem https://127.0.0.1:$((BASE_PORT + 1))/v1/status"
 echo "Logs: $DIR/<member>/node.log. Ctrl-C stops every member."
 wait "$LOCALNET"

@@ -112,7 +112,12 @@ impl Alliance {
     /// Writes an `n`-member testnet whose APIs serve HTTPS with certificates of a local CA,
     /// `DIR/net/ca.pem`, which this process then trusts (nothing started).
     pub fn create_tls(n: usize) -> Alliance {
-        Alliance::create_args(n, free_ports(2 * n as u16), &["--tls"])
+        Alliance::create_tls_on(n, free_ports(2 * n as u16))
+    }
+
+    /// As [`Alliance::create_tls`], with ports from `base`.
+    pub fn create_tls_on(n: usize, base: u16) -> Alliance {
+        Alliance::create_args(n, base, &["--tls"])
     }
 
     /// Writes an `n`-member testnet whose ports start at `base` (nothing started).

@@ -538,7 +538,7 @@ fn readme_walkthrough(base: u16, dir: &std::path::Path) -> String {
 fn the_readme_walkthrough_runs_as_written() {
     // Four members use base..base+7; the README's new city takes base+10 and base+11.
     let base = harness::free_ports(12);
-    let mut a = Alliance::create_on(4, base);
+    let mut a = Alliance::create_tls_on(4, base);
     for i in 0..4 {
         a.start(i);
     }
@@ -546,8 +546,20 @@ fn the_readme_walkthrough_runs_as_written() {
         a.wait_height(i, 1, std::time::Duration::from_secs(60));
     }
     let dir = a.dir.path().join("net");
-    let (code, out, err) = run(&["demo", "--dir", dir.to_str().unwrap()]);
-    assert_eq!(code, 0, "caihong demo failed:\n{out}\n{err}");
+    let ca = dir.join("ca.pem");
+    let output = harness::caihong()
+        .args(["demo", "--dir", dir.to_str().unwrap()])
+        .env("CAIHONG_CA_CERT", &ca)
+        .output()
+        .expect("caihong runs");
+    let (out, err) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    assert!(
+        output.status.success(),
+        "caihong demo failed:\n{out}\n{err}"
+    );
 
     let body = readme_walkthrough(base, &dir);
     // Background jobs (the new city's node) end with the script, whatever happens.
@@ -608,6 +620,14 @@ fn the_readme_walkthrough_runs_as_written() {
     );
     let synced = std::fs::read_to_string(dir.join("credit.jsonl")).expect("credit.jsonl");
     assert!(synced.lines().count() >= 4, "{synced}");
+    // The other region's sync went over HTTPS with its own token, and is in the audit log.
+    let audit = std::fs::read_to_string(dir.join("hohhot/audit/api.jsonl")).unwrap();
+    assert!(
+        audit
+            .lines()
+            .any(|l| l.contains("\"client\":\"xian-credit\"") && l.contains("\"status\":200")),
+        "{audit}"
+    );
 
     // A member id that is no member is a usage error naming the members, not an empty sync;
     // the member admitted by the walkthrough is one.
@@ -624,6 +644,8 @@ fn the_readme_walkthrough_runs_as_written() {
             out.to_str().unwrap(),
             "--member",
             member,
+            "--ca-cert",
+            ca.to_str().unwrap(),
         ])
     };
     let (code, _, err) = sync_of("xian");
