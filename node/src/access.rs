@@ -75,6 +75,12 @@ pub fn required_scope(route_template: &str) -> Option<Scope> {
     })
 }
 
+/// Whether `/metrics` is served: always to loopback; to a client only when `[api] metrics`
+/// names a scope the client has.
+fn metrics_open(setting: Option<Scope>, from_loopback: bool, scopes: Option<&[Scope]>) -> bool {
+    from_loopback || setting.is_some_and(|needed| scopes.is_some_and(|s| grants(s, needed)))
+}
+
 fn grants(scopes: &[Scope], needed: Scope) -> bool {
     scopes.contains(&needed) || (needed == Scope::Public && scopes.contains(&Scope::Member))
 }
@@ -226,6 +232,8 @@ struct Cache {
 pub struct Access {
     home: PathBuf,
     loopback_full_access: bool,
+    /// The scope whose clients may read `/metrics` besides loopback; `None`: loopback only.
+    metrics: Option<Scope>,
     limits: ScopeLimits,
     budgets: Arc<Mutex<BTreeMap<String, Budget>>>,
     cache: Arc<Mutex<Cache>>,
@@ -285,6 +293,7 @@ impl Access {
         let access = Access {
             home: home.to_path_buf(),
             loopback_full_access,
+            metrics: None,
             limits,
             budgets: Arc::new(Mutex::new(BTreeMap::new())),
             cache: Arc::new(Mutex::new(Cache {
@@ -296,6 +305,18 @@ impl Access {
         // A broken file is an error at start; later, the last good list stays in force.
         read_file(home)?;
         Ok(access)
+    }
+
+    /// `[api] metrics`: `loopback`, or the scope whose clients may also read `/metrics`.
+    pub fn with_metrics(mut self, setting: &str) -> anyhow::Result<Access> {
+        self.metrics =
+            match setting.trim() {
+                "loopback" => None,
+                scope => Some(Scope::parse(scope).map_err(|e| {
+                    anyhow::anyhow!("[api] metrics: {e}, or loopback (the default)")
+                })?),
+            };
+        Ok(self)
     }
 
     /// Takes one request from the client's bucket (and a long slot for a long route), or
@@ -396,11 +417,29 @@ pub async fn guard(
         None if loopback => Caller::Loopback,
         None => Caller::Anonymous,
     };
-    let needed = required_scope(&template);
-    let metrics_from_loopback = template == route::METRICS && peer.ip().is_loopback();
+    let metrics = template == route::METRICS;
+    let needed = if metrics {
+        Some(access.metrics.unwrap_or(Scope::Member))
+    } else {
+        required_scope(&template)
+    };
     let response = match (&caller, needed) {
         (_, None) | (Caller::Loopback, _) => next.run(request).await,
-        _ if metrics_from_loopback => next.run(request).await,
+        _ if metrics && metrics_open(access.metrics, peer.ip().is_loopback(), None) => {
+            next.run(request).await
+        }
+        (Caller::Client { name, scopes }, _)
+            if metrics && !metrics_open(access.metrics, false, Some(scopes)) =>
+        {
+            refuse(
+                StatusCode::FORBIDDEN,
+                "FORBIDDEN",
+                format!(
+                    "client {name}: this node serves /metrics to loopback only, or to the scope \
+                     its operator names with [api] metrics"
+                ),
+            )
+        }
         (Caller::Client { name, scopes }, Some(scope)) if grants(scopes, scope) => {
             match access.spend(name, scopes, is_long(&template)) {
                 Ok(slot) => {
@@ -563,6 +602,27 @@ fn rotate(path: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_metrics_setting_is_loopback_or_a_scope() {
+        let dir = tempfile::tempdir().unwrap();
+        let access = || Access::new(dir.path(), true, ScopeLimits::default()).unwrap();
+        assert_eq!(access().with_metrics("loopback").unwrap().metrics, None);
+        assert_eq!(
+            access().with_metrics("public").unwrap().metrics,
+            Some(Scope::Public)
+        );
+        let member = [Scope::Member];
+        assert!(metrics_open(None, true, None), "loopback always");
+        assert!(!metrics_open(None, false, Some(&member)), "loopback only");
+        assert!(metrics_open(Some(Scope::Member), false, Some(&member)));
+        assert!(!metrics_open(Some(Scope::Submit), false, Some(&member)));
+        let err = access().with_metrics("everyone").unwrap_err().to_string();
+        assert!(
+            err.contains("[api] metrics") && err.contains("loopback"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn every_route_has_a_scope_and_submitting_needs_its_own() {

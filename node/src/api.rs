@@ -90,7 +90,8 @@ pub async fn serve(
     config: &ApiConfig,
     home: &std::path::Path,
 ) -> anyhow::Result<SocketAddr> {
-    let access = crate::access::Access::new(home, config.loopback_full_access, config.limits)?;
+    let access = crate::access::Access::new(home, config.loopback_full_access, config.limits)?
+        .with_metrics(&config.metrics)?;
     let tls = match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => Some(crate::tls::server_config(
             &home.join(cert),

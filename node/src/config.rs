@@ -96,6 +96,10 @@ pub struct ApiConfig {
     /// Whether callers on loopback (the member's own CLI) have every scope without a token.
     #[serde(default = "default_true")]
     pub loopback_full_access: bool,
+    /// Who may read `/metrics`: `loopback` (the default: the machine's own monitoring only) or
+    /// a scope (`public`, `member`, `submit`) whose clients may, besides loopback.
+    #[serde(default = "default_metrics")]
+    pub metrics: String,
     /// Request limits of API clients, by scope (a client gets its most generous scope's).
     #[serde(default)]
     pub limits: ScopeLimits,
@@ -147,6 +151,10 @@ impl Default for ScopeLimits {
 
 fn default_true() -> bool {
     true
+}
+
+fn default_metrics() -> String {
+    "loopback".to_string()
 }
 
 fn default_max_body() -> usize {
@@ -595,6 +603,7 @@ pub fn init_home(
                 listen: api_listen.to_string(),
                 max_body_bytes: default_max_body(),
                 loopback_full_access: true,
+                metrics: default_metrics(),
                 limits: ScopeLimits::default(),
                 tls_cert: None,
                 tls_key: None,
