@@ -470,22 +470,18 @@ fn revoke_blacklist(
             )
         },
     )?;
-    check_revocation(
-        &target,
+    let revocation = Revocation {
         document_no,
         effective_date,
         reason,
-        ctx.block.date(),
-    )?;
-    Ok(pointer_record(
+    };
+    revocation_record(
         ctx,
         &target,
         CreditKind::BlacklistRevocation,
-        document_no,
-        effective_date,
-        reason,
+        &revocation,
         member,
-    ))
+    )
 }
 
 /// Revocation of a decision (撤销处罚决定) by the member that recorded it: a pointer record that
@@ -519,20 +515,43 @@ fn revoke_decision(
             ),
         );
     }
-    check_revocation(
-        &target,
+    let revocation = Revocation {
         document_no,
         effective_date,
         reason,
+    };
+    revocation_record(ctx, &target, CreditKind::Revocation, &revocation, member)
+}
+
+/// What a removal or revocation names: the deciding document, from when, why.
+struct Revocation<'a> {
+    document_no: &'a str,
+    effective_date: Date,
+    reason: &'a str,
+}
+
+/// The pointer record of a removal or revocation of `target`, once its fields check out.
+fn revocation_record(
+    ctx: &mut Ctx<'_>,
+    target: &CreditRecord,
+    kind: CreditKind,
+    r: &Revocation<'_>,
+    member: MemberId,
+) -> Result<CreditRecord, TxError> {
+    check_revocation(
+        target,
+        r.document_no,
+        r.effective_date,
+        r.reason,
         ctx.block.date(),
     )?;
     Ok(pointer_record(
         ctx,
-        &target,
-        CreditKind::Revocation,
-        document_no,
-        effective_date,
-        reason,
+        target,
+        kind,
+        r.document_no,
+        r.effective_date,
+        r.reason,
         member,
     ))
 }
