@@ -41,6 +41,26 @@ fn add_client(home: &str, name: &str, scopes: &[&str]) -> String {
     out.lines().last().expect("a token").trim().to_string()
 }
 
+/// Another region's `caihong sync credit` from member 0 with `token` (and `extra` flags).
+fn sync_credit(a: &Alliance, token: &str, extra: &[&str]) -> (i32, String, String) {
+    let out_file = a.dir.path().join("credit.jsonl");
+    let genesis = a.members[0].home.join("genesis.json");
+    let mut args = vec![
+        "sync",
+        "credit",
+        "--from",
+        a.api(0),
+        "--genesis",
+        genesis.to_str().unwrap(),
+        "--out",
+        out_file.to_str().unwrap(),
+        "--token",
+        token,
+    ];
+    args.extend(extra);
+    run(&args)
+}
+
 #[test]
 fn tokens_scopes_revocation_and_the_audit_log() {
     let mut a = Alliance::create(1);
@@ -145,22 +165,7 @@ fn tokens_scopes_revocation_and_the_audit_log() {
     ]);
     assert_eq!(code, 0, "{out}{err}");
     // Another region syncs credit with its public token.
-    let out_file = a.dir.path().join("credit.jsonl");
-    let genesis = a.members[0].home.join("genesis.json");
-    let sync = |token: &str| {
-        run(&[
-            "sync",
-            "credit",
-            "--from",
-            a.api(0),
-            "--genesis",
-            genesis.to_str().unwrap(),
-            "--out",
-            out_file.to_str().unwrap(),
-            "--token",
-            token,
-        ])
-    };
+    let sync = |token: &str| sync_credit(&a, token, &[]);
     let (code, out, err) = sync(&region);
     assert_eq!(code, 0, "{out}{err}");
 
@@ -290,22 +295,7 @@ fn the_api_over_tls() {
     std::io::Write::write_all(&mut garbage, &[0x16, 0x03, 0x01, 0xff, 0xff, 1, 2, 3]).unwrap();
     let start = std::time::Instant::now();
     let public = add_client(&home, "region-b", &["public"]);
-    let out_file = a.dir.path().join("credit.jsonl");
-    let genesis = a.members[0].home.join("genesis.json");
-    let (code, out, err) = run(&[
-        "sync",
-        "credit",
-        "--from",
-        a.api(0),
-        "--genesis",
-        genesis.to_str().unwrap(),
-        "--out",
-        out_file.to_str().unwrap(),
-        "--token",
-        &public,
-        "--ca-cert",
-        ca,
-    ]);
+    let (code, out, err) = sync_credit(&a, &public, &["--ca-cert", ca]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(
         start.elapsed() < std::time::Duration::from_secs(5),
