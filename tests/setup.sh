@@ -16,6 +16,8 @@ if [ "$(id -u)" -eq 0 ]; then
   command -v iptables >/dev/null 2>&1 || need_apt+=(iptables)
   ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1 || need_apt+=(faketime)
 fi
+# The PostgreSQL sink's tests start throwaway clusters (tests/postgres.sh).
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing: ${need_apt[*]}" >&2
   if [ "$(id -u)" -eq 0 ]; then

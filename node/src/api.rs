@@ -623,6 +623,7 @@ fn light_body(s: &Shared, block: &crate::block::Block) -> Result<light::LightBod
     let height = block.header.height;
     let mut receipts = Vec::with_capacity(block.txs.len());
     let mut credit_proofs = Vec::new();
+    let mut subject_proofs = Vec::new();
     for (index, tx) in block.txs.iter().enumerate() {
         let hash = tx.hash();
         let stored = s
@@ -646,13 +647,49 @@ fn light_body(s: &Shared, block: &crate::block::Block) -> Result<light::LightBod
                     .map_err(internal)?,
             );
         }
+        if let (
+            caihong_chaincode::Action::Subject(_),
+            TxStatus::Success(TxOutput::SubjectVersion { uscc, version }),
+        ) = (&tx.tx.action, &stored.receipt.status)
+        {
+            subject_proofs.push(subject_version_proof(s, uscc, *version, height)?);
+        }
         receipts.push(stored.receipt);
     }
     Ok(light::LightBody {
         txs: block.txs.clone(),
         receipts,
         credit_proofs,
+        subject_proofs,
     })
+}
+
+/// The proof of a subject version as of `height`: the current-version key when it still holds
+/// that version, else the key the version moved to when a later transaction superseded it.
+fn subject_version_proof(
+    s: &Shared,
+    uscc: &str,
+    version: u32,
+    height: u64,
+) -> Result<crate::storage::StateProof, ApiError> {
+    let uscc = caihong_chaincode::Uscc::parse(uscc).map_err(internal)?;
+    let current = s
+        .store
+        .prove(&keys::subject(&uscc), height)
+        .map_err(internal)?;
+    let holds_version = current
+        .value
+        .as_deref()
+        .and_then(|v| {
+            caihong_chaincode::codec::decode::<caihong_chaincode::subjects::Subject>(v).ok()
+        })
+        .is_some_and(|subject| subject.version == version);
+    if holds_version {
+        return Ok(current);
+    }
+    s.store
+        .prove(&keys::subject_version(&uscc, version), height)
+        .map_err(internal)
 }
 
 async fn nonce(

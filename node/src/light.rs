@@ -10,9 +10,14 @@
 //! a state proof against the header's state root. A header commits to the next height's
 //! validator set by hash; when the set changes the node sends the new keys and the client
 //! checks them against that hash before trusting any certificate they sign.
+//!
+//! A client can save what it trusts ([`TrustedState`]: the last verified header's height and
+//! hash and the next validator set) and resume from it later, so a long chain is verified
+//! once, not on every run.
 
 use caihong_chaincode::credit::CreditRecord;
 use caihong_chaincode::genesis::Genesis;
+use caihong_chaincode::subjects::Subject;
 use caihong_chaincode::{
     Action, Hash, PublicKey, Receipt, SignedTransaction, TxOutput, TxStatus, codec, keys,
 };
@@ -74,6 +79,17 @@ pub struct LightBody {
     /// For each credit record the block's transactions created, in order: its state proof at
     /// this height (the proof carries the record).
     pub credit_proofs: Vec<StateProof>,
+    /// For each subject version the block's transactions wrote, in order: its state proof at
+    /// this height, under the current-version key or, when a later transaction of the same
+    /// block superseded it, under its version key.
+    pub subject_proofs: Vec<StateProof>,
+}
+
+/// What one verified block created: its credit records and subject versions, in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VerifiedBlock {
+    pub credits: Vec<VerifiedCredit>,
+    pub subjects: Vec<VerifiedSubject>,
 }
 
 /// A credit record tied to the chain by a verified block and state proof.
@@ -84,6 +100,30 @@ pub struct VerifiedCredit {
     pub tx_hash: Hash,
     pub index: u32,
     pub record: CreditRecord,
+}
+
+/// A subject version tied to the chain by a verified block and state proof.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifiedSubject {
+    pub height: u64,
+    pub block_hash: Hash,
+    pub tx_hash: Hash,
+    pub index: u32,
+    pub subject: Subject,
+}
+
+/// What a light client trusts, saved between runs: resuming from it needs no re-verification.
+/// Only the client's own verified state belongs here; a value from anywhere else would be
+/// trusted without a check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrustedState {
+    pub chain_id: String,
+    /// The genesis header's hash: a state saved for another alliance is refused.
+    pub genesis_hash: Hash,
+    pub height: u64,
+    pub hash: Hash,
+    /// The validator set of `height + 1`.
+    pub validators: Vec<PublicKey>,
 }
 
 /// Why a light block is not accepted. Every variant names the height.
@@ -103,6 +143,13 @@ pub enum LightError {
         id: u64,
         detail: String,
     },
+    #[error("height {height}: subject {uscc} version {version}: {detail}")]
+    Subject {
+        height: u64,
+        uscc: String,
+        version: u32,
+        detail: String,
+    },
     #[error("height {height}: next validator set: {detail}")]
     Validators { height: u64, detail: String },
     #[error("genesis: {0}")]
@@ -114,6 +161,7 @@ pub enum LightError {
 #[derive(Debug, Clone)]
 pub struct LightClient {
     chain_id: String,
+    genesis_hash: Hash,
     height: u64,
     hash: Hash,
     validators: Vec<PublicKey>,
@@ -138,11 +186,42 @@ impl LightClient {
             crate::storage::member_node_keys(&caihong_chaincode::MemState::new(), &writes);
         Ok(LightClient {
             chain_id: genesis.chain_id.clone(),
+            genesis_hash: header.hash(),
             height: 0,
             hash: header.hash(),
             set: validator_set(&validators, 1)?,
             validators,
         })
+    }
+
+    /// Trust resumed from a state this client saved ([`LightClient::trusted`]) for the same
+    /// genesis.
+    pub fn resume(genesis: &Genesis, saved: &TrustedState) -> Result<LightClient, LightError> {
+        let fresh = LightClient::from_genesis(genesis)?;
+        if saved.chain_id != fresh.chain_id || saved.genesis_hash != fresh.genesis_hash {
+            return Err(LightError::Genesis(format!(
+                "the saved state is for chain {} (genesis {}), not chain {} (genesis {})",
+                saved.chain_id, saved.genesis_hash, fresh.chain_id, fresh.genesis_hash
+            )));
+        }
+        Ok(LightClient {
+            height: saved.height,
+            hash: saved.hash,
+            set: validator_set(&saved.validators, saved.height + 1)?,
+            validators: saved.validators.clone(),
+            ..fresh
+        })
+    }
+
+    /// What this client trusts now, to save and resume from.
+    pub fn trusted(&self) -> TrustedState {
+        TrustedState {
+            chain_id: self.chain_id.clone(),
+            genesis_hash: self.genesis_hash,
+            height: self.height,
+            hash: self.hash,
+            validators: self.validators.clone(),
+        }
     }
 
     /// The last verified height.
@@ -159,9 +238,9 @@ impl LightClient {
         &self.chain_id
     }
 
-    /// Verifies the next block and, with its body, returns the credit records it created.
-    /// Nothing changes when it fails.
-    pub fn verify(&mut self, block: &LightBlock) -> Result<Vec<VerifiedCredit>, LightError> {
+    /// Verifies the next block and, with its body, returns the credit records and subject
+    /// versions it created. Nothing changes when it fails.
+    pub fn verify(&mut self, block: &LightBlock) -> Result<VerifiedBlock, LightError> {
         let h = &block.header;
         let height = h.height;
         if height != self.height + 1 {
@@ -182,9 +261,9 @@ impl LightClient {
                 height,
                 reason: e.to_string(),
             })?;
-        let credits = match &block.body {
+        let verified = match &block.body {
             Some(body) => verify_body(h, hash, body)?,
-            None => Vec::new(),
+            None => VerifiedBlock::default(),
         };
         let next = if validators_hash(&self.validators) == h.next_validators_hash {
             None
@@ -210,7 +289,7 @@ impl LightClient {
         }
         self.height = height;
         self.hash = hash;
-        Ok(credits)
+        Ok(verified)
     }
 }
 
@@ -218,7 +297,7 @@ fn verify_body(
     h: &Header,
     block_hash: Hash,
     body: &LightBody,
-) -> Result<Vec<VerifiedCredit>, LightError> {
+) -> Result<VerifiedBlock, LightError> {
     let height = h.height;
     let bad = |detail: String| LightError::Body { height, detail };
     let block_error = |source| LightError::Block { height, source };
@@ -226,7 +305,8 @@ fn verify_body(
     h.check_receipts(&tx_hashes, &body.receipts)
         .map_err(block_error)?;
     let mut proofs = body.credit_proofs.iter();
-    let mut out = Vec::new();
+    let mut subject_proofs = body.subject_proofs.iter();
+    let mut out = VerifiedBlock::default();
     for (index, ((tx, receipt), &tx_hash)) in body
         .txs
         .iter()
@@ -236,6 +316,18 @@ fn verify_body(
     {
         let id = match (&tx.tx.action, &receipt.status) {
             (Action::Credit(_), TxStatus::Success(TxOutput::CreditRecord(id))) => *id,
+            (Action::Subject(_), TxStatus::Success(TxOutput::SubjectVersion { uscc, version })) => {
+                let proof = subject_proofs.next();
+                let subject = verify_subject(h, tx_hash, uscc, *version, proof)?;
+                out.subjects.push(VerifiedSubject {
+                    height,
+                    block_hash,
+                    tx_hash,
+                    index: index as u32,
+                    subject,
+                });
+                continue;
+            }
             _ => continue,
         };
         let credit = |detail: String| LightError::Credit { height, id, detail };
@@ -257,7 +349,7 @@ fn verify_body(
                 record.id, record.tx_hash
             )));
         }
-        out.push(VerifiedCredit {
+        out.credits.push(VerifiedCredit {
             height,
             block_hash,
             tx_hash,
@@ -268,5 +360,47 @@ fn verify_body(
     if proofs.next().is_some() {
         return Err(bad("more credit proofs than credit records".into()));
     }
+    if subject_proofs.next().is_some() {
+        return Err(bad("more subject proofs than subject versions".into()));
+    }
     Ok(out)
+}
+
+/// Checks the proof of the subject version a transaction wrote: under the current-version key
+/// or, if superseded within the block, under its version key.
+fn verify_subject(
+    h: &Header,
+    tx_hash: Hash,
+    uscc: &str,
+    version: u32,
+    proof: Option<&StateProof>,
+) -> Result<Subject, LightError> {
+    let fail = |detail: String| LightError::Subject {
+        height: h.height,
+        uscc: uscc.to_string(),
+        version,
+        detail,
+    };
+    let proof = proof.ok_or_else(|| fail("the node sent no state proof for it".into()))?;
+    let parsed = caihong_chaincode::Uscc::parse(uscc)
+        .map_err(|e| fail(format!("the receipt's USCC does not parse: {e}")))?;
+    let current = keys::subject(&parsed);
+    let superseded = keys::subject_version(&parsed, version);
+    proof
+        .verify_carried(&h.state_root, &current)
+        .or_else(|_| proof.verify_carried(&h.state_root, &superseded))
+        .map_err(|e| fail(format!("state proof does not verify: {e}")))?;
+    let bytes = proof
+        .value
+        .as_deref()
+        .ok_or_else(|| fail("the proof shows no subject".into()))?;
+    let subject: Subject =
+        codec::decode(bytes).map_err(|e| fail(format!("subject does not decode: {e}")))?;
+    if subject.uscc != parsed || subject.version != version || subject.tx_hash != tx_hash {
+        return Err(fail(format!(
+            "the proven subject is {} version {} of transaction {}",
+            subject.uscc, subject.version, subject.tx_hash
+        )));
+    }
+    Ok(subject)
 }
