@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Batch, Saved, Sink, credit_json, write_atomically};
 
+#[derive(Debug)]
 pub struct FileSink {
     path: PathBuf,
     checkpoint: PathBuf,

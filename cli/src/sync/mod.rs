@@ -118,6 +118,7 @@ pub struct Saved {
 }
 
 /// A verified range for a sink: what it holds after `after`, from `before`.
+#[derive(Debug)]
 pub struct Batch<'a> {
     pub before: &'a TrustedState,
     pub after: &'a TrustedState,

@@ -103,6 +103,14 @@ pub struct PgSink {
     shown: String,
 }
 
+impl std::fmt::Debug for PgSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgSink")
+            .field("database", &self.shown)
+            .finish()
+    }
+}
+
 /// `postgresql://user:secret@host/db` → `postgresql://user@host/db`.
 fn without_password(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {

@@ -22,6 +22,7 @@ use super::{Batch, Saved, Sink, credit_json, write_atomically};
 /// Longest wait between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
+#[derive(Debug)]
 pub struct PushSink {
     url: String,
     state: PathBuf,
