@@ -4,8 +4,11 @@
 need_apt=()
 command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
 command -v clang >/dev/null 2>&1 || need_apt+=(clang)
-# RocksDB's bindings need libclang at build time.
-ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || need_apt+=(libclang-dev)
+# RocksDB's bindings need libclang at build time (libclang.so or libclang-N.so; libclang-cpp,
+# which LLVM's own packages bring, is another library and does not do).
+compgen -G '/usr/lib/llvm-*/lib/libclang.so*' >/dev/null \
+  || compgen -G '/usr/lib/llvm-*/lib/libclang-[0-9]*.so*' >/dev/null \
+  || need_apt+=(libclang-dev)
 command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 # tests/module-deps.py (the module cycle check).

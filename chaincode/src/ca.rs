@@ -476,8 +476,9 @@ fn registered_issuer(state: &dyn StateReader, fp: &Hash) -> Result<CaIssuer, TxE
         .ok_or_else(|| TxError::new(ErrorCode::NotFound, format!("no registered issuer {fp}")))
 }
 
-/// Serials are lowercase hex without colons or leading zero bytes.
-fn normalize_serial(s: &str) -> Result<String, TxError> {
+/// Serials are lowercase hex without colons or leading zero bytes: the form [`revocation`] and
+/// the chain's revocation keys take.
+pub fn normalize_serial(s: &str) -> Result<String, TxError> {
     let cleaned: String = s
         .trim()
         .chars()

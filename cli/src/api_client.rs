@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use caihong_chaincode::{Action, Hash, PublicKey, SignedTransaction, Transaction};
 use caihong_node::contract::{
-    BatchAnswer, BlockAnswer, NonceAnswer, Status, SubmitTx, SubmitTxs, TxAnswer, route,
+    BatchAnswer, BlockAnswer, EventsAnswer, NonceAnswer, Status, SubmitTx, SubmitTxs, TxAnswer,
+    route,
 };
 use ed25519_dalek::SigningKey;
 use serde::Serialize;
@@ -218,6 +219,18 @@ fn answer<T: DeserializeOwned>(
     }
 }
 
+/// `text` percent-encoded for a query string (letters, digits and `-._~,:` as they are).
+fn query_value(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b',' | b':' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// A node to talk to, with the chain id it reported.
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -292,6 +305,35 @@ impl Client {
             &self.url_of(route::TX),
             &request,
             commit_wait + request_timeout(),
+        )
+    }
+
+    /// One page of the committed-event feed (`GET /v1/events`) after `after` (a cursor, `H` or
+    /// `H:N`), of `kinds` (families or kinds, comma-separated; all when `None`), at most
+    /// `limit` events; when there are none yet, the node waits up to `wait_secs` for one.
+    pub fn events(
+        &self,
+        after: &str,
+        kinds: Option<&str>,
+        limit: Option<usize>,
+        wait_secs: u64,
+    ) -> Result<EventsAnswer, Failure> {
+        let mut url = format!(
+            "{}?after={}&wait={wait_secs}",
+            self.url_of(route::EVENTS),
+            query_value(after)
+        );
+        if let Some(kinds) = kinds {
+            url += &format!("&kinds={}", query_value(kinds));
+        }
+        if let Some(limit) = limit {
+            url += &format!("&limit={limit}");
+        }
+        answer(
+            authorized(agent().get(&url))
+                .timeout(Duration::from_secs(wait_secs) + request_timeout())
+                .call(),
+            &url,
         )
     }
 

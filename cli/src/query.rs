@@ -64,6 +64,27 @@ pub enum Query {
         #[arg(long)]
         height: Option<u64>,
     },
+    /// Committed events (事件) in chain order, one line each; --follow waits for new ones.
+    ///
+    /// Each event prints as `CURSOR  TIME  KIND  DATA`, or with --json as one JSON line, up to
+    /// the latest block; the cursor to continue from (`--after`) then goes to stderr. With
+    /// --follow the command long-polls for new events until interrupted.
+    Events {
+        /// Start after this cursor: `H` (after every event of block H) or `H:N` (after event N
+        /// of block H), e.g. the last event's `cursor`. Default: from genesis.
+        #[arg(long, default_value = "0")]
+        after: String,
+        /// Only these families or kinds, comma-separated, e.g. `credit,governance.applied`
+        /// (families: credit, subject, ca, expert, extraction, governance, operator).
+        #[arg(long)]
+        kinds: Option<String>,
+        /// Events per request (the node answers at most 1000; default 100).
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Keep reading: wait for new events, and retry when the node is unreachable.
+        #[arg(long)]
+        follow: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -162,6 +183,27 @@ pub fn run(cmd: QueryCommand) -> anyhow::Result<ExitCode> {
     let at = |route: &str, args: &[&str]| format!("{url}{}", route::path(route, args));
     let answer: Result<Value, Failure> = match cmd.what {
         Query::Block { height } => return crate::node::query_block(cmd.node, height),
+        Query::Events {
+            after,
+            kinds,
+            limit,
+            follow,
+        } => {
+            let feed = Feed {
+                // The feed needs no chain id.
+                client: caihong_cli::Client {
+                    url: url.clone(),
+                    chain_id: String::new(),
+                },
+                kinds,
+                limit,
+                follow,
+                json,
+                // The node answers a long-poll before this command's own --timeout.
+                wait_secs: cmd.node.timeout.saturating_sub(5).clamp(1, 60),
+            };
+            return feed.run(after);
+        }
         Query::Tx { hash } => http_get(&at(route::TX_BY_HASH, &[&hash])),
         Query::Members => http_get(&at(route::MEMBERS, &[])),
         Query::Proposals { id: Some(id) } => http_get(&at(route::PROPOSAL, &[&id.to_string()])),
@@ -239,6 +281,59 @@ pub fn run(cmd: QueryCommand) -> anyhow::Result<ExitCode> {
             print!("{}", render(&v));
         }
     }))
+}
+
+/// `query events`: pages of `GET /v1/events`, one line per event.
+struct Feed {
+    client: caihong_cli::Client,
+    kinds: Option<String>,
+    limit: Option<usize>,
+    follow: bool,
+    json: bool,
+    wait_secs: u64,
+}
+
+impl Feed {
+    fn run(&self, mut after: String) -> anyhow::Result<ExitCode> {
+        let mut caught_up = false;
+        loop {
+            let wait = if caught_up { self.wait_secs } else { 0 };
+            let page = match self
+                .client
+                .events(&after, self.kinds.as_deref(), self.limit, wait)
+            {
+                Ok(page) => page,
+                Err(Failure::Local(e)) if self.follow => {
+                    eprintln!("{e:#}; trying again in 2 s (after {after})");
+                    std::thread::sleep(std::time::Duration::from_secs(2));
+                    continue;
+                }
+                Err(e) => return finish(Err(e)),
+            };
+            for event in &page.events {
+                if self.json {
+                    println!("{}", serde_json::to_string(event).expect("json"));
+                } else {
+                    println!(
+                        "{}  {}  {}  {}",
+                        event.cursor,
+                        beijing((event.time_ms / 1000) as i64),
+                        event.kind,
+                        event.data
+                    );
+                }
+            }
+            // Caught up when the answer ends at a whole height at or past the tip (a full page
+            // ends at its last event; a long scan at the last height it read).
+            caught_up =
+                !page.next.contains(':') && page.next.parse::<u64>().is_ok_and(|h| h >= page.tip);
+            after = page.next;
+            if caught_up && !self.follow {
+                eprintln!("next cursor: {after}");
+                return Ok(ExitCode::SUCCESS);
+            }
+        }
+    }
 }
 
 /// Text is wrapped at this many columns, continuation lines indented under the value.

@@ -4,7 +4,7 @@
 //! home (`api_clients.json`), not on chain. `caihong api-client add` makes a bearer token,
 //! shows it once and keeps only its SHA-256; each client has scopes:
 //! - `public`: what another region needs to sync and check credit (blocks, proofs, credit,
-//!   subjects, CA verification);
+//!   subjects, CA verification, the committed-event feed);
 //! - `member`: everything the member's own staff read (experts, extractions, governance);
 //! - `submit`: sending transactions.
 //!
@@ -69,7 +69,9 @@ pub fn required_scope(route_template: &str) -> Option<Scope> {
         TX | TXS | NONCE => Scope::Submit,
         STATUS | TX_BY_HASH | LATEST_BLOCK | BLOCK | LIGHT_BLOCKS | VALIDATORS | MEMBERS
         | SUBJECT | SUBJECT_HISTORY | CREDIT_RECORD | CREDIT_BY_SUBJECT | CREDIT_RESTRICTION
-        | CREDIT_SCORE | CREDIT_SINCE | CA_ISSUERS | CA_VERIFY | STATE_PROOF => Scope::Public,
+        | CREDIT_SCORE | CREDIT_SINCE | CA_ISSUERS | CA_VERIFY | STATE_PROOF | EVENTS => {
+            Scope::Public
+        }
         // Metrics, evidence, governance, experts and extractions, and any route added later.
         _ => Scope::Member,
     })
@@ -248,11 +250,12 @@ struct Budget {
     long_in_flight: usize,
 }
 
-/// Routes whose answers can take long (many blocks, many records, a wait for a commit).
+/// Routes whose answers can take long (many blocks, many records, a wait for a commit or, for
+/// the event feed, a long-poll).
 fn is_long(route_template: &str) -> bool {
     matches!(
         route_template,
-        route::LIGHT_BLOCKS | route::CREDIT_SINCE | route::TX | route::TXS
+        route::LIGHT_BLOCKS | route::CREDIT_SINCE | route::TX | route::TXS | route::EVENTS
     )
 }
 
@@ -629,6 +632,7 @@ mod tests {
         assert_eq!(required_scope(route::HEALTHZ), None);
         assert_eq!(required_scope(route::TX), Some(Scope::Submit));
         assert_eq!(required_scope(route::CREDIT_SINCE), Some(Scope::Public));
+        assert_eq!(required_scope(route::EVENTS), Some(Scope::Public));
         assert_eq!(required_scope(route::EXPERTS), Some(Scope::Member));
         assert!(grants(&[Scope::Member], Scope::Public));
         assert!(!grants(&[Scope::Public], Scope::Member));

@@ -24,9 +24,10 @@ use serde_json::{Value, json};
 
 use crate::config::ApiConfig;
 use crate::contract::{
-    BatchAnswer, BatchEntry, BlockAnswer, CertificateSummary, ErrorBody, NonceAnswer, ProofAnswer,
-    SubmitTx, SubmitTxs, TxAnswer, TxFailure, TxState, ValidatorSetFrom, route,
+    BatchAnswer, BatchEntry, BlockAnswer, CertificateSummary, ErrorBody, EventsAnswer, NonceAnswer,
+    ProofAnswer, SubmitTx, SubmitTxs, TxAnswer, TxFailure, TxState, ValidatorSetFrom, route,
 };
+use crate::events::{self, Cursor, KindFilter};
 use crate::light;
 use crate::mempool::AdmitError;
 use crate::shared::Shared;
@@ -202,6 +203,7 @@ pub fn router(shared: Shared) -> Router {
         .route(route::EXPERTS, get(experts_by_specialty))
         .route(route::EXPERT, get(expert))
         .route(route::EXTRACTION, get(extraction))
+        .route(route::EVENTS, get(events))
         .fallback(|| async { not_found("no such route; the routes are listed in docs/API.md") })
         .with_state(shared)
 }
@@ -947,4 +949,75 @@ async fn extraction(State(s): State<Shared>, Path(id): Path<String>) -> ApiResul
     let mut v = serde_json::to_value(&ext).expect("serializable");
     v["rederivation"] = json!({"verified": check.is_none(), "problem": check});
     Ok(Json(v))
+}
+
+#[derive(Debug, Deserialize)]
+struct EventsQuery {
+    after: Option<String>,
+    kinds: Option<String>,
+    limit: Option<usize>,
+    /// Seconds to wait for an event when there is none yet.
+    wait: Option<u64>,
+}
+
+/// Longest long-poll of `GET /v1/events`.
+const MAX_EVENTS_WAIT: Duration = Duration::from_secs(60);
+
+/// How often a waiting `GET /v1/events` looks again without a commit notice: governance
+/// changes take effect at a block's start, in blocks that may hold no transaction.
+const EVENTS_RESCAN: Duration = Duration::from_secs(1);
+
+/// `GET /v1/events`: committed events after a cursor, in chain order ([`crate::events`]).
+/// With `wait`, a scan that reaches the tip with nothing to answer waits for the next commit
+/// (looking again at least every second) until the wait ends, then answers.
+async fn events(
+    State(s): State<Shared>,
+    Params(q): Params<EventsQuery>,
+) -> Result<Json<EventsAnswer>, ApiError> {
+    let mut after = match q.after.as_deref() {
+        Some(text) => Cursor::parse(text.trim()).map_err(bad)?,
+        None => Cursor::Block(0),
+    };
+    let filter = std::sync::Arc::new(KindFilter::parse(q.kinds.as_deref()).map_err(bad)?);
+    let limit = q
+        .limit
+        .unwrap_or(events::DEFAULT_LIMIT)
+        .clamp(1, events::MAX_LIMIT);
+    let deadline =
+        tokio::time::Instant::now() + Duration::from_secs(q.wait.unwrap_or(0)).min(MAX_EVENTS_WAIT);
+    // Subscribed before the first scan: a commit between the scan and the wait still wakes it.
+    let mut commits = s.commits.subscribe();
+    loop {
+        let store = s.store.clone();
+        let wanted = filter.clone();
+        let page = tokio::task::spawn_blocking(move || events::scan(&store, after, &wanted, limit))
+            .await
+            .map_err(internal)?
+            .map_err(internal)?;
+        let now = tokio::time::Instant::now();
+        if !page.events.is_empty() || !page.caught_up || now >= deadline {
+            return Ok(Json(EventsAnswer {
+                events: page.events,
+                next: page.next.to_string(),
+                tip: page.tip,
+            }));
+        }
+        // Nothing yet: the blocks scanned are not scanned again.
+        after = page.next;
+        let nap = (deadline - now).min(EVENTS_RESCAN);
+        tokio::select! {
+            received = commits.recv() => {
+                if let Err(tokio::sync::broadcast::error::RecvError::Closed) = received {
+                    tokio::time::sleep(nap).await;
+                }
+            }
+            _ = tokio::time::sleep(nap) => {}
+        }
+        // One look for every commit notice that came meanwhile (a block's each transaction).
+        while !matches!(
+            commits.try_recv(),
+            Err(tokio::sync::broadcast::error::TryRecvError::Empty
+                | tokio::sync::broadcast::error::TryRecvError::Closed)
+        ) {}
+    }
 }

@@ -8,6 +8,7 @@
 
 use caihong_chaincode::{SignedTransaction, TxOutput};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// Route paths. Segments in braces are parameters: fill them with [`route::path`].
 pub mod route {
@@ -39,6 +40,7 @@ pub mod route {
     pub const EXPERTS: &str = "/v1/experts";
     pub const EXPERT: &str = "/v1/experts/{id}";
     pub const EXTRACTION: &str = "/v1/extractions/{id}";
+    pub const EVENTS: &str = "/v1/events";
 
     /// `route` with its `{parameter}` segments replaced, in order, by `args`.
     pub fn path(route: &str, args: &[&str]) -> String {
@@ -251,6 +253,36 @@ pub struct ProofAnswer {
     pub state_root: String,
     pub key: String,
     pub proof_bincode_hex: String,
+}
+
+/// One committed event of `GET /v1/events` (see `node::events` for how events are derived).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// `H:N`: event `N` (from 0, among all of block `H`'s events) of block `H`; pass it as
+    /// `after` to read what follows it.
+    pub cursor: String,
+    pub height: u64,
+    /// The transaction's index in its block; null for block-start events (a governance change
+    /// taking effect, an extraction drawn at the block's start).
+    pub tx_index: Option<u32>,
+    /// The transaction's hash (hex); null for block-start events.
+    pub tx_hash: Option<String>,
+    /// The block's time, Unix milliseconds.
+    pub time_ms: u64,
+    /// `family.what`, e.g. `credit.recorded` (docs/API.md lists them).
+    pub kind: String,
+    pub data: Value,
+}
+
+/// `GET /v1/events`: one page of the feed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventsAnswer {
+    pub events: Vec<Event>,
+    /// The cursor to pass as `after` next: the last event's when the page is full, else the
+    /// last height read whole (so empty blocks are not read again).
+    pub next: String,
+    /// The node's latest committed height when it answered.
+    pub tip: u64,
 }
 
 #[cfg(test)]

@@ -16,6 +16,8 @@
 //! - [`light`]: what other regions verify: light blocks, credit proofs, the light client.
 //! - [`contract`]: the HTTP API's routes, requests and answers, shared with clients.
 //! - [`shared`]: the status and handles the API reads.
+//! - [`events`]: the committed-event feed: each block's events derived from the block, its
+//!   receipts and immutable records; cursors and kind filters.
 //! - [`api`]: the HTTP API.
 //! - [`pipeline`]: the height in progress: bodies, building, validation, commit.
 //! - [`block_sync`]: catching up from peers; fetching decided bodies.
@@ -42,6 +44,7 @@ pub mod byzantine;
 pub mod chain;
 pub mod config;
 pub mod contract;
+pub mod events;
 pub mod host;
 pub mod intake;
 pub mod light;
