@@ -21,8 +21,6 @@ pub struct FileSink {
     path: PathBuf,
     checkpoint: PathBuf,
     file: std::fs::File,
-    /// The highest record id in the file.
-    last_credit: Option<u64>,
 }
 
 /// `FILE.checkpoint.json`.
@@ -53,7 +51,6 @@ impl FileSink {
             path: path.to_path_buf(),
             checkpoint: checkpoint_path(path),
             file,
-            last_credit: None,
         })
     }
 
@@ -136,7 +133,6 @@ impl Sink for FileSink {
                     );
                 }
                 let tail = self.scan_from(cp.out_bytes)?;
-                self.last_credit = cp.saved.last_credit.max(tail);
                 Ok(Some(Saved {
                     last_credit: cp.saved.last_credit.max(tail),
                     ..cp.saved
@@ -145,7 +141,6 @@ impl Sink for FileSink {
             None if len == 0 => Ok(None),
             None => {
                 let highest = self.scan_from(0)?;
-                self.last_credit = highest;
                 eprintln!(
                     "{} has no checkpoint beside it: verifying from genesis again; its lines are \
                      kept{}",
@@ -174,13 +169,10 @@ impl Sink for FileSink {
             .write_all(lines.as_bytes())
             .and_then(|_| self.file.sync_data())
             .with_context(|| format!("writing {path}"))?;
-        if let Some(last) = batch.credits.last() {
-            self.last_credit = Some(last.record.id);
-        }
         let checkpoint = Checkpoint {
             saved: Saved {
                 trusted: Some(batch.after.clone()),
-                last_credit: self.last_credit,
+                last_credit: batch.last_credit,
                 filter: Some(batch.filter.to_string()),
             },
             out_bytes: self.file.metadata()?.len(),

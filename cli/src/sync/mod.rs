@@ -125,6 +125,9 @@ pub struct Batch<'a> {
     pub credits: &'a [VerifiedCredit],
     pub subjects: &'a [VerifiedSubject],
     pub filter: &'a str,
+    /// The last credit record the sink holds once it kept this batch (the run's count: the
+    /// sinks save it, they do not keep their own).
+    pub last_credit: Option<u64>,
 }
 
 /// Where verified data goes. `deliver` keeps the batch and the new [`Saved`] state so that a
@@ -532,17 +535,17 @@ impl Run<'_> {
             // What verified before a failure is still good: keep it, then report.
             let after = self.client.trusted();
             if after.height > before.height {
+                let last_credit = credits.last().map(|c| c.record.id).or(*self.last_credit);
                 let batch = Batch {
                     before: &before,
                     after: &after,
                     credits: &credits,
                     subjects: &subjects,
                     filter: self.described,
+                    last_credit,
                 };
                 let (records, versions) = self.sink.deliver(&batch).map_err(SourceProblem::Sink)?;
-                if let Some(last) = credits.last() {
-                    *self.last_credit = Some(last.record.id);
-                }
+                *self.last_credit = last_credit;
                 self.tally.records += records;
                 self.tally.subjects += versions;
                 self.tally.heights += after.height - before.height;

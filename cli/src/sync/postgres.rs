@@ -335,26 +335,13 @@ impl Sink for PgSink {
 
     fn deliver(&mut self, batch: &Batch) -> anyhow::Result<(u64, u64)> {
         let mut tx = self.client.transaction()?;
-        // The state row first: a concurrent writer (there should be none: the lock) would wait
-        // here rather than interleave.
-        let last: Option<Option<i64>> = tx
-            .query_opt(
-                "SELECT last_credit FROM caihong_sync_state WHERE chain_id = $1 FOR UPDATE",
-                &[&batch.after.chain_id],
-            )?
-            .map(|row| row.get(0));
         for c in batch.credits {
             insert_credit(&mut tx, c)?;
         }
         for s in batch.subjects {
             insert_subject(&mut tx, s)?;
         }
-        let last_credit = batch
-            .credits
-            .last()
-            .map(|c| c.record.id)
-            .or(last.flatten().map(|id| id as u64));
-        save_state(&mut tx, batch.after, last_credit, batch.filter)?;
+        save_state(&mut tx, batch.after, batch.last_credit, batch.filter)?;
         tx.commit().context("committing a verified range")?;
         Ok((batch.credits.len() as u64, batch.subjects.len() as u64))
     }

@@ -30,7 +30,6 @@ pub struct PushSink {
     /// How long to retry one record; `None`: until it is accepted.
     retry_for: Option<Duration>,
     agent: ureq::Agent,
-    last_credit: Option<u64>,
 }
 
 /// The state file.
@@ -70,7 +69,6 @@ impl PushSink {
             agent: ureq::AgentBuilder::new()
                 .timeout(Duration::from_secs(30))
                 .build(),
-            last_credit: None,
         })
     }
 
@@ -165,7 +163,6 @@ impl Sink for PushSink {
                 self.url
             );
         }
-        self.last_credit = state.saved.last_credit;
         Ok(Some(state.saved))
     }
 
@@ -174,17 +171,16 @@ impl Sink for PushSink {
         for c in batch.credits {
             let key = format!("{}/credit/{}", batch.after.chain_id, c.record.id);
             self.post(&key, &credit_json(c, &batch.after.chain_id))?;
-            self.last_credit = Some(c.record.id);
             // Still at `before`: the range's later records are not delivered yet.
             self.save(Saved {
                 trusted: Some(batch.before.clone()),
-                last_credit: self.last_credit,
+                last_credit: Some(c.record.id),
                 filter: filter.clone(),
             })?;
         }
         self.save(Saved {
             trusted: Some(batch.after.clone()),
-            last_credit: self.last_credit,
+            last_credit: batch.last_credit,
             filter,
         })?;
         Ok((batch.credits.len() as u64, 0))
