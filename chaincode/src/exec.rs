@@ -136,6 +136,21 @@ pub fn begin_block(state: &dyn StateReader, block: &BlockContext) -> WriteSet {
     overlay.into_writes()
 }
 
+/// Whether the chain has work that counts blocks and should not wait for transactions: an
+/// extraction waiting for its anchor (the next block's hash) or inside its reveal window
+/// (`extraction_reveal_blocks`), or a passed governance change waiting for its effective
+/// height. A node whose mempool is empty makes the next block promptly when this holds, and
+/// otherwise waits for a transaction or its empty-block interval.
+pub fn block_work_pending(state: &dyn StateReader) -> bool {
+    [
+        keys::EXTRACTION_ANCHOR_PREFIX,
+        keys::EXTRACTION_REVEAL_PREFIX,
+        keys::PENDING_PREFIX,
+    ]
+    .iter()
+    .any(|prefix| !state.scan_prefix(prefix).is_empty())
+}
+
 /// Executes a whole block's transactions after [`begin_block`]; the node's
 /// proposer and validators both call this, so they agree byte for byte.
 pub fn execute_block(

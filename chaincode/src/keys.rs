@@ -182,6 +182,11 @@ pub fn extraction_anchor(height: u64, id: u64) -> Vec<u8> {
     join(&[b"ext_anchor", &be(height), &be(id)])
 }
 pub const EXTRACTION_ANCHOR_PREFIX: &[u8] = b"ext_anchor/";
+/// Extractions whose reveal window is open, by the last height a reveal is taken.
+pub fn extraction_reveal(deadline: u64, id: u64) -> Vec<u8> {
+    join(&[b"ext_reveal", &be(deadline), &be(id)])
+}
+pub const EXTRACTION_REVEAL_PREFIX: &[u8] = b"ext_reveal/";
 
 /// One service of an expert for a tenderee (回避 cooldown), per extraction;
 /// removed again when the expert declines.

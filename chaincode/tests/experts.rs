@@ -847,6 +847,10 @@ fn commit_reveal_draws_with_the_secret_and_rejects_wrong_ones() {
         },
     );
     assert_eq!(out, TxStatus::Success(TxOutput::Extraction(id)));
+    assert!(
+        !caihong_chaincode::exec::block_work_pending(&fx.sb.state),
+        "a revealed extraction no longer asks for blocks"
+    );
     let ext = fx.ext(id);
     assert_eq!(ext.status, ExtractionStatus::Drawn);
     assert_eq!(ext.anchor.unwrap().hash, block_hash);
@@ -875,15 +879,24 @@ fn a_missed_reveal_falls_back_to_the_baseline_seed() {
     let secret = vec![7u8; 32];
     let mut r = fx.req("A01", 5, 1);
     r.commitment = Some(experts::commitment(&secret));
+    let pending = |fx: &Fx| caihong_chaincode::exec::block_work_pending(&fx.sb.state);
+    assert!(!pending(&fx), "nothing counts blocks before the request");
     let id = fx.request("hohhot", r);
     let block_hash = fx.sb.parent_hash;
+    assert!(pending(&fx), "the anchor needs the next block");
     fx.sb.empty_block();
     let ExtractionStatus::AwaitingReveal { deadline } = fx.ext(id).status else {
         panic!("{:?}", fx.ext(id).status)
     };
     while fx.sb.height < deadline {
+        assert!(pending(&fx), "the reveal window counts blocks");
         fx.sb.empty_block();
     }
+    // A reveal is still taken in the next block (height == deadline)...
+    assert!(pending(&fx));
+    fx.sb.empty_block();
+    // ...and after it the window is closed: a finalize needs no block of its own.
+    assert!(!pending(&fx), "the closed window no longer asks for blocks");
     // The next block is past the deadline: the reveal is refused.
     let e = fx.act_err(
         "hohhot",

@@ -56,7 +56,11 @@ fn adding_a_city_needs_more_than_two_thirds_and_takes_effect_later() {
     };
     assert_eq!(effective_height, sb.height + 2);
     assert_eq!(members::members(&sb.state).len(), 4);
+    // The change counts blocks: a node makes them without waiting for transactions.
+    let pending = |sb: &Sandbox| caihong_chaincode::exec::block_work_pending(&sb.state);
+    assert!(pending(&sb));
     sb.empty_block();
+    assert!(pending(&sb));
     assert_eq!(
         members::members(&sb.state).len(),
         4,
@@ -64,6 +68,7 @@ fn adding_a_city_needs_more_than_two_thirds_and_takes_effect_later() {
     );
     sb.empty_block();
     assert_eq!(sb.height, effective_height);
+    assert!(!pending(&sb), "applied: nothing left that counts blocks");
     let ids: Vec<String> = members::members(&sb.state)
         .iter()
         .map(|m| m.id.to_string())

@@ -816,19 +816,35 @@ pub(crate) fn anchor_pending(overlay: &mut Overlay<&dyn StateReader>, block: &Bl
             recorded_height: block.height,
         });
         if ext.commitment.is_some() {
-            ext.status = ExtractionStatus::AwaitingReveal {
-                deadline: block.height + reveal_blocks,
-            };
+            let deadline = block.height + reveal_blocks;
+            ext.status = ExtractionStatus::AwaitingReveal { deadline };
             overlay.write(keys::extraction(id), &ext);
+            overlay.write(keys::extraction_reveal(deadline, id), &());
         } else {
             run_draw(overlay, ext, SeedScheme::Baseline, block.height);
         }
     }
 }
 
+/// Forgets reveal windows that closed before `block`: the extraction now waits for anyone's
+/// finalize, which needs no block of its own.
+pub(crate) fn close_reveal_windows(overlay: &mut Overlay<&dyn StateReader>, block: &BlockContext) {
+    for (key, ()) in scan::<()>(&*overlay, keys::EXTRACTION_REVEAL_PREFIX) {
+        let at = keys::EXTRACTION_REVEAL_PREFIX.len();
+        let deadline = u64::from_be_bytes(key[at..at + 8].try_into().expect("8-byte height"));
+        if deadline >= block.height {
+            break;
+        }
+        overlay.delete(key);
+    }
+}
+
 /// Draws on the current state and records the outcome.
 fn run_draw<S: Store>(s: &mut S, mut ext: Extraction, scheme: SeedScheme, height: u64) {
     let anchor = ext.anchor.expect("drawn only once anchored");
+    if let ExtractionStatus::AwaitingReveal { deadline } = ext.status {
+        s.erase(keys::extraction_reveal(deadline, ext.id));
+    }
     let seed = seed_for(&anchor.hash, ext.id, &scheme);
     let candidates = candidates_at(s.reader(), &ext);
     ext.scheme = Some(scheme);

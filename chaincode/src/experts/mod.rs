@@ -278,9 +278,11 @@ pub(crate) fn execute(ctx: &mut Ctx<'_>, action: &ExpertAction) -> Result<TxOutp
     }
 }
 
-/// Draws of extractions whose request was included in the previous block.
+/// Draws of extractions whose request was included in the previous block, and the end of
+/// reveal windows that have closed.
 pub(crate) fn begin_block(state: &dyn StateReader, block: &BlockContext) -> WriteSet {
     let mut overlay = Overlay::new(state);
+    extraction::close_reveal_windows(&mut overlay, block);
     extraction::anchor_pending(&mut overlay, block);
     overlay.into_writes()
 }
