@@ -34,8 +34,9 @@ pub const HARNESS_TOKEN: &str = "chk_harness_0123456789abcdef0123456789abcdef";
 
 /// Grants the harness's token on a member's node (once) and sends it from this process. The
 /// harness's workloads poll hard, so the `submit` scope it holds gets no request limit (a test
-/// of limits sets the other scopes').
-fn grant_harness_token(home: &Path) {
+/// of limits sets the other scopes'). `empty_block_interval_ms`, when given, replaces the
+/// node's (see [`Alliance::empty_block_interval_ms`]).
+fn prepare_home(home: &Path, empty_block_interval_ms: Option<u64>) {
     use caihong_node::access::{self, Scope};
     use caihong_node::config::{NodeConfig, RateLimit};
     caihong_cli::api_client::set_token(Some(HARNESS_TOKEN.to_string()));
@@ -47,9 +48,14 @@ fn grant_harness_token(home: &Path) {
         burst: 1_000_000,
         concurrent_long: 100_000,
     };
-    if config.api.limits.submit != unlimited {
-        config.api.limits.submit = unlimited;
-        std::fs::write(&path, toml::to_string(&config).expect("toml")).expect("config.toml");
+    let before = toml::to_string(&config).expect("toml");
+    config.api.limits.submit = unlimited;
+    if let Some(ms) = empty_block_interval_ms {
+        config.consensus.empty_block_interval_ms = ms;
+    }
+    let after = toml::to_string(&config).expect("toml");
+    if after != before {
+        std::fs::write(&path, after).expect("config.toml");
     }
     let listed = access::list_clients(home).expect("the member's API clients");
     if !listed
@@ -116,6 +122,11 @@ pub struct Alliance {
     pub dir: tempfile::TempDir,
     pub chain_id: String,
     pub members: Vec<Member>,
+    /// What each member's `consensus.empty_block_interval_ms` is set to when it starts:
+    /// `Some(0)` (blocks at the block interval even when idle, the pace the suites' waits were
+    /// written for) unless a test sets it, or `None` to keep the node's default (idle chains
+    /// wait for transactions).
+    pub empty_block_interval_ms: Option<u64>,
 }
 
 impl Alliance {
@@ -208,6 +219,7 @@ impl Alliance {
                 })
                 .collect(),
             dir,
+            empty_block_interval_ms: Some(0),
         }
     }
 
@@ -289,7 +301,7 @@ impl Alliance {
     /// Starts member `i` (`caihong start --home …`), appending to its log.
     pub fn start(&mut self, i: usize) {
         assert!(self.members[i].process.is_none(), "member {i} is running");
-        grant_harness_token(&self.members[i].home);
+        prepare_home(&self.members[i].home, self.empty_block_interval_ms);
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)

@@ -165,9 +165,14 @@ fn default_max_body() -> usize {
 #[serde(deny_unknown_fields, default)]
 pub struct ConsensusConfig {
     /// Least time between consecutive proposals (a block that takes longer to agree on and
-    /// store is followed at once). Blocks are made at this pace even when empty: block time
-    /// is the chain's clock (credit periods, extraction reveal deadlines).
+    /// store is followed at once).
     pub block_interval_ms: u64,
+    /// Longest wait for something to order: with no runnable transaction in the mempool and
+    /// no work that counts blocks (an extraction's anchor or reveal window, a governance
+    /// change taking effect), the next height starts after this long since the last block,
+    /// or at once when a transaction or a peer's message for it arrives. `0` makes blocks at
+    /// `block_interval_ms` even when empty.
+    pub empty_block_interval_ms: u64,
     pub max_block_txs: usize,
     pub max_block_bytes: usize,
     pub timeout_propose_ms: u64,
@@ -179,6 +184,7 @@ impl Default for ConsensusConfig {
     fn default() -> Self {
         ConsensusConfig {
             block_interval_ms: 200,
+            empty_block_interval_ms: 60_000,
             max_block_txs: 10_000,
             max_block_bytes: 3 * 1024 * 1024,
             timeout_propose_ms: 2000,

@@ -14,10 +14,15 @@
 //! - A block decided before its body is here (a member restarted after it locked) is
 //!   committed when the body arrives, from gossip or fetched by block sync; consensus waits,
 //!   the loop does not.
+//! - A height starts when there is something to order: a runnable transaction, chain work
+//!   that counts blocks ([`caihong_chaincode::exec::block_work_pending`]), a peer's message
+//!   or block for it, or `empty_block_interval_ms` after the last block (block 1 at once). The wait is before
+//!   [`Input::StartHeight`], on every member alike, so no propose timer runs while the chain
+//!   is idle; the first member to start carries the others along with its messages.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use caihong_chaincode::{Hash, PublicKey, codec};
@@ -40,7 +45,23 @@ use crate::wire::{Envelope, SyncRequest, SyncResponse, WireMessage};
 #[derive(Debug)]
 pub enum HostEvent {
     Timeout(Timeout),
-    BuildBlock { height: u64, round: u32 },
+    BuildBlock {
+        height: u64,
+        round: u32,
+    },
+    /// The empty-block interval of a height waiting for something to order has run out.
+    IdleOver {
+        height: u64,
+    },
+}
+
+/// How often an idle chain says so in the log (empty blocks are logged at DEBUG).
+const IDLE_SUMMARY_EVERY: Duration = Duration::from_secs(600);
+
+/// Empty blocks since the last block with transactions or the last idle summary.
+struct Idle {
+    empty_blocks: u64,
+    since: Instant,
 }
 
 /// A block consensus decided before its body was here.
@@ -66,6 +87,9 @@ pub struct ConsensusHost {
     byzantine: Option<crate::byzantine::Byzantine>,
     events: mpsc::Sender<HostEvent>,
     awaiting_body: Option<AwaitingBody>,
+    /// The height that waits for something to order before it starts.
+    waiting: Option<u64>,
+    idle: Idle,
     rounds_this_height: u32,
     committed_txs: u64,
 }
@@ -111,16 +135,91 @@ impl ConsensusHost {
             byzantine,
             events,
             awaiting_body: None,
+            waiting: None,
+            idle: Idle {
+                empty_blocks: 0,
+                since: Instant::now(),
+            },
             rounds_this_height: 0,
             committed_txs: 0,
         })
     }
 
-    /// Starts consensus at the height after the store's latest block.
+    /// Starts consensus at the height after the store's latest block (or waits for something
+    /// to order).
     pub async fn start(&mut self) -> anyhow::Result<()> {
         self.refresh_status().await;
+        match self.next_height() {
+            Some(input) => self.feed(input).await,
+            None => Ok(()),
+        }
+    }
+
+    /// The input that starts the pipeline's height now, or `None` when it waits for
+    /// something to order (then a timer, a transaction or a peer starts it).
+    fn next_height(&mut self) -> Option<Input> {
+        let Some(wait) = self.idle_wait() else {
+            self.waiting = None;
+            return Some(self.start_height_input());
+        };
+        let height = self.pipeline.height();
+        if self.waiting != Some(height) {
+            self.waiting = Some(height);
+            self.after(wait, HostEvent::IdleOver { height });
+        }
+        None
+    }
+
+    /// How long the next height still waits for something to order; `None` to start now.
+    fn idle_wait(&self) -> Option<Duration> {
+        let interval = self.home.config.consensus.empty_block_interval_ms;
+        if interval == 0 || self.sync.status().catching_up {
+            return None;
+        }
+        // A store that cannot be read is not a reason to stall: the height starts and
+        // the error surfaces where the height needs the store.
+        let view = self.shared.store.state_view().ok()?;
+        if caihong_chaincode::exec::block_work_pending(&view)
+            || self
+                .shared
+                .mempool
+                .lock()
+                .expect("mempool")
+                .has_runnable(&view)
+        {
+            return None;
+        }
+        let last = self.shared.store.latest_header().ok().flatten()?;
+        if last.height == 0 {
+            // A new chain makes its first block at once: the members see they agree.
+            return None;
+        }
+        let due = last.time_ms.saturating_add(interval);
+        let now = now_ms();
+        (due > now).then(|| Duration::from_millis(due - now))
+    }
+
+    /// Starts the waiting height, if one waits.
+    async fn start_waiting_height(&mut self) -> anyhow::Result<()> {
+        if self.waiting.take().is_none() {
+            return Ok(());
+        }
         let input = self.start_height_input();
         self.feed(input).await
+    }
+
+    /// Intake admitted transactions: a waiting height starts if they are runnable.
+    pub async fn on_transactions(&mut self) -> anyhow::Result<()> {
+        if self.waiting.is_some() && self.idle_wait().is_none() {
+            self.start_waiting_height().await?;
+        }
+        Ok(())
+    }
+
+    /// Each second: the status, and a waiting height whose wait is over.
+    pub async fn tick(&mut self) -> anyhow::Result<()> {
+        self.refresh_status().await;
+        self.on_transactions().await
     }
 
     /// The input that starts consensus at the pipeline's height (fed by the caller, so that a
@@ -189,7 +288,7 @@ impl ConsensusHost {
             } => {
                 let hash = Hash(value.0);
                 if self.pipeline.body(&hash).is_some() {
-                    return self.commit(height, hash, certificate).await.map(Some);
+                    return self.commit(height, hash, certificate).await;
                 }
                 self.sync.fetch_body(height, hash);
                 self.awaiting_body = Some(AwaitingBody {
@@ -249,6 +348,10 @@ impl ConsensusHost {
     pub async fn on_event(&mut self, event: HostEvent) -> anyhow::Result<()> {
         match event {
             HostEvent::Timeout(t) => self.feed(Input::Timeout(t)).await,
+            HostEvent::IdleOver { height } if self.waiting == Some(height) => {
+                self.start_waiting_height().await
+            }
+            HostEvent::IdleOver { .. } => Ok(()),
             HostEvent::BuildBlock { height, round } => {
                 if self.awaiting_body.is_some() {
                     return Ok(());
@@ -343,6 +446,15 @@ impl ConsensusHost {
             debug!(?verdict, from = %hex::encode(from), "consensus gossip not taken");
             return Ok(());
         }
+        let for_height = match &message {
+            WireMessage::Consensus(m) => Some(m.height()),
+            WireMessage::Block(b) => Some(b.header.height),
+            WireMessage::Status { .. } => None,
+        };
+        if for_height == Some(self.pipeline.height()) {
+            // A peer started the height: so does this member.
+            self.start_waiting_height().await?;
+        }
         match message {
             WireMessage::Consensus(m) => self.feed(Input::from(m)).await,
             WireMessage::Block(block) => self.take_body(block).await,
@@ -374,8 +486,9 @@ impl ConsensusHost {
                 hash,
                 certificate,
             } = self.awaiting_body.take().expect("checked above");
-            let next = self.commit(height, hash, certificate).await?;
-            self.feed(next).await?;
+            if let Some(next) = self.commit(height, hash, certificate).await? {
+                self.feed(next).await?;
+            }
         }
         Ok(())
     }
@@ -413,6 +526,8 @@ impl ConsensusHost {
                         std::cmp::Ordering::Greater => break,
                         std::cmp::Ordering::Equal => {}
                     }
+                    // Consensus takes a certificate only for a height it has started.
+                    self.start_waiting_height().await?;
                     let was_awaiting = self.awaiting_body.is_some();
                     self.take_body(block).await?;
                     if was_awaiting {
@@ -448,13 +563,14 @@ impl ConsensusHost {
         }
     }
 
-    /// Commits a decided block and returns the input that starts the next height.
+    /// Commits a decided block and returns the input that starts the next height, unless
+    /// that height waits for something to order.
     async fn commit(
         &mut self,
         height: u64,
         hash: Hash,
         certificate: CommitCertificate,
-    ) -> anyhow::Result<Input> {
+    ) -> anyhow::Result<Option<Input>> {
         let report = self.pipeline.commit(height, hash, &certificate)?;
         self.committed_txs += report.txs as u64;
         // Queued before the API's waiters hear of the commit, so a client that sends its next
@@ -486,10 +602,33 @@ impl ConsensusHost {
             s.rounds_last_height = self.rounds_this_height + 1;
         }
         self.refresh_status().await;
-        Ok(self.start_height_input())
+        Ok(self.next_height())
     }
 
-    fn log_commit(&self, report: &CommitReport) {
+    /// One INFO line per block with transactions; empty blocks at DEBUG, with an INFO summary
+    /// every [`IDLE_SUMMARY_EVERY`] of idleness.
+    fn log_commit(&mut self, report: &CommitReport) {
+        if report.txs == 0 {
+            debug!(height = report.height, hash = %report.hash, "committed an empty block");
+            self.idle.empty_blocks += 1;
+            if self.idle.since.elapsed() >= IDLE_SUMMARY_EVERY {
+                info!(
+                    height = report.height,
+                    empty_blocks = self.idle.empty_blocks,
+                    minutes = self.idle.since.elapsed().as_secs() / 60,
+                    "idle: no transactions"
+                );
+                self.idle = Idle {
+                    empty_blocks: 0,
+                    since: Instant::now(),
+                };
+            }
+            return;
+        }
+        self.idle = Idle {
+            empty_blocks: 0,
+            since: Instant::now(),
+        };
         let t = report.timings;
         info!(
             height = report.height,

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use caihong_chaincode::{Hash, SignedTransaction, TxCheckError, VerifiedTx, codec};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::chain::next_block_context;
 use crate::mempool::{AdmitError, Mempool};
@@ -74,6 +74,9 @@ pub struct Admission {
     pub store: Arc<Store>,
     pub mempool: Arc<Mutex<Mempool>>,
     pub gossip: mpsc::Sender<Vec<SignedTransaction>>,
+    /// Told when transactions were admitted: a consensus host waiting for something to order
+    /// starts its height.
+    pub arrived: Arc<Notify>,
 }
 
 /// Starts transaction intake: the thread that verifies and admits, and the task that gossips
@@ -83,6 +86,7 @@ pub fn start(
     store: Arc<Store>,
     mempool: Arc<Mutex<Mempool>>,
     net: NetworkHandle,
+    arrived: Arc<Notify>,
 ) -> anyhow::Result<IntakeQueue> {
     let (gossip, to_gossip) = mpsc::channel(1024);
     tokio::spawn(gossip_task(net, to_gossip));
@@ -91,6 +95,7 @@ pub fn start(
         store,
         mempool,
         gossip,
+        arrived,
     })
 }
 
@@ -245,8 +250,11 @@ impl Admission {
             }
             candidates.extend(own);
         }
-        let mut admitted =
-            admit_all(&self.store, &self.mempool, &self.chain_id, candidates).into_iter();
+        let results = admit_all(&self.store, &self.mempool, &self.chain_id, candidates);
+        if results.iter().any(Result::is_ok) {
+            self.arrived.notify_one();
+        }
+        let mut admitted = results.into_iter();
 
         let mut gossip = Vec::new();
         for ((source, count), refuse) in sources.into_iter().zip(counts).zip(refused) {
@@ -479,6 +487,7 @@ mod tests {
             store: Arc::new(store),
             mempool: Arc::new(Mutex::new(Mempool::new(100, 10))),
             gossip,
+            arrived: Arc::new(Notify::new()),
         };
         (dir, admission, to_gossip)
     }

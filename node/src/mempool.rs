@@ -139,6 +139,14 @@ impl Mempool {
         Ok(hash)
     }
 
+    /// Whether a block made on `state` would hold anything: some signer's next nonce is here
+    /// (a transaction past a gap waits for the gap, and does not ask for blocks).
+    pub fn has_runnable(&self, state: &dyn StateReader) -> bool {
+        self.by_signer
+            .iter()
+            .any(|(signer, pending)| pending.contains_key(&exec::next_nonce(state, signer)))
+    }
+
     /// Up to `max_txs` / `max_bytes` of runnable transactions: per signer a
     /// run of consecutive nonces from its next nonce, merged across signers
     /// by arrival.
@@ -329,6 +337,7 @@ mod tests {
             .unwrap();
         pool.admit(tx(&sb, "baotou", 2, "b2"), &sb.state, &ctx)
             .unwrap();
+        assert!(pool.has_runnable(&sb.state));
         let reaped = pool.reap(&sb.state, 100, usize::MAX);
         let order: Vec<(String, u64)> = reaped
             .iter()
@@ -352,12 +361,17 @@ mod tests {
             pool.reap(&sb.state, 100, usize::MAX).is_empty(),
             "nonce 1 is missing"
         );
+        assert!(
+            !pool.has_runnable(&sb.state),
+            "a transaction past a gap asks for no block"
+        );
         assert_eq!(
             pool.next_free_nonce(&public(&Sandbox::admin_key("baotou")), 1),
             1
         );
         pool.admit(tx(&sb, "baotou", 1, "b1"), &sb.state, &ctx)
             .unwrap();
+        assert!(pool.has_runnable(&sb.state));
         assert_eq!(
             pool.reap(&sb.state, 100, usize::MAX).len(),
             2,

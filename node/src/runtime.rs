@@ -47,11 +47,13 @@ pub async fn run(
         home.config.mempool.capacity,
         home.config.mempool.per_signer,
     )));
+    let arrived = Arc::new(tokio::sync::Notify::new());
     let intake = crate::intake::start(
         chain_id.clone(),
         store.clone(),
         mempool.clone(),
         net.clone(),
+        arrived.clone(),
     )?;
     let shared = Shared {
         chain_id: chain_id.clone(),
@@ -66,6 +68,7 @@ pub async fn run(
         })),
         commits: broadcast::channel(4096).0,
         intake: intake.clone(),
+        arrived: arrived.clone(),
     };
     let api = crate::api::serve(shared.clone(), &home.config.api, &home.dir).await?;
     info!(member = %home.config.member, api = %api, p2p = %home.config.p2p.listen, "node started");
@@ -90,6 +93,7 @@ pub async fn run(
     let routed = route(
         &mut host,
         &intake,
+        &arrived,
         Inbound {
             net: net_events,
             host: host_events,
@@ -175,6 +179,7 @@ struct Inbound {
 async fn route(
     host: &mut ConsensusHost,
     intake: &IntakeQueue,
+    arrived: &tokio::sync::Notify,
     mut inbound: Inbound,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
@@ -200,8 +205,9 @@ async fn route(
                 }
             },
             Some(event) = inbound.host.recv() => host.on_event(event).await?,
+            _ = arrived.notified() => host.on_transactions().await?,
             Some(event) = inbound.sync.recv() => host.on_sync(event).await?,
-            _ = tick.tick() => host.refresh_status().await,
+            _ = tick.tick() => host.tick().await?,
         }
     }
 }

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use caihong_chaincode::{Hash, Receipt, SignedTransaction};
 use caihong_consensus::SafetyState;
-use tokio::sync::broadcast;
+use tokio::sync::{Notify, broadcast};
 
 pub use crate::contract::Status;
 
@@ -41,6 +41,8 @@ pub struct Shared {
     pub commits: broadcast::Sender<Committed>,
     /// The intake thread, which verifies and admits what the API submits.
     pub intake: IntakeQueue,
+    /// Told by intake when transactions were admitted (the host starts a waiting height).
+    pub arrived: Arc<Notify>,
 }
 
 impl Shared {
