@@ -374,14 +374,7 @@ fn chain_records(a: &Alliance, i: usize) -> BTreeMap<u64, Value> {
 /// Starts the load, waits until it committed something, and returns it.
 fn load(a: &Alliance, seed: u64) -> Workload {
     let load = Workload::start(a, 4, seed, None);
-    let started = Instant::now();
-    while load.acknowledged() < 12 {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "no load commits"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    load.wait_committed(12);
     load
 }
 

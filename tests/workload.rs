@@ -337,6 +337,18 @@ impl Workload {
             .count()
     }
 
+    /// Waits until `at_least` transactions committed (panics after a minute).
+    pub fn wait_committed(&self, at_least: usize) {
+        let started = Instant::now();
+        while self.acknowledged() < at_least {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "no load commits"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Stops the clients (an unsettled transaction is recorded as `Unknown`).
     pub fn finish(self) -> Vec<Record> {
         self.stop.store(true, Ordering::SeqCst);

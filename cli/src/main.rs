@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 mod api_clients;
+mod backup;
 mod bench;
 mod cert;
 mod client;
@@ -64,6 +65,10 @@ enum Command {
     Demo(demo::DemoArgs),
     /// A node's height, peers and sync state.
     Status(node::NodeArgs),
+    /// Back up a running member's data at one height (RocksDB checkpoint, on its machine).
+    Backup(backup::BackupArgs),
+    /// Restore a backup into a stopped member's home; it then catches up from its peers.
+    Restore(backup::RestoreArgs),
     /// Sign and submit a transaction (交易) for any chaincode action.
     Tx(tx::TxCommand),
     /// Read committed chain data and every chaincode query.
@@ -112,6 +117,8 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::demo(args),
         Command::Bench(args) => bench::bench(args),
         Command::Status(args) => node::status(args),
+        Command::Backup(args) => backup::backup(args),
+        Command::Restore(args) => backup::restore(args),
         Command::Tx(cmd) => tx::run(cmd),
         Command::Query(cmd) => query::run(cmd),
         Command::Sync(cmd) => sync::run(cmd),

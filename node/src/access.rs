@@ -427,6 +427,12 @@ pub async fn guard(
         required_scope(&template)
     };
     let response = match (&caller, needed) {
+        _ if template == route::ADMIN_BACKUP && !peer.ip().is_loopback() => refuse(
+            StatusCode::FORBIDDEN,
+            "FORBIDDEN",
+            "backups are made on the node's own machine: run `caihong backup --home HOME` there"
+                .to_string(),
+        ),
         (_, None) | (Caller::Loopback, _) => next.run(request).await,
         _ if metrics && metrics_open(access.metrics, peer.ip().is_loopback(), None) => {
             next.run(request).await

@@ -24,8 +24,9 @@ use serde_json::{Value, json};
 
 use crate::config::ApiConfig;
 use crate::contract::{
-    BatchAnswer, BatchEntry, BlockAnswer, CertificateSummary, ErrorBody, EventsAnswer, NonceAnswer,
-    ProofAnswer, SubmitTx, SubmitTxs, TxAnswer, TxFailure, TxState, ValidatorSetFrom, route,
+    BackupManifest, BackupRequest, BatchAnswer, BatchEntry, BlockAnswer, CertificateSummary,
+    ErrorBody, EventsAnswer, NonceAnswer, ProofAnswer, SubmitTx, SubmitTxs, TxAnswer, TxFailure,
+    TxState, ValidatorSetFrom, route,
 };
 use crate::events::{self, Cursor, KindFilter};
 use crate::light;
@@ -56,6 +57,22 @@ fn not_found(message: impl ToString) -> ApiError {
 
 fn internal(message: impl ToString) -> ApiError {
     ApiError(StatusCode::INTERNAL_SERVER_ERROR, message.to_string(), None)
+}
+
+/// A proof this member cannot give: `410 STATE_PRUNED` for a height below the state versions
+/// it keeps (`storage.keep_state_versions`), `400` for a height it does not have.
+fn proof_failed(e: crate::storage::StorageError) -> ApiError {
+    match e {
+        crate::storage::StorageError::StateVersionPruned { .. } => ApiError(
+            StatusCode::GONE,
+            format!(
+                "{e}: this member keeps only recent state versions (storage.keep_state_versions); \
+                 a member that keeps every version (keep_state_versions = 0) proves older heights"
+            ),
+            Some("STATE_PRUNED"),
+        ),
+        e => bad(e),
+    }
 }
 
 type ApiResult = Result<Json<Value>, ApiError>;
@@ -177,6 +194,7 @@ pub fn router(shared: Shared) -> Router {
     Router::new()
         .route(route::HEALTHZ, get(|| async { "ok" }))
         .route(route::METRICS, get(metrics))
+        .route(route::ADMIN_BACKUP, post(backup))
         .route(route::STATUS, get(status))
         .route(route::TX, post(submit))
         .route(route::TXS, post(submit_batch))
@@ -332,6 +350,30 @@ async fn submit_batch(
         .filter(|r| r.status == Some(TxState::Pending))
         .count();
     Ok(Json(BatchAnswer { accepted, results }))
+}
+
+/// `POST /v1/admin/backup` (loopback only, see `access`): a checkpoint of the store at one
+/// height, written by this node to a path on its machine.
+async fn backup(
+    State(s): State<Shared>,
+    body: Result<Json<BackupRequest>, JsonRejection>,
+) -> Result<Json<BackupManifest>, ApiError> {
+    let Json(req) = body.map_err(body_error)?;
+    let out = std::path::PathBuf::from(&req.out);
+    if !out.is_absolute() {
+        return Err(bad(format!(
+            "out {:?} is not an absolute path: the node writes it, from its own working directory",
+            req.out
+        )));
+    }
+    let member = s.status.read().expect("status").member.clone();
+    let store = s.store.clone();
+    let chain_id = s.chain_id.clone();
+    let made =
+        tokio::task::spawn_blocking(move || crate::backup::make(&store, &chain_id, &member, &out))
+            .await
+            .map_err(internal)?;
+    made.map(Json).map_err(|e| bad(format!("{e:#}")))
 }
 
 async fn submit(
@@ -519,11 +561,8 @@ async fn state_proof(
         Some(h) => h,
         None => s.store.latest_height().map_err(internal)?.unwrap_or(0),
     };
-    let proof = s
-        .store
-        .prove(&key, height)
-        .map_err(|e| bad(e.to_string()))?;
-    let root = s.store.state_root(height).map_err(|e| bad(e.to_string()))?;
+    let proof = s.store.prove(&key, height).map_err(proof_failed)?;
+    let root = s.store.state_root(height).map_err(proof_failed)?;
     Ok(Json(ProofAnswer {
         height,
         state_root: root.to_hex(),
@@ -646,7 +685,7 @@ fn light_body(s: &Shared, block: &crate::block::Block) -> Result<light::LightBod
             credit_proofs.push(
                 s.store
                     .prove(&keys::credit(*id), height)
-                    .map_err(internal)?,
+                    .map_err(proof_failed)?,
             );
         }
         if let (
@@ -678,7 +717,7 @@ fn subject_version_proof(
     let current = s
         .store
         .prove(&keys::subject(&uscc), height)
-        .map_err(internal)?;
+        .map_err(proof_failed)?;
     let holds_version = current
         .value
         .as_deref()
@@ -691,7 +730,7 @@ fn subject_version_proof(
     }
     s.store
         .prove(&keys::subject_version(&uscc, version), height)
-        .map_err(internal)
+        .map_err(proof_failed)
 }
 
 async fn nonce(

@@ -64,6 +64,8 @@ pub struct NodeConfig {
     pub mempool: MempoolConfig,
     #[serde(default)]
     pub log: LogConfig,
+    #[serde(default)]
+    pub storage: StorageConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -243,6 +245,33 @@ impl Default for MempoolConfig {
     }
 }
 
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// State-tree versions kept for proofs: those of the latest this many heights. `0` keeps
+    /// every version: an archive member, which can prove state at any height (another
+    /// region's `sync credit` from genesis needs one). Blocks, certificates, receipts and the
+    /// history of state writes are always kept: they are the audit record.
+    pub keep_state_versions: u64,
+}
+
+/// Fewest versions a pruning member keeps: a light client following the chain asks for
+/// proofs a few blocks behind the tip.
+pub const MIN_KEEP_STATE_VERSIONS: u64 = 10;
+
+impl StorageConfig {
+    fn check(&self) -> Result<(), String> {
+        match self.keep_state_versions {
+            0 => Ok(()),
+            n if n < MIN_KEEP_STATE_VERSIONS => Err(format!(
+                "storage.keep_state_versions = {n} is too few: keep 0 (every version) or at \
+                 least {MIN_KEEP_STATE_VERSIONS}"
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
@@ -362,6 +391,7 @@ impl Home {
         config
             .consensus
             .check()
+            .and_then(|()| config.storage.check())
             .map_err(|e| invalid(&config_path, e))?;
         let genesis = read_genesis(&Self::genesis_path(dir))?;
         let node_key = KeyFile::read(&Self::node_key_path(dir))?;
@@ -617,6 +647,7 @@ pub fn init_home(
             consensus: ConsensusConfig::default(),
             mempool: MempoolConfig::default(),
             log: LogConfig::default(),
+            storage: StorageConfig::default(),
         },
     )?;
     Ok(PublicKey::from(&node_key.verifying_key()))

@@ -41,6 +41,8 @@ pub mod route {
     pub const EXPERT: &str = "/v1/experts/{id}";
     pub const EXTRACTION: &str = "/v1/extractions/{id}";
     pub const EVENTS: &str = "/v1/events";
+    /// Loopback only: `caihong backup` on the node's own machine.
+    pub const ADMIN_BACKUP: &str = "/v1/admin/backup";
 
     /// `route` with its `{parameter}` segments replaced, in order, by `args`.
     pub fn path(route: &str, args: &[&str]) -> String {
@@ -320,4 +322,28 @@ mod tests {
         let text = serde_json::to_string(&failed).unwrap();
         assert_eq!(serde_json::from_str::<TxAnswer>(&text).unwrap(), failed);
     }
+}
+
+/// `POST /v1/admin/backup`: where the node writes the backup (an absolute path on its
+/// machine that does not exist, or an empty directory).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BackupRequest {
+    pub out: String,
+}
+
+/// What a backup holds (`caihong-backup.json` in it, and the answer of
+/// `POST /v1/admin/backup`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupManifest {
+    pub chain_id: String,
+    /// The member whose node made it.
+    pub member: String,
+    /// The height it is consistent at: every block up to it, and the state after it.
+    pub height: u64,
+    pub block_hash: String,
+    pub state_root: String,
+    /// When it was made (ms since the Unix epoch).
+    pub made_ms: u64,
+    /// Bytes of its files.
+    pub bytes: u64,
 }

@@ -37,6 +37,7 @@
 //!   error: the node stops rather than execute a block on a state it could not read.
 pub mod access;
 pub mod api;
+pub mod backup;
 pub mod block;
 pub mod block_sync;
 #[cfg(feature = "byzantine")]
@@ -51,6 +52,7 @@ pub mod light;
 pub mod mempool;
 pub mod network;
 pub mod pipeline;
+pub mod retention;
 pub mod runtime;
 pub mod shared;
 pub mod sigbatch;

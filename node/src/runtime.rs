@@ -70,6 +70,7 @@ pub async fn run(
         intake: intake.clone(),
         arrived: arrived.clone(),
     };
+    crate::retention::spawn(store.clone(), home.config.storage.keep_state_versions);
     let api = crate::api::serve(shared.clone(), &home.config.api, &home.dir).await?;
     info!(member = %home.config.member, api = %api, p2p = %home.config.p2p.listen, "node started");
 

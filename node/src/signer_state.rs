@@ -18,9 +18,12 @@ use caihong_chaincode::codec::{self, DecodeError};
 use caihong_consensus::{Round, SafetyState, SignedProposal, SignedVote, Step, ValueId};
 use serde::{Deserialize, Serialize};
 
+/// The file's name in a home.
+pub const FILE_NAME: &str = "signer_state.bin";
+
 /// `HOME/signer_state.bin`.
 pub fn path(home: &Path) -> PathBuf {
-    home.join("signer_state.bin")
+    home.join(FILE_NAME)
 }
 
 /// Writes `state` durably to `path`.

@@ -444,7 +444,7 @@ fn fetch(url: &str, from: u64, count: u64, bodies: bool) -> Result<Vec<LightBloc
     let response = caihong_cli::api_client::authorized(caihong_cli::api_client::get(&target))
         .timeout(Duration::from_secs(60))
         .call()
-        .map_err(|e| SourceProblem::Unreachable(format!("{target}: {e}")))?;
+        .map_err(|e| SourceProblem::Unreachable(format!("{target}: {}", refusal(e))))?;
     let mut bytes = Vec::new();
     std::io::Read::read_to_end(&mut response.into_reader(), &mut bytes)
         .map_err(|e| SourceProblem::Unreachable(format!("{target}: {e}")))?;
@@ -455,6 +455,22 @@ fn fetch(url: &str, from: u64, count: u64, bodies: bool) -> Result<Vec<LightBloc
         )));
     }
     Ok(blocks)
+}
+
+/// What a source that answered with an error status said (its JSON `error`, e.g. that it
+/// keeps only recent state versions), or the transport error.
+fn refusal(e: ureq::Error) -> String {
+    match e {
+        ureq::Error::Status(code, response) => {
+            let body = response.into_string().unwrap_or_default();
+            let said = serde_json::from_str::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v["error"].as_str().map(str::to_string))
+                .unwrap_or(body);
+            format!("status {code}: {said}")
+        }
+        e => e.to_string(),
+    }
 }
 
 /// One run's verifying state, shared by the sources it falls back between.

@@ -696,6 +696,23 @@ impl Store {
         })
     }
 
+    /// Writes a RocksDB checkpoint of the whole store to `dir` (which must not exist) and
+    /// returns the header it is consistent at. Commits wait meanwhile, so the checkpoint holds
+    /// whole blocks only; its memtables are flushed first, so the tree nodes written without
+    /// the log are in it too. SST files are hard-linked when `dir` is on the same filesystem.
+    pub fn checkpoint(&self, dir: &Path) -> Result<Header, StorageError> {
+        let _guard = self.commit_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let height = self.latest_height()?.ok_or(StorageError::NoGenesis)?;
+        let header = self
+            .block(height)?
+            .ok_or_else(|| StorageError::corrupt(CF_BLOCKS, format!("block {height}"), "missing"))?
+            .header;
+        rocksdb::checkpoint::Checkpoint::new(&self.db)
+            .and_then(|c| c.create_checkpoint(dir))
+            .map_err(|e| db_error(&self.db, e))?;
+        Ok(header)
+    }
+
     // ---- commit ----
 
     /// Commits a decided block: the block, its certificate, the write set from executing it,
