@@ -1028,3 +1028,109 @@ fn lost_tree_nodes_are_computed_again_on_open() {
         other => panic!("expected a state root mismatch at 6, got {other:?}"),
     }
 }
+
+// ---- state snapshots ----
+
+/// Writes `n` state keys spread over several blocks (and deletes some), so the tree at the
+/// last height has many leaves at several depths.
+fn many_keys(store: &Store, n: usize) -> u64 {
+    let mut height = 0;
+    for block in 0..4 {
+        let writes: WriteSet = (0..n / 4)
+            .map(|i| {
+                let key = format!("test/{block}/{i}").into_bytes();
+                let value = (i % 3 != 0 || block == 0)
+                    .then(|| format!("value {i} of {block}").into_bytes());
+                (key, Some(value.unwrap_or_else(|| b"x".to_vec())))
+            })
+            .collect();
+        height = commit_writes(store, writes).height;
+    }
+    // Deletes: keys that leave the tree before the snapshot's height.
+    let deletes: WriteSet = (0..n / 8)
+        .map(|i| (format!("test/1/{i}").into_bytes(), None))
+        .collect();
+    commit_writes(store, deletes).height.max(height)
+}
+
+/// A store with only genesis, as a node starting by state sync has.
+fn empty_store() -> (tempfile::TempDir, Store) {
+    new_store()
+}
+
+#[test]
+fn a_snapshot_restores_the_state_and_refuses_a_forged_chunk() {
+    use caihong_node::storage::snapshot::{ChunkError, SnapshotRestore};
+    let (_dir, store) = new_store();
+    let height = many_keys(&store, 2_000);
+    let served = store.block(height).unwrap().unwrap();
+    let cert = certificate(&served);
+    let root = served.header.state_root;
+    let (_dir2, target) = empty_store();
+    let mut restore = SnapshotRestore::new(&target, height, root).unwrap();
+    let mut chunks = 0;
+    let mut forged_refused = 0;
+    while !restore.is_done() {
+        let chunk = store
+            .snapshot_chunk(height, restore.after(), 4 * 1024)
+            .unwrap();
+        chunks += 1;
+        if chunks % 3 == 0 {
+            // A peer changes one value: refused, nothing of it written, and the same chunk
+            // from an honest peer is then taken.
+            let mut forged = chunk.clone();
+            forged.entries[0].1.push(b'!');
+            assert!(matches!(
+                restore.add(forged),
+                Err(ChunkError::Verify { .. })
+            ));
+            // A peer drops an entry in the middle.
+            let mut gapped = chunk.clone();
+            if gapped.entries.len() > 2 {
+                gapped.entries.remove(1);
+                assert!(matches!(
+                    restore.add(gapped),
+                    Err(ChunkError::Verify { .. })
+                ));
+            }
+            forged_refused += 1;
+        }
+        if chunks == 4 && !chunk.last {
+            // A peer claims the state ends early.
+            let mut short = chunk.clone();
+            short.last = true;
+            assert!(
+                matches!(restore.add(short), Err(ChunkError::NotLast { .. })),
+                "an early end is refused"
+            );
+            // The entries verified as a prefix and stay: the next chunk starts after them.
+            continue;
+        }
+        restore.add(chunk).unwrap();
+    }
+    assert!(chunks > 10, "{chunks} chunks");
+    assert!(forged_refused > 2);
+    restore.finish(&served, &cert).unwrap();
+    assert_eq!(target.latest_height().unwrap(), Some(height));
+    assert_eq!(target.state_root(height).unwrap(), root);
+    assert_eq!(target.first_block().unwrap(), height);
+    assert_eq!(
+        all_state(&target.state_view().unwrap()),
+        all_state(&store.state_view().unwrap()),
+        "the restored state is the served state"
+    );
+    // The restored store proves its state and goes on committing, like the source.
+    let key = format!("test/3/{}", 7).into_bytes();
+    target
+        .prove(&key, height)
+        .unwrap()
+        .verify_carried(&root, &key)
+        .unwrap();
+    let more: WriteSet = [(b"test/after".to_vec(), Some(b"1".to_vec()))].into();
+    let a = commit_writes(&store, more.clone());
+    let b = commit_writes(&target, more);
+    assert_eq!(a.state_root, b.state_root);
+    // Its own snapshots start at its first height.
+    assert!(target.snapshot_chunk(height - 1, None, 1024).is_err());
+    target.snapshot_chunk(height + 1, None, 1024).unwrap();
+}

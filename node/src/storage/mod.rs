@@ -38,6 +38,7 @@
 
 pub mod error;
 pub mod proof;
+pub mod snapshot;
 mod tree;
 mod view;
 
@@ -99,6 +100,9 @@ pub const CF_TREE_STALE: &str = "tree_stale";
 /// The key hashes each tree version changed, by version: what a version's nodes are computed
 /// again from when a crash lost them (they are written without the write-ahead log).
 pub const CF_TREE_CHANGES: &str = "tree_changes";
+/// Key hash to key, for every key ever written (since `preimages_from`): what a state
+/// snapshot serves in the tree's leaf order.
+pub const CF_TREE_KEYS: &str = "tree_keys";
 /// The consensus safety state.
 pub const CF_SAFETY: &str = "safety";
 /// Evidence of equivocation by (height, round, hash).
@@ -106,7 +110,7 @@ pub const CF_EVIDENCE: &str = "evidence";
 /// Latest height and hash, genesis hash, chain id, oldest kept tree version.
 pub const CF_META: &str = "meta";
 
-const COLUMN_FAMILIES: [&str; 12] = [
+const COLUMN_FAMILIES: [&str; 13] = [
     CF_BLOCKS,
     CF_BLOCK_HASHES,
     CF_CERTIFICATES,
@@ -116,6 +120,7 @@ const COLUMN_FAMILIES: [&str; 12] = [
     CF_TREE_VALUES,
     CF_TREE_STALE,
     CF_TREE_CHANGES,
+    CF_TREE_KEYS,
     CF_SAFETY,
     CF_EVIDENCE,
     CF_META,
@@ -134,6 +139,12 @@ const META_LATEST_HASH: &[u8] = b"latest_hash";
 const META_GENESIS_HASH: &[u8] = b"genesis_hash";
 const META_CHAIN_ID: &[u8] = b"chain_id";
 const META_OLDEST_TREE_VERSION: &[u8] = b"oldest_tree_version";
+/// The first height from which every key the state holds is in `tree_keys`: a database from
+/// before the index has it filled from its state when opened, so its snapshots start there.
+const META_PREIMAGES_FROM: &[u8] = b"preimages_from";
+/// The first block a store holds after genesis: above 1 for a store started from a state
+/// snapshot.
+const META_FIRST_BLOCK: &[u8] = b"first_block";
 /// `validators/{height}` → the validator set (member node keys) from that height on, written
 /// at genesis and whenever a block changes the members.
 const META_VALIDATORS_PREFIX: &[u8] = b"validators/";
@@ -393,7 +404,83 @@ impl Store {
                 "computed again the state tree nodes of the newest versions, lost in a crash"
             );
         }
+        store.index_keys()?;
         Ok(store)
+    }
+
+    /// Fills `tree_keys` from the state of a database written before the index, once.
+    fn index_keys(&self) -> Result<(), StorageError> {
+        if self.preimages_from()?.is_some() {
+            return Ok(());
+        }
+        let Some(latest) = self.latest_height()? else {
+            return Ok(()); // genesis sets it
+        };
+        let (state, keys) = (cf(&self.db, CF_STATE), cf(&self.db, CF_TREE_KEYS));
+        let mut batch = WriteBatch::default();
+        for item in self.db.iterator_cf(state, IteratorMode::Start) {
+            let (k, _) = item.map_err(|e| db_error(&self.db, e))?;
+            batch.put_cf(keys, proof::key_hash(&k).0, &k);
+        }
+        batch.put_cf(
+            cf(&self.db, CF_META),
+            META_PREIMAGES_FROM,
+            latest.to_be_bytes(),
+        );
+        self.write_synced(batch)
+    }
+
+    /// The first block this store holds after genesis: 1, or for a store started from a state
+    /// snapshot, the snapshot's height (blocks below it are not here).
+    pub fn first_block(&self) -> Result<u64, StorageError> {
+        Ok(self
+            .get(CF_META, META_FIRST_BLOCK)?
+            .map(|b| u64_from(CF_META, "first block", &b))
+            .transpose()?
+            .unwrap_or(1))
+    }
+
+    /// Makes a restored state snapshot's height the latest (see [`snapshot::SnapshotRestore`]).
+    fn install_restored(
+        &self,
+        block: &Block,
+        certificate: &CommitCertificate,
+    ) -> Result<(), StorageError> {
+        let _guard = self.commit_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let height = block.header.height;
+        let hash = block.hash();
+        let refused = |source: BlockError| StorageError::Block { height, source };
+        block
+            .header
+            .check_certificate(certificate)
+            .map_err(refused)?;
+        block.check_txs().map_err(refused)?;
+        // Nodes the restore wrote without the log reach the disk before the height is the
+        // latest: a crash after this batch must not find them missing.
+        self.db
+            .flush_cf(cf(&self.db, CF_TREE_NODES))
+            .map_err(|e| db_error(&self.db, e))?;
+        let view = self.state_view()?;
+        let validators = member_node_keys(&view, &WriteSet::new());
+        drop(view);
+        let mut batch = WriteBatch::default();
+        batch.put_cf(cf(&self.db, CF_BLOCKS), height.to_be_bytes(), enc(block));
+        batch.put_cf(cf(&self.db, CF_BLOCK_HASHES), hash.0, height.to_be_bytes());
+        batch.put_cf(
+            cf(&self.db, CF_CERTIFICATES),
+            height.to_be_bytes(),
+            enc(certificate),
+        );
+        let meta = cf(&self.db, CF_META);
+        batch.put_cf(meta, META_LATEST_HEIGHT, height.to_be_bytes());
+        batch.put_cf(meta, META_LATEST_HASH, hash.0);
+        batch.put_cf(meta, META_OLDEST_TREE_VERSION, height.to_be_bytes());
+        batch.put_cf(meta, META_PREIMAGES_FROM, height.to_be_bytes());
+        batch.put_cf(meta, META_FIRST_BLOCK, height.to_be_bytes());
+        batch.put_cf(meta, validators_key(height + 1), enc(&validators));
+        self.write_synced(batch)?;
+        self.set_latest_header(&block.header);
+        Ok(())
     }
 
     /// Directory of the database.
@@ -474,6 +561,7 @@ impl Store {
         let meta = cf(&self.db, CF_META);
         batch.put_cf(meta, META_GENESIS_HASH, given.0);
         batch.put_cf(meta, META_CHAIN_ID, header.chain_id.as_bytes());
+        batch.put_cf(meta, META_PREIMAGES_FROM, 0u64.to_be_bytes());
         self.write_synced(batch)?;
         self.set_latest_header(header);
         Ok(GenesisInit::Created)
@@ -951,9 +1039,13 @@ impl Store {
         batch.put_cf(cf(&self.db, CF_BLOCKS), height.to_be_bytes(), enc(block));
         batch.put_cf(cf(&self.db, CF_BLOCK_HASHES), hash.0, height.to_be_bytes());
         let state = cf(&self.db, CF_STATE);
+        let keys = cf(&self.db, CF_TREE_KEYS);
         for (k, v) in writes {
             match v {
-                Some(v) => batch.put_cf(state, k, v),
+                Some(v) => {
+                    batch.put_cf(state, k, v);
+                    batch.put_cf(keys, proof::key_hash(k).0, k);
+                }
                 None => batch.delete_cf(state, k),
             }
         }

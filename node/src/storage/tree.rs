@@ -79,7 +79,7 @@ fn decode_node_key(bytes: &[u8]) -> Result<NodeKey, StorageError> {
 
 /// `key_hash || version (big endian)`: the newest value at or below a version is one
 /// `seek_for_prev` away.
-fn value_key(version: Version, key_hash: &KeyHash) -> Vec<u8> {
+pub(crate) fn value_key(version: Version, key_hash: &KeyHash) -> Vec<u8> {
     let mut k = Vec::with_capacity(40);
     k.extend_from_slice(&key_hash.0);
     k.extend_from_slice(&version.to_be_bytes());
@@ -225,7 +225,7 @@ impl TreeReader for TreeSource<'_> {
     }
 }
 
-fn encode_value(value: &Option<OwnedValue>) -> Vec<u8> {
+pub(crate) fn encode_value(value: &Option<OwnedValue>) -> Vec<u8> {
     match value {
         None => vec![0],
         Some(v) => {
@@ -237,7 +237,7 @@ fn encode_value(value: &Option<OwnedValue>) -> Vec<u8> {
     }
 }
 
-fn decode_value(bytes: &[u8]) -> anyhow::Result<Option<OwnedValue>> {
+pub(crate) fn decode_value(bytes: &[u8]) -> anyhow::Result<Option<OwnedValue>> {
     match bytes.split_first() {
         Some((0, [])) => Ok(None),
         Some((1, v)) => Ok(Some(v.to_vec())),
