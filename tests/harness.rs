@@ -111,6 +111,8 @@ pub struct Member {
     pub launcher: Vec<String>,
     /// Extra environment for the node (e.g. a faked clock).
     pub env: Vec<(String, String)>,
+    /// Extra arguments of `caihong start` (e.g. `--state-sync`).
+    pub start_args: Vec<String>,
     process: Option<Child>,
 }
 
@@ -215,6 +217,7 @@ impl Alliance {
                     p2p: m.p2p,
                     launcher: Vec::new(),
                     env: Vec::new(),
+                    start_args: Vec::new(),
                     process: None,
                 })
                 .collect(),
@@ -265,6 +268,7 @@ impl Alliance {
             p2p,
             launcher: Vec::new(),
             env: Vec::new(),
+            start_args: Vec::new(),
             process: None,
         });
         self.members.len() - 1
@@ -319,6 +323,7 @@ impl Alliance {
         let child = command
             .args(["start", "--home"])
             .arg(&member.home)
+            .args(&member.start_args)
             .env("RUST_LOG", "info,libp2p=warn")
             .envs(member.env.iter().map(|(k, v)| (k, v)))
             .stdout(log.try_clone().unwrap())

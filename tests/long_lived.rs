@@ -6,7 +6,10 @@
 //! - under load, a member that keeps only recent state versions proves those and answers
 //!   `410 STATE_PRUNED` for older ones while an archive member proves any; online backups
 //!   taken while blocks commit each restore to whole blocks, and a member restored into a new
-//!   home from one catches up and agrees.
+//!   home from one catches up and agrees;
+//! - a city admitted by vote starts with `--state-sync`: it verifies the headers from genesis,
+//!   restores the state at the tip from its peers' chunks, and is a validator whose blocks and
+//!   state roots are the others' from its first block on.
 
 mod harness;
 mod workload;
@@ -65,6 +68,7 @@ fn a_chain_that_runs_for_years() {
     }
     an_idle_chain_waits_for_transactions(&mut a);
     pruning_and_backups_under_load(&mut a);
+    a_new_city_joins_by_state_sync(&mut a);
 }
 
 fn an_idle_chain_waits_for_transactions(a: &mut Alliance) {
@@ -331,4 +335,89 @@ fn new_home_like(a: &Alliance, i: usize, name: &str) -> PathBuf {
         std::fs::copy(from.join(file), to.join(file)).unwrap();
     }
     to
+}
+
+fn a_new_city_joins_by_state_sync(a: &mut Alliance) {
+    let new = a.add_home("lanzhou");
+    let home = a.members[new].home.to_str().unwrap().to_string();
+    let p2p = a.members[new].p2p.clone();
+    let v = tx(
+        a,
+        0,
+        &[
+            "governance",
+            "propose-add-member",
+            "--id",
+            "lanzhou",
+            "--name",
+            "兰州市公共资源交易中心",
+            "--region",
+            "620100",
+            "--new-home",
+            &home,
+            "--p2p",
+            &p2p,
+        ],
+    );
+    let id = v["output"]["Proposal"]
+        .as_u64()
+        .expect("proposal id")
+        .to_string();
+    tx(a, 1, &["governance", "vote", "--proposal", &id]);
+    tx(a, 2, &["governance", "vote", "--proposal", &id]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let applied = loop {
+        let p = a.get(0, &format!("/v1/governance/proposals/{id}"));
+        if let Some(h) = p["status"]["Applied"]["height"].as_u64() {
+            break h;
+        }
+        assert!(Instant::now() < deadline, "not applied: {p}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    for i in 0..new {
+        a.wait_height(i, applied, Duration::from_secs(30));
+    }
+    a.members[new].start_args = vec!["--state-sync".into()];
+    a.start(new);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while a.status(new)["validator"] != true {
+        assert!(
+            Instant::now() < deadline,
+            "the new city is not a validator:\n{}",
+            a.log_tail(new)
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let log = std::fs::read_to_string(a.log_path(new)).unwrap();
+    assert!(log.contains("started from a state snapshot"), "{log}");
+    // It did not replay: no block below its snapshot is in its store.
+    let first: u64 = log
+        .lines()
+        .find(|l| l.contains("started from a state snapshot"))
+        .and_then(|l| l.split("height=").nth(1))
+        .and_then(|h| h.split_whitespace().next())
+        .and_then(|h| h.parse().ok())
+        .expect("the snapshot's height in the log");
+    assert!(
+        first >= applied,
+        "snapshot at {first}, change applied at {applied}"
+    );
+    assert_eq!(
+        get(&format!("{}/v1/blocks/{}", a.api(new), first - 1))
+            .err()
+            .map(|e| e.status),
+        Some(404)
+    );
+    // A transaction through the new city commits, and every member agrees from its first
+    // block to the tip.
+    let key = a.admin_key(0);
+    let nonce = a.next_nonce(new, &key);
+    let tx5 = a.sign(&key, nonce, register_subject("150100", 5));
+    let answer = a.submit(new, &tx5, true).expect("submitted");
+    assert_eq!(answer.status, TxState::Committed, "{answer:?}");
+    let tip = answer.height.expect("committed");
+    wait_all(a, tip, Duration::from_secs(30));
+    for h in first..=tip {
+        assert_eq!(a.block_ids(new, h), a.block_ids(0, h), "height {h}");
+    }
 }

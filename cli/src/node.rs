@@ -19,6 +19,11 @@ pub struct StartArgs {
     /// Log lines as JSON (overrides config.toml).
     #[arg(long)]
     pub log_json: bool,
+    /// With an empty data/ (a new member), start from a state snapshot the members serve,
+    /// verified from genesis, instead of replaying every block; ignored when data/ holds the
+    /// chain.
+    #[arg(long)]
+    pub state_sync: bool,
 }
 
 #[derive(Debug, Args)]
@@ -150,7 +155,10 @@ pub fn start(args: StartArgs) -> anyhow::Result<ExitCode> {
                 _ = term.recv() => {}
             }
         };
-        caihong_node::runtime::run(home, shutdown).await
+        let options = caihong_node::runtime::RunOptions {
+            state_sync: args.state_sync,
+        };
+        caihong_node::runtime::run(home, options, shutdown).await
     })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -621,43 +621,27 @@ async fn light_blocks(
 }
 
 fn light_answer(s: &Shared, from: u64, last: u64, bodies: bool) -> Result<Vec<u8>, ApiError> {
-    let history = s.store.validator_history().map_err(internal)?;
-    let mut blocks = Vec::new();
-    let mut size = 0;
-    for height in from..=last {
-        let missing = || internal(format!("block {height} is missing from the store"));
-        let block = s
-            .store
-            .block(height)
-            .map_err(internal)?
-            .ok_or_else(missing)?;
-        let certificate = s
-            .store
-            .commit_certificate(height)
-            .map_err(internal)?
-            .ok_or_else(missing)?;
-        let body = if bodies {
-            Some(light_body(s, &block)?)
-        } else {
-            None
-        };
-        let next_validators = history
-            .iter()
-            .find(|(h, _)| *h == height + 1)
-            .map(|(_, keys)| keys.clone());
-        let item = light::LightBlock {
-            header: block.header,
-            certificate,
-            body,
-            next_validators,
-        };
-        size += light::encode_light(std::slice::from_ref(&item)).len();
-        blocks.push(item);
-        if size > light::LIGHT_ANSWER_BYTES {
-            break;
-        }
+    let first = s.store.first_block().map_err(internal)?;
+    if from < first {
+        return Err(ApiError(
+            StatusCode::GONE,
+            format!(
+                "this member started from a state snapshot at height {first} and holds no \
+                 blocks below it; ask a member that has every block"
+            ),
+            Some("BEFORE_SNAPSHOT"),
+        ));
     }
+    let blocks = light::serve(&s.store, from, last, |block| {
+        bodies.then(|| light_body(s, block)).transpose()
+    })?;
     Ok(light::encode_light(&blocks))
+}
+
+impl From<crate::storage::StorageError> for ApiError {
+    fn from(e: crate::storage::StorageError) -> Self {
+        internal(e)
+    }
 }
 
 fn light_body(s: &Shared, block: &crate::block::Block) -> Result<light::LightBody, ApiError> {

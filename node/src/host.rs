@@ -90,6 +90,8 @@ pub struct ConsensusHost {
     /// The height that waits for something to order before it starts.
     waiting: Option<u64>,
     idle: Idle,
+    /// Serves peers' state sync requests, bounded.
+    snapshots: crate::state_sync::Server,
     rounds_this_height: u32,
     committed_txs: u64,
 }
@@ -140,6 +142,7 @@ impl ConsensusHost {
                 empty_blocks: 0,
                 since: Instant::now(),
             },
+            snapshots: crate::state_sync::Server::default(),
             rounds_this_height: 0,
             committed_txs: 0,
         })
@@ -508,6 +511,10 @@ impl ConsensusHost {
                     let answer = serve_blocks(&store, limit, from, to);
                     let _ = respond.respond(codec::encode(&answer));
                 });
+            }
+            Ok(other) => {
+                let served = self.snapshots.serve(&self.shared.store, &other, respond);
+                debug_assert!(served, "every other request is state sync's");
             }
             Err(_) => {
                 let _ = respond.respond(codec::encode(&SyncResponse { blocks: vec![] }));

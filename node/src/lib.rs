@@ -57,6 +57,7 @@ pub mod runtime;
 pub mod shared;
 pub mod sigbatch;
 pub mod signer_state;
+pub mod state_sync;
 pub mod storage;
 pub mod tls;
 pub mod wire;

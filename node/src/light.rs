@@ -24,8 +24,8 @@ use caihong_chaincode::{
 use caihong_consensus::{ChainId, CommitCertificate, ValidatorSet};
 use serde::{Deserialize, Serialize};
 
-use crate::block::{BlockError, Header, validators_hash};
-use crate::storage::StateProof;
+use crate::block::{Block, BlockError, Header, validators_hash};
+use crate::storage::{StateProof, StorageError, Store};
 
 /// Most blocks one light request returns.
 pub const MAX_LIGHT_BLOCKS: u64 = 500;
@@ -59,6 +59,42 @@ pub fn decode_light(bytes: &[u8]) -> Result<Vec<LightBlock>, String> {
     light_codec()
         .deserialize(bytes)
         .map_err(|e| format!("light answer does not decode: {e}"))
+}
+
+/// Light blocks `from..=last` from `store`, each with the body `body` makes, stopping once
+/// the answer passes [`LIGHT_ANSWER_BYTES`] (it holds at least one block). Every height must
+/// be in the store (callers check against [`Store::first_block`]).
+pub fn serve<E: From<StorageError>>(
+    store: &Store,
+    from: u64,
+    last: u64,
+    mut body: impl FnMut(&Block) -> Result<Option<LightBody>, E>,
+) -> Result<Vec<LightBlock>, E> {
+    let history = store.validator_history()?;
+    let mut blocks = Vec::new();
+    let mut size = 0;
+    for height in from..=last {
+        let missing = || StorageError::corrupt("blocks", format!("block {height}"), "missing");
+        let block = store.block(height)?.ok_or_else(missing)?;
+        let certificate = store.commit_certificate(height)?.ok_or_else(missing)?;
+        let body = body(&block)?;
+        let next_validators = history
+            .iter()
+            .find(|(h, _)| *h == height + 1)
+            .map(|(_, keys)| keys.clone());
+        let item = LightBlock {
+            header: block.header,
+            certificate,
+            body,
+            next_validators,
+        };
+        size += encode_light(std::slice::from_ref(&item)).len();
+        blocks.push(item);
+        if size > LIGHT_ANSWER_BYTES {
+            break;
+        }
+    }
+    Ok(blocks)
 }
 
 /// One block as a light client receives it.

@@ -34,15 +34,24 @@ use crate::pipeline::{HeightPipeline, Proposer};
 use crate::shared::{Shared, Status};
 use crate::storage::Store;
 
+/// How a node starts.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions {
+    /// With a store that holds only genesis, start from a peer's state snapshot
+    /// ([`crate::state_sync`]) instead of replaying every block.
+    pub state_sync: bool,
+}
+
 /// Runs a member node until `shutdown` resolves.
 pub async fn run(
     home: Home,
+    options: RunOptions,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let chain_id = home.genesis.chain_id.clone();
     let node_key = PublicKey::from(&home.node_key.verifying_key());
-    let store = open_store(&home, node_key)?;
-    let (net, net_events) = start_network(&home, &store, node_key).await?;
+    let store = open_store(&home)?;
+    let (net, mut net_events) = start_network(&home, &store, node_key).await?;
     let mempool = Arc::new(Mutex::new(Mempool::new(
         home.config.mempool.capacity,
         home.config.mempool.per_signer,
@@ -73,6 +82,10 @@ pub async fn run(
     crate::retention::spawn(store.clone(), home.config.storage.keep_state_versions);
     let api = crate::api::serve(shared.clone(), &home.config.api, &home.dir).await?;
     info!(member = %home.config.member, api = %api, p2p = %home.config.p2p.listen, "node started");
+    if options.state_sync {
+        net_events = state_sync(&home, &store, &shared, &net, net_events, node_key).await?;
+    }
+    check_node_key(&store, &home, node_key)?;
 
     let consensus = start_consensus(&home, &store, &shared)?;
     let cfg = &home.config.consensus;
@@ -108,8 +121,57 @@ pub async fn run(
     routed
 }
 
-/// Opens the store, puts the genesis block in a new one, and checks the node key.
-fn open_store(home: &Home, node_key: PublicKey) -> anyhow::Result<Arc<Store>> {
+/// `--state-sync`: a store with only genesis starts from a peer's snapshot; what arrives from
+/// the network meanwhile is dropped (peers resend what matters, and block sync catches up).
+async fn state_sync(
+    home: &Home,
+    store: &Store,
+    shared: &Shared,
+    net: &NetworkHandle,
+    mut events: mpsc::Receiver<NetworkEvent>,
+    node_key: PublicKey,
+) -> anyhow::Result<mpsc::Receiver<NetworkEvent>> {
+    let height = store.latest_height()?.unwrap_or(0);
+    if height > 0 {
+        info!(
+            height,
+            "--state-sync: the store already holds the chain; going on from it"
+        );
+        return Ok(events);
+    }
+    shared.status.write().expect("status").syncing = true;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let drain = tokio::spawn(async move {
+        tokio::pin!(stopped);
+        loop {
+            tokio::select! {
+                _ = &mut stopped => return events,
+                event = events.recv() => if event.is_none() { return events },
+            }
+        }
+    });
+    let synced = crate::state_sync::run(home, store, net).await;
+    let _ = stop.send(());
+    let events = drain.await.context("state sync's network drain")?;
+    let report = synced?;
+    info!(
+        height = report.height,
+        entries = report.entries,
+        headers_seconds = report.headers_seconds,
+        state_seconds = report.state_seconds,
+        refused_peers = report.refused.len(),
+        "started from a state snapshot"
+    );
+    let members = current_members(store)?;
+    let _ = net
+        .set_allowed(members.iter().map(|(k, _)| k.0).collect())
+        .await;
+    let _ = net.set_peers(dial_list(home, &members, node_key)).await;
+    Ok(events)
+}
+
+/// Opens the store and puts the genesis block in a new one.
+fn open_store(home: &Home) -> anyhow::Result<Arc<Store>> {
     // Every StorageError names the data directory.
     let store = Store::open(home.data_dir())?;
     let writes = home
@@ -117,7 +179,6 @@ fn open_store(home: &Home, node_key: PublicKey) -> anyhow::Result<Arc<Store>> {
         .initial_state()
         .map_err(|e| anyhow::anyhow!("genesis: {e}"))?;
     store.init_genesis(&writes, &genesis_header(&home.genesis, &writes))?;
-    check_node_key(&store, home, node_key)?;
     Ok(Arc::new(store))
 }
 

@@ -38,7 +38,17 @@ pub enum SyncRequest {
     /// without the body, which it lost with its memory; the peers validated the block but may
     /// not have committed it yet (they wait for this member's precommit).
     Body { height: u64, hash: Hash },
+    /// Light blocks (headers, certificates, validator set changes) from `from`, at most
+    /// `count`, answered with the bytes of `light::encode_light`: how a node starting by
+    /// state sync verifies the chain up to the snapshot's height.
+    Light { from: u64, count: u64 },
+    /// A chunk of the state at `height` after key hash `after` (from the first when `None`),
+    /// answered with a [`SnapshotAnswer`].
+    Snapshot { height: u64, after: Option<Hash> },
 }
+
+/// The answer to [`SyncRequest::Snapshot`]: a chunk, or why not (a pruned height, busy).
+pub type SnapshotAnswer = Result<crate::storage::snapshot::SnapshotChunk, String>;
 
 /// The answer to [`SyncRequest::Blocks`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
