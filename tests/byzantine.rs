@@ -3,6 +3,8 @@
 //! stay safe (one chain, every acknowledged transaction on it once) and live, refuse its bad
 //! blocks, record evidence that verifies on its own, and remove it by governance on the basis
 //! of that evidence; afterwards the three commit without it.
+//! A member that serves corrupt state snapshot chunks is refused by a node starting with
+//! `--state-sync`, which finishes from the honest members.
 //!
 //! Built only with `--features byzantine` (tests/run-all.sh runs it); release builds lack the
 //! feature.
@@ -143,4 +145,54 @@ fn honest_members_survive_an_equivocating_member_and_remove_it_by_evidence() {
         a.wait_height(i, h + 5, MINUTE);
     }
     a.assert_same_chain(&honest, h + 5);
+}
+
+#[test]
+fn state_sync_refuses_a_member_serving_corrupt_chunks() {
+    let mut a = Alliance::create(4);
+    let (byz, joiner) = (3, 2);
+    a.members[byz].env = vec![("CAIHONG_BYZANTINE".into(), "corrupt-snapshots".into())];
+    for i in 0..4 {
+        a.start(i);
+    }
+    // State to restore: a few hundred keys from a short load.
+    let workload = Workload::start_on(&a, &[0, 1], 2, 12, None);
+    let start = a.height(0).unwrap();
+    a.wait_height(0, start + 25, MINUTE);
+    let history = workload.finish();
+    let tip = workload::common_tip(&a, &[0, 1, 3], &history);
+
+    // Baotou's disk is replaced: its home keeps the keys and signer state, data/ is empty. It
+    // asks for small chunks, so every peer serves some.
+    a.stop(joiner);
+    a.wipe(joiner);
+    a.members[joiner].start_args = vec!["--state-sync".into()];
+    a.members[joiner].env = vec![("CAIHONG_STATE_SYNC_CHUNK_BYTES".into(), "2048".into())];
+    a.start(joiner);
+    a.wait_height(joiner, tip, MINUTE);
+    let log = std::fs::read_to_string(a.log_path(joiner)).unwrap();
+    assert!(log.contains("started from a state snapshot"), "{log}");
+    let byz_key = hex::encode(a.home(byz).node_key.verifying_key().to_bytes());
+    let refused = log
+        .lines()
+        .find(|l| l.contains("not asked again"))
+        .unwrap_or_else(|| panic!("the corrupt peer was not refused:\n{log}"));
+    assert!(refused.contains(&byz_key), "{refused}");
+    assert!(refused.contains("does not verify"), "{refused}");
+    let first: u64 = log
+        .lines()
+        .find(|l| l.contains("started from a state snapshot"))
+        .and_then(|l| l.split("height=").nth(1))
+        .and_then(|h| h.split_whitespace().next())
+        .and_then(|h| h.parse().ok())
+        .expect("the snapshot's height in the log");
+    let h = a.height(0).unwrap();
+    a.wait_height(joiner, h, MINUTE);
+    for height in first..=h {
+        let ids = |i| {
+            let b = a.get(i, &format!("/v1/blocks/{height}"));
+            (b["hash"].to_string(), b["state_root"].to_string())
+        };
+        assert_eq!(ids(joiner), ids(0), "height {height}");
+    }
 }

@@ -7,6 +7,8 @@
 //! - `double-vote`: after every prevote or precommit, sign and send a conflicting one (nil for
 //!   a value, a made-up value for nil);
 //! - `bad-state-root`: propose blocks whose header carries a wrong state root;
+//! - `corrupt-snapshots`: serve state snapshot chunks with one value changed (a node starting
+//!   by state sync must refuse them and finish from the other members);
 //! - `crash-after-lock`: not a misbehaviour but a crash no outside signal can time: when the
 //!   file `HOME/crash-after-lock` exists and the safety state just persisted is a precommit
 //!   that locked in its own round, delete the file and abort, so the lock is on disk and the
@@ -28,6 +30,7 @@ pub struct Byzantine {
     equivocate: bool,
     double_vote: bool,
     bad_state_root: bool,
+    corrupt_snapshots: bool,
     /// The arming file of `crash-after-lock`.
     crash_after_lock: Option<PathBuf>,
     signer: Ed25519Signer,
@@ -49,6 +52,7 @@ impl Byzantine {
             equivocate: false,
             double_vote: false,
             bad_state_root: false,
+            corrupt_snapshots: false,
             crash_after_lock: None,
             signer: Ed25519Signer::new(key.clone()),
             chain_id: ChainId::new(chain_id.to_string()),
@@ -58,10 +62,11 @@ impl Byzantine {
                 "equivocate" => b.equivocate = true,
                 "double-vote" => b.double_vote = true,
                 "bad-state-root" => b.bad_state_root = true,
+                "corrupt-snapshots" => b.corrupt_snapshots = true,
                 "crash-after-lock" => b.crash_after_lock = Some(home.join("crash-after-lock")),
                 other => anyhow::bail!(
                     "CAIHONG_BYZANTINE: unknown behaviour {other:?} (equivocate, double-vote, \
-                     bad-state-root, crash-after-lock)"
+                     bad-state-root, corrupt-snapshots, crash-after-lock)"
                 ),
             }
         }
@@ -120,4 +125,11 @@ impl Byzantine {
 fn other_value(value: Option<ValueId>) -> ValueId {
     let seed = value.map(|v| v.0).unwrap_or([0; 32]);
     caihong_consensus::Hash(Hash::of_parts(&[&seed, b"byzantine"]).0)
+}
+
+impl Byzantine {
+    /// Whether this member serves state snapshot chunks with a value changed.
+    pub fn corrupts_snapshots(&self) -> bool {
+        self.corrupt_snapshots
+    }
 }

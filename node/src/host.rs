@@ -124,6 +124,12 @@ impl ConsensusHost {
         #[cfg(feature = "byzantine")]
         let byzantine =
             crate::byzantine::Byzantine::from_env(&home.node_key, &shared.chain_id, &home.dir)?;
+        #[allow(unused_mut)]
+        let mut snapshots = crate::state_sync::Server::default();
+        #[cfg(feature = "byzantine")]
+        {
+            snapshots.corrupt = byzantine.as_ref().is_some_and(|b| b.corrupts_snapshots());
+        }
         Ok(ConsensusHost {
             node_key: PublicKey::from(&home.node_key.verifying_key()),
             safety_path: crate::signer_state::path(&home.dir),
@@ -142,7 +148,7 @@ impl ConsensusHost {
                 empty_blocks: 0,
                 since: Instant::now(),
             },
-            snapshots: crate::state_sync::Server::default(),
+            snapshots,
             rounds_this_height: 0,
             committed_txs: 0,
         })

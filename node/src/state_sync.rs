@@ -61,12 +61,17 @@ pub struct Report {
 #[derive(Debug, Clone)]
 pub struct Server {
     slots: Arc<Semaphore>,
+    /// Test-only (`byzantine` feature): change a value in every chunk served.
+    #[cfg(feature = "byzantine")]
+    pub corrupt: bool,
 }
 
 impl Default for Server {
     fn default() -> Self {
         Server {
             slots: Arc::new(Semaphore::new(SERVING_SLOTS)),
+            #[cfg(feature = "byzantine")]
+            corrupt: false,
         }
     }
 }
@@ -82,7 +87,11 @@ impl Server {
                     let _ = respond.respond(light_answer(&store, from, count));
                 });
             }
-            SyncRequest::Snapshot { height, after } => {
+            SyncRequest::Snapshot {
+                height,
+                after,
+                max_bytes,
+            } => {
                 let Ok(slot) = self.slots.clone().try_acquire_owned() else {
                     let busy: SnapshotAnswer =
                         Err("busy serving other snapshot chunks; retry shortly".into());
@@ -90,10 +99,19 @@ impl Server {
                     return true;
                 };
                 let store = store.clone();
+                #[cfg(feature = "byzantine")]
+                let corrupt = self.corrupt;
                 tokio::task::spawn_blocking(move || {
-                    let answer: SnapshotAnswer = store
-                        .snapshot_chunk(height, after, CHUNK_BYTES)
+                    #[allow(unused_mut)]
+                    let mut answer: SnapshotAnswer = store
+                        .snapshot_chunk(height, after, (max_bytes as usize).min(CHUNK_BYTES))
                         .map_err(|e| e.to_string());
+                    #[cfg(feature = "byzantine")]
+                    if let (true, Ok(chunk)) = (corrupt, &mut answer)
+                        && let Some((_, value)) = chunk.entries.first_mut()
+                    {
+                        value.push(0xff);
+                    }
                     let bytes = codec::encode(&answer);
                     let len = bytes.len();
                     let _ = respond.respond(bytes);
@@ -122,6 +140,19 @@ fn light_answer(store: &Store, from: u64, count: u64) -> Vec<u8> {
         light::serve(store, from, last, |_| Ok(None))
     })();
     light::encode_light(&blocks.unwrap_or_default())
+}
+
+/// The chunk size a joining node asks for: [`CHUNK_BYTES`], or in the test-only `byzantine`
+/// build `CAIHONG_STATE_SYNC_CHUNK_BYTES` (small chunks, so that every peer serves some).
+fn chunk_bytes() -> u32 {
+    #[cfg(feature = "byzantine")]
+    if let Some(n) = std::env::var("CAIHONG_STATE_SYNC_CHUNK_BYTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        return n;
+    }
+    CHUNK_BYTES as u32
 }
 
 /// The peers a joining node asks, in turn; those that sent something false are dropped.
@@ -223,12 +254,14 @@ pub async fn run(home: &Home, store: &Store, net: &NetworkHandle) -> anyhow::Res
     let block = fetch_block(&mut peers, &tip).await?;
     let started = Instant::now();
     let mut restore = SnapshotRestore::new(store, height, tip.header.state_root)?;
+    let chunk_bytes = chunk_bytes();
     let mut chunks = 0;
     let mut logged = Instant::now();
     while !restore.is_done() {
         let request = SyncRequest::Snapshot {
             height,
             after: restore.after(),
+            max_bytes: chunk_bytes,
         };
         let Some((peer, bytes)) = peers.ask_next(&request).await? else {
             continue;

@@ -42,9 +42,13 @@ pub enum SyncRequest {
     /// `count`, answered with the bytes of `light::encode_light`: how a node starting by
     /// state sync verifies the chain up to the snapshot's height.
     Light { from: u64, count: u64 },
-    /// A chunk of the state at `height` after key hash `after` (from the first when `None`),
-    /// answered with a [`SnapshotAnswer`].
-    Snapshot { height: u64, after: Option<Hash> },
+    /// A chunk of the state at `height` after key hash `after` (from the first when `None`)
+    /// of about `max_bytes` (the server caps it), answered with a [`SnapshotAnswer`].
+    Snapshot {
+        height: u64,
+        after: Option<Hash>,
+        max_bytes: u32,
+    },
 }
 
 /// The answer to [`SyncRequest::Snapshot`]: a chunk, or why not (a pruned height, busy).
