@@ -179,12 +179,8 @@ fn state_sync_refuses_a_member_serving_corrupt_chunks() {
         .unwrap_or_else(|| panic!("the corrupt peer was not refused:\n{log}"));
     assert!(refused.contains(&byz_key), "{refused}");
     assert!(refused.contains("does not verify"), "{refused}");
-    let first: u64 = log
-        .lines()
-        .find(|l| l.contains("started from a state snapshot"))
-        .and_then(|l| l.split("height=").nth(1))
-        .and_then(|h| h.split_whitespace().next())
-        .and_then(|h| h.parse().ok())
+    let first = a
+        .snapshot_height(joiner)
         .expect("the snapshot's height in the log");
     let h = a.height(0).unwrap();
     a.wait_height(joiner, h, MINUTE);

@@ -274,6 +274,17 @@ impl Alliance {
         self.members.len() - 1
     }
 
+    /// The height member `i` started from by state sync, as its log says.
+    pub fn snapshot_height(&self, i: usize) -> Option<u64> {
+        std::fs::read_to_string(self.log_path(i))
+            .ok()?
+            .lines()
+            .find(|l| l.contains("started from a state snapshot"))
+            .and_then(|l| l.split("height=").nth(1))
+            .and_then(|h| h.split_whitespace().next())
+            .and_then(|h| h.parse().ok())
+    }
+
     pub fn log_path(&self, i: usize) -> PathBuf {
         self.members[i].home.join("node.log")
     }

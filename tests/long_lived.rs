@@ -391,12 +391,8 @@ fn a_new_city_joins_by_state_sync(a: &mut Alliance) {
     let log = std::fs::read_to_string(a.log_path(new)).unwrap();
     assert!(log.contains("started from a state snapshot"), "{log}");
     // It did not replay: no block below its snapshot is in its store.
-    let first: u64 = log
-        .lines()
-        .find(|l| l.contains("started from a state snapshot"))
-        .and_then(|l| l.split("height=").nth(1))
-        .and_then(|h| h.split_whitespace().next())
-        .and_then(|h| h.parse().ok())
+    let first = a
+        .snapshot_height(new)
         .expect("the snapshot's height in the log");
     assert!(
         first >= applied,
