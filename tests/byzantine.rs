@@ -4,7 +4,8 @@
 //! blocks, record evidence that verifies on its own, and remove it by governance on the basis
 //! of that evidence; afterwards the three commit without it.
 //! A member that serves corrupt state snapshot chunks is refused by a node starting with
-//! `--state-sync`, which finishes from the honest members.
+//! `--state-sync`, which finishes from the honest members. An alliance whose every member
+//! crashed right after locking on a block (here a one-member one) restarts and commits it.
 //!
 //! Built only with `--features byzantine` (tests/run-all.sh runs it); release builds lack the
 //! feature.
@@ -190,5 +191,55 @@ fn state_sync_refuses_a_member_serving_corrupt_chunks() {
             (b["hash"].to_string(), b["state_root"].to_string())
         };
         assert_eq!(ids(joiner), ids(0), "height {height}");
+    }
+}
+
+/// A node that crashed after precommitting (locking on) a block it had not committed decides
+/// that block again on restart; when no peer can send the body (every member crashed with it,
+/// or the alliance has one member) it must have kept the body itself.
+#[test]
+fn a_lone_member_that_crashed_after_locking_restarts_and_commits() {
+    let mut a = Alliance::create(1);
+    a.members[0].env = vec![("CAIHONG_BYZANTINE".into(), "crash-after-lock".into())];
+    a.start(0);
+    a.wait_height(0, 1, MINUTE);
+    let arm = a.members[0].home.join("crash-after-lock");
+    std::fs::write(&arm, b"").unwrap();
+    // A transaction makes a block to lock on (the chain waits for transactions otherwise).
+    let key = a.admin_key(0);
+    let nonce = a.next_nonce(0, &key);
+    let tx = a.sign(&key, nonce, harness::register_subject("150100", 1));
+    let _ = a.submit(0, &tx, false);
+    let armed = std::time::Instant::now();
+    while a.is_running(0) {
+        assert!(
+            armed.elapsed() < MINUTE,
+            "no crash after locking:\n{}",
+            a.log_tail(0)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        !arm.exists(),
+        "exited without the armed crash:\n{}",
+        a.log_tail(0)
+    );
+    let height = a.height(0);
+    assert!(height.is_none(), "the node is down");
+    a.kill(0);
+    a.start(0);
+    // The mempool went with the crash: the transaction commits only in the locked block.
+    let deadline = std::time::Instant::now() + MINUTE;
+    loop {
+        let answer = a.client(0).tx(&tx.hash());
+        if matches!(&answer, Ok(t) if t.status == TxState::Committed) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the locked block was not committed after the restart: {answer:?}\n{}",
+            a.log_tail(0)
+        );
+        std::thread::sleep(Duration::from_millis(200));
     }
 }

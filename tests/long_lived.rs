@@ -404,6 +404,13 @@ fn a_new_city_joins_by_state_sync(a: &mut Alliance) {
             .map(|e| e.status),
         Some(404)
     );
+    // Its event feed starts at its snapshot: earlier cursors are told where to go.
+    let early = get(&format!("{}/v1/events?after=0", a.api(new))).unwrap_err();
+    assert_eq!(
+        (early.status, early.body["code"].as_str()),
+        (410, Some("BEFORE_SNAPSHOT"))
+    );
+    get(&format!("{}/v1/events?after={first}", a.api(new))).expect("events after the snapshot");
     // A transaction through the new city commits, and every member agrees from its first
     // block to the tip.
     let key = a.admin_key(0);

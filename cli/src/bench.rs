@@ -66,6 +66,10 @@ pub struct BenchArgs {
     /// Each member's `consensus.block_interval_ms` (default: the node's default).
     #[arg(long)]
     pub block_interval_ms: Option<u64>,
+    /// Each member's `storage.keep_state_versions` (default: 0, every version), to measure
+    /// the disk a pruning member uses per transaction.
+    #[arg(long)]
+    pub keep_state_versions: Option<u64>,
 }
 
 /// Every node process started; killed when dropped, so no exit path leaves one running.
@@ -348,13 +352,16 @@ struct Observed {
 /// every member has committed a block.
 fn start_alliance(args: &BenchArgs, dir: &Path) -> anyhow::Result<(NetworkFile, Nodes)> {
     let net = make_testnet(dir, args.members, args.base_port, "caihong-bench")?;
-    if let Some(interval) = args.block_interval_ms {
-        for m in &net.members {
-            let path = Home::config_path(&m.home);
-            let mut home = Home::load(&m.home)?;
+    for m in &net.members {
+        let path = Home::config_path(&m.home);
+        let mut home = Home::load(&m.home)?;
+        if let Some(interval) = args.block_interval_ms {
             home.config.consensus.block_interval_ms = interval;
-            write_config(&path, &home.config)?;
         }
+        if let Some(keep) = args.keep_state_versions {
+            home.config.storage.keep_state_versions = keep;
+        }
+        write_config(&path, &home.config)?;
     }
     let exe = std::env::current_exe()?;
     let mut nodes = Nodes(Vec::new());

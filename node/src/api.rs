@@ -620,18 +620,28 @@ async fn light_blocks(
         .into_response())
 }
 
-fn light_answer(s: &Shared, from: u64, last: u64, bodies: bool) -> Result<Vec<u8>, ApiError> {
+/// `410 BEFORE_SNAPSHOT` when block `height` is below the first block this member holds (it
+/// started from a state snapshot there).
+fn holds_block(s: &Shared, height: u64, what: &str) -> Result<(), ApiError> {
     let first = s.store.first_block().map_err(internal)?;
-    if from < first {
+    // The snapshot's own block is stored without its receipts: whole blocks start after it.
+    let first_whole = if first > 1 { first + 1 } else { first };
+    if height < first_whole {
         return Err(ApiError(
             StatusCode::GONE,
             format!(
-                "this member started from a state snapshot at height {first} and holds no \
-                 blocks below it; ask a member that has every block"
+                "this member started from a state snapshot at height {first} and holds whole \
+                 blocks from {first_whole} on: ask a member that has every block for {what} \
+                 from height {height}"
             ),
             Some("BEFORE_SNAPSHOT"),
         ));
     }
+    Ok(())
+}
+
+fn light_answer(s: &Shared, from: u64, last: u64, bodies: bool) -> Result<Vec<u8>, ApiError> {
+    holds_block(s, from, "light blocks")?;
     let blocks = light::serve(&s.store, from, last, |block| {
         bodies.then(|| light_body(s, block)).transpose()
     })?;
@@ -1001,6 +1011,11 @@ async fn events(
         Some(text) => Cursor::parse(text.trim()).map_err(bad)?,
         None => Cursor::Block(0),
     };
+    let next_block = match after {
+        Cursor::Block(h) => h + 1,
+        Cursor::Event(h, _) => h,
+    };
+    holds_block(&s, next_block.max(1), "events")?;
     let filter = std::sync::Arc::new(KindFilter::parse(q.kinds.as_deref()).map_err(bad)?);
     let limit = q
         .limit

@@ -89,6 +89,8 @@ pub struct ConsensusHost {
     awaiting_body: Option<AwaitingBody>,
     /// The height that waits for something to order before it starts.
     waiting: Option<u64>,
+    /// Bodies of this height already kept on disk by [`ConsensusHost::hold_bodies`].
+    held_bodies: Vec<Hash>,
     idle: Idle,
     /// Serves peers' state sync requests, bounded.
     snapshots: crate::state_sync::Server,
@@ -144,6 +146,7 @@ impl ConsensusHost {
             events,
             awaiting_body: None,
             waiting: None,
+            held_bodies: Vec::new(),
             idle: Idle {
                 empty_blocks: 0,
                 since: Instant::now(),
@@ -258,6 +261,7 @@ impl ConsensusHost {
     async fn carry_out(&mut self, output: Output) -> anyhow::Result<Option<Input>> {
         match output {
             Output::PersistSafetyState(state) => {
+                self.hold_bodies(&state)?;
                 crate::signer_state::save(&self.safety_path, &state).with_context(|| {
                     format!("saving the signer state {}", self.safety_path.display())
                 })?;
@@ -312,6 +316,24 @@ impl ConsensusHost {
             }
         }
         Ok(None)
+    }
+
+    /// Keeps on disk the bodies of the values the safety state refers to (its lock and its
+    /// valid value), before the state that names them is saved: after a crash consensus may
+    /// decide or re-propose them, and in an alliance whose members all crashed at once (a
+    /// local one on one machine, a one-member one) no peer has them to send.
+    fn hold_bodies(&mut self, state: &caihong_consensus::SafetyState) -> anyhow::Result<()> {
+        for (_, value) in [state.locked, state.valid].into_iter().flatten() {
+            let hash = Hash(value.0);
+            if self.held_bodies.contains(&hash) {
+                continue;
+            }
+            if let Some(block) = self.pipeline.body(&hash) {
+                self.shared.store.hold_body(block)?;
+                self.held_bodies.push(hash);
+            }
+        }
+        Ok(())
     }
 
     /// Sends `event` back to the host after `after`.
@@ -586,6 +608,10 @@ impl ConsensusHost {
     ) -> anyhow::Result<Option<Input>> {
         let report = self.pipeline.commit(height, hash, &certificate)?;
         self.committed_txs += report.txs as u64;
+        if !self.held_bodies.is_empty() {
+            self.held_bodies.clear();
+            self.shared.store.release_bodies_through(height)?;
+        }
         // Queued before the API's waiters hear of the commit, so a client that sends its next
         // transaction at once finds the mempool rechecked.
         crate::intake::committed(&self.shared.intake);

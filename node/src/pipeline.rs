@@ -164,6 +164,13 @@ impl HeightPipeline {
         proposer: Proposer,
     ) -> anyhow::Result<Self> {
         let latest = store.latest_height()?.context("the store has no genesis")?;
+        // Bodies this node locked on or kept as valid before a restart (see Store::hold_body).
+        store.release_bodies_through(latest)?;
+        let bodies: HashMap<Hash, Block> = store
+            .held_bodies(latest + 1)?
+            .into_iter()
+            .map(|b| (b.hash(), b))
+            .collect();
         let members = current_members(&store)?;
         let validator_keys: Vec<PublicKey> = members.iter().map(|(k, _)| *k).collect();
         let now = Instant::now();
@@ -175,7 +182,7 @@ impl HeightPipeline {
             validators: validator_set(&validator_keys).context("the members' validator set")?,
             validator_keys,
             members,
-            bodies: HashMap::new(),
+            bodies,
             next_bodies: HashMap::new(),
             executed: HashMap::new(),
             ahead: None,

@@ -142,6 +142,9 @@ const META_OLDEST_TREE_VERSION: &[u8] = b"oldest_tree_version";
 /// The first height from which every key the state holds is in `tree_keys`: a database from
 /// before the index has it filled from its state when opened, so its snapshots start there.
 const META_PREIMAGES_FROM: &[u8] = b"preimages_from";
+/// `held_body/{height}{hash}` → a block body the node's safety state refers to (its lock or
+/// valid value), kept until the height is committed.
+const META_HELD_BODY_PREFIX: &[u8] = b"held_body/";
 /// The first block a store holds after genesis: above 1 for a store started from a state
 /// snapshot.
 const META_FIRST_BLOCK: &[u8] = b"first_block";
@@ -481,6 +484,53 @@ impl Store {
         self.write_synced(batch)?;
         self.set_latest_header(&block.header);
         Ok(())
+    }
+
+    /// Keeps the body of a block this node locked on or may re-propose, synced: after a
+    /// crash consensus may decide or re-propose it, and when every member crashed at once no
+    /// peer holds it either.
+    pub fn hold_body(&self, block: &Block) -> Result<(), StorageError> {
+        let key = [
+            META_HELD_BODY_PREFIX,
+            &block.header.height.to_be_bytes(),
+            &block.hash().0,
+        ]
+        .concat();
+        let mut batch = WriteBatch::default();
+        batch.put_cf(cf(&self.db, CF_META), key, enc(block));
+        self.write_synced(batch)
+    }
+
+    /// The bodies kept by [`Store::hold_body`] for `height`.
+    pub fn held_bodies(&self, height: u64) -> Result<Vec<Block>, StorageError> {
+        let prefix = [META_HELD_BODY_PREFIX, &height.to_be_bytes()].concat();
+        let meta = cf(&self.db, CF_META);
+        let mut out = Vec::new();
+        for item in self.db.prefix_iterator_cf(meta, &prefix) {
+            let (k, v) = item.map_err(|e| db_error(&self.db, e))?;
+            if !k.starts_with(&prefix) {
+                break;
+            }
+            out.push(dec(CF_META, "held body", &v)?);
+        }
+        Ok(out)
+    }
+
+    /// Drops the kept bodies of heights up to `height` (committed).
+    pub fn release_bodies_through(&self, height: u64) -> Result<(), StorageError> {
+        let meta = cf(&self.db, CF_META);
+        let mut batch = WriteBatch::default();
+        for item in self.db.prefix_iterator_cf(meta, META_HELD_BODY_PREFIX) {
+            let (k, _) = item.map_err(|e| db_error(&self.db, e))?;
+            let Some(rest) = k.strip_prefix(META_HELD_BODY_PREFIX) else {
+                break;
+            };
+            if u64_from(CF_META, "held body height", &rest[..8])? > height {
+                break;
+            }
+            batch.delete_cf(meta, &k);
+        }
+        self.db.write(batch).map_err(|e| db_error(&self.db, e))
     }
 
     /// Directory of the database.
