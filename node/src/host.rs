@@ -16,9 +16,10 @@
 //!   the loop does not.
 //! - A height starts when there is something to order: a runnable transaction, chain work
 //!   that counts blocks ([`caihong_chaincode::exec::block_work_pending`]), a peer's message
-//!   or block for it, or `empty_block_interval_ms` after the last block (block 1 at once). The wait is before
-//!   [`Input::StartHeight`], on every member alike, so no propose timer runs while the chain
-//!   is idle; the first member to start carries the others along with its messages.
+//!   or block for it, or `empty_block_interval_ms` after the last block (block 1 at once).
+//!   The wait is before [`Input::StartHeight`], on every member alike, so no propose timer
+//!   runs while the chain is idle; the first member to start carries the others along with
+//!   its messages.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -191,13 +192,14 @@ impl ConsensusHost {
         // A store that cannot be read is not a reason to stall: the height starts and
         // the error surfaces where the height needs the store.
         let view = self.shared.store.state_view().ok()?;
-        if caihong_chaincode::exec::block_work_pending(&view)
-            || self
-                .shared
-                .mempool
-                .lock()
-                .expect("mempool")
-                .has_runnable(&view)
+        // After every commit under load: the mempool answers first, without the prefix scans.
+        if self
+            .shared
+            .mempool
+            .lock()
+            .expect("mempool")
+            .has_runnable(&view)
+            || caihong_chaincode::exec::block_work_pending(&view)
         {
             return None;
         }
