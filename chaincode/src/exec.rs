@@ -144,7 +144,7 @@ pub fn begin_block(state: &dyn StateReader, block: &BlockContext) -> WriteSet {
 pub fn block_work_pending(state: &dyn StateReader) -> bool {
     [
         keys::EXTRACTION_ANCHOR_PREFIX,
-        keys::EXTRACTION_REVEAL_PREFIX,
+        keys::EXTRACTION_SEAL_PREFIX,
         keys::PENDING_PREFIX,
     ]
     .iter()

@@ -9,7 +9,7 @@ use crate::keys;
 use crate::members::{Member, MemberId, check_region_code, insert_member};
 use crate::params::ChainParams;
 use crate::state::{MemState, Overlay, StateReader, WriteSet};
-use crate::types::{PublicKey, TimestampMs};
+use crate::types::{EncryptionKey, PublicKey, TimestampMs};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GenesisMember {
@@ -19,6 +19,9 @@ pub struct GenesisMember {
     pub node_key: PublicKey,
     pub admin_keys: Vec<PublicKey>,
     pub p2p_address: String,
+    /// X25519 public key for sealed extraction notices (see `experts::seal`).
+    #[serde(default)]
+    pub encryption_key: Option<EncryptionKey>,
 }
 
 /// What every node starts from; its hash identifies the alliance's history.
@@ -78,6 +81,7 @@ impl Genesis {
                     admin_keys: gm.admin_keys.clone(),
                     p2p_address: gm.p2p_address.clone(),
                     joined_height: 0,
+                    encryption_key: gm.encryption_key,
                 },
             );
         }

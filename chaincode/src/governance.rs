@@ -19,7 +19,7 @@ use crate::error::{ErrorCode, TxError, ensure, fail};
 use crate::keys;
 use crate::members::{Member, MemberId, Operator, Role, check_region_code, insert_member, members};
 use crate::state::{Overlay, StateReader, WriteSet};
-use crate::types::PublicKey;
+use crate::types::{EncryptionKey, PublicKey};
 
 /// What a proposal would change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,6 +45,10 @@ pub enum ProposalKind {
     },
     /// Change a chain parameter (链上参数), see [`crate::params::PARAMETER_NAMES`].
     SetParameter { name: String, value: i64 },
+    /// Register or replace a member's X25519 encryption key (登记加密公钥), to which seat
+    /// notices of sealed extractions are encrypted. Notices already sealed stay readable only
+    /// with the key they were sealed to.
+    SetEncryptionKey { member: String, key: EncryptionKey },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -243,6 +247,16 @@ fn check_kind(state: &dyn StateReader, kind: &ProposalKind) -> Result<(), TxErro
             })?;
             key_free(new_key)?;
         }
+        ProposalKind::SetEncryptionKey { member, key } => {
+            ensure(member_exists(member), ErrorCode::NotFound, || {
+                format!("no member {member}")
+            })?;
+            ensure(
+                crate::experts::seal::valid_encryption_key(key),
+                ErrorCode::InvalidInput,
+                || format!("{key} is not a usable X25519 public key (low order)"),
+            )?;
+        }
         ProposalKind::SetParameter { name, value } => {
             params(state)
                 .set(name, *value)
@@ -301,6 +315,7 @@ fn apply_change<S: StateReader>(overlay: &mut Overlay<S>, kind: &ProposalKind, h
                 admin_keys: admin_keys.clone(),
                 p2p_address: p2p_address.trim().to_string(),
                 joined_height: height,
+                encryption_key: None,
             };
             insert_member(overlay, &member);
         }
@@ -351,6 +366,11 @@ fn apply_change<S: StateReader>(overlay: &mut Overlay<S>, kind: &ProposalKind, h
             let mut p = params(&*overlay);
             p.set(name, *value).expect("checked");
             overlay.put(keys::PARAMS.to_vec(), encode(&p));
+        }
+        ProposalKind::SetEncryptionKey { member, key } => {
+            let mut m: Member = read(&*overlay, &keys::member(member)).expect("checked");
+            m.encryption_key = Some(*key);
+            overlay.put(keys::member(member), encode(&m));
         }
     }
 }

@@ -182,11 +182,23 @@ pub fn extraction_anchor(height: u64, id: u64) -> Vec<u8> {
     join(&[b"ext_anchor", &be(height), &be(id)])
 }
 pub const EXTRACTION_ANCHOR_PREFIX: &[u8] = b"ext_anchor/";
-/// Extractions whose reveal window is open, by the last height a reveal is taken.
-pub fn extraction_reveal(deadline: u64, id: u64) -> Vec<u8> {
-    join(&[b"ext_reveal", &be(deadline), &be(id)])
+/// Anchored extractions waiting for the requester's seal, by the last height a seal is taken.
+pub fn extraction_seal(deadline: u64, id: u64) -> Vec<u8> {
+    join(&[b"ext_seal", &be(deadline), &be(id)])
 }
-pub const EXTRACTION_REVEAL_PREFIX: &[u8] = b"ext_reveal/";
+pub const EXTRACTION_SEAL_PREFIX: &[u8] = b"ext_seal/";
+/// Sealed extractions not yet revealed, by the time (ms) the reveal is due at the latest.
+/// Time-based, so not block work: the next block after the time closes it.
+pub fn extraction_reveal_due(deadline_ms: u64, id: u64) -> Vec<u8> {
+    join(&[b"ext_due", &be(deadline_ms), &be(id)])
+}
+pub const EXTRACTION_REVEAL_DUE_PREFIX: &[u8] = b"ext_due/";
+/// The eligible candidate lists computed at an extraction's anchor (the draw's input). Public
+/// knowledge (anyone can compute them from the pool and the request), kept apart from the
+/// record so that the sealed view carries no expert identifier.
+pub fn extraction_candidates(id: u64) -> Vec<u8> {
+    join(&[b"ext_cand", &be(id)])
+}
 
 /// One service of an expert for a tenderee (回避 cooldown), per extraction;
 /// removed again when the expert declines.

@@ -63,6 +63,9 @@ pub struct Member {
     pub p2p_address: String,
     /// Height from which it is a member (0 for genesis members).
     pub joined_height: u64,
+    /// Its X25519 key for sealed seat notices (set in genesis or by governance); a member
+    /// without one can neither request extractions nor have experts seated.
+    pub encryption_key: Option<crate::types::EncryptionKey>,
 }
 
 /// What an operator may do.

@@ -28,8 +28,13 @@ pub struct ChainParams {
     pub repair_min_days_serious: u64,
     /// Days during which an expert who served a tenderee is recused for it again.
     pub expert_tenderee_cooldown_days: u64,
-    /// Blocks a requester has to reveal its extraction secret before the fallback draw.
-    pub extraction_reveal_blocks: u64,
+    /// Blocks after an extraction's anchor within which the requester must seal the draw
+    /// (publish the encrypted seat notices); after that the extraction fails as abandoned.
+    pub extraction_seal_blocks: u64,
+    /// Days after the evaluation window ends by which the requester must reveal its secret
+    /// (after `publish result`, or at the latest then); after that the extraction is marked
+    /// "reveal missed" for every member to see.
+    pub extraction_reveal_days: u64,
     /// Share of current members (in basis points) that must recognize a CA
     /// issuer for it to be alliance-recognized; 10000 = every member.
     pub ca_recognition_threshold_bp: u64,
@@ -52,7 +57,8 @@ impl Default for ChainParams {
             repair_min_days_general: 90,
             repair_min_days_serious: 365,
             expert_tenderee_cooldown_days: 180,
-            extraction_reveal_blocks: 100,
+            extraction_seal_blocks: 600,
+            extraction_reveal_days: 30,
             ca_recognition_threshold_bp: 10_000,
             min_committee_size: 5,
             score: ScoreParams {
@@ -77,7 +83,8 @@ pub const PARAMETER_NAMES: &[&str] = &[
     "repair_min_days_general",
     "repair_min_days_serious",
     "expert_tenderee_cooldown_days",
-    "extraction_reveal_blocks",
+    "extraction_seal_blocks",
+    "extraction_reveal_days",
     "ca_recognition_threshold_bp",
     "min_committee_size",
     "repair_during_penalty_term",
@@ -122,7 +129,8 @@ impl ChainParams {
             "expert_tenderee_cooldown_days" => {
                 self.expert_tenderee_cooldown_days = positive(value)?
             }
-            "extraction_reveal_blocks" => self.extraction_reveal_blocks = positive(value)?,
+            "extraction_seal_blocks" => self.extraction_seal_blocks = positive(value)?,
+            "extraction_reveal_days" => self.extraction_reveal_days = positive(value)?,
             "ca_recognition_threshold_bp" => {
                 let v = positive(value)?;
                 if v > 10_000 {

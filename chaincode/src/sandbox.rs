@@ -70,6 +70,7 @@ impl Sandbox {
                     node_key: public(&Self::node_key(id)),
                     admin_keys: vec![public(&Self::admin_key(id))],
                     p2p_address: format!("/dns4/{id}.example/tcp/26656"),
+                    encryption_key: Some(Self::encryption_public(id)),
                 })
                 .collect(),
             params,
@@ -101,6 +102,17 @@ impl Sandbox {
 
     pub fn node_key(member: &str) -> SigningKey {
         key(&format!("{member}/node"))
+    }
+
+    /// A member's deterministic X25519 key for sealed seat notices.
+    pub fn encryption_key(member: &str) -> x25519_dalek::StaticSecret {
+        x25519_dalek::StaticSecret::from(
+            Hash::of_parts(&[b"caihong/sandbox-encryption/", member.as_bytes()]).0,
+        )
+    }
+
+    pub fn encryption_public(member: &str) -> crate::types::EncryptionKey {
+        crate::experts::seal::encryption_public(&Self::encryption_key(member))
     }
 
     /// Registers an operator of `member` with `roles` and returns its key.

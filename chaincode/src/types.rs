@@ -42,6 +42,7 @@ macro_rules! bytes32_serde {
 
 bytes32_serde!(Hash);
 bytes32_serde!(PublicKey);
+bytes32_serde!(EncryptionKey);
 
 impl Hash {
     pub const ZERO: Hash = Hash([0; 32]);
@@ -81,6 +82,35 @@ impl fmt::Display for Hash {
 impl fmt::Debug for Hash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Hash({})", &self.to_hex()[..16])
+    }
+}
+
+/// A member's X25519 public key (RFC 7748), to which seat notices of sealed extractions are
+/// encrypted ([`crate::experts::seal`]); 32 bytes, hex in JSON.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EncryptionKey(pub [u8; 32]);
+
+impl EncryptionKey {
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    pub fn from_hex(s: &str) -> Result<EncryptionKey, String> {
+        Hash::from_hex(s)
+            .map(|h| EncryptionKey(h.0))
+            .map_err(|e| format!("encryption key: {e}"))
+    }
+}
+
+impl fmt::Display for EncryptionKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for EncryptionKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EncryptionKey({})", &self.to_hex()[..16])
     }
 }
 

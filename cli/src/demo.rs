@@ -13,10 +13,14 @@ use caihong_chaincode::ca::CaAction;
 use caihong_chaincode::credit::{
     CreditAction, CreditKind, CreditRecordInput, PenaltyCategory, Severity,
 };
+use caihong_chaincode::experts::draw::Candidate;
 use caihong_chaincode::experts::extraction::{
     ExtractionRequest, RemoteRequest, Requirement, commitment,
 };
-use caihong_chaincode::experts::{ExpertAction, ExpertInfo, expert_id};
+use caihong_chaincode::experts::{
+    ExpertAction, ExpertInfo, Extraction, build_seal, expert_id, seal,
+};
+use caihong_chaincode::members::Member;
 use caihong_chaincode::subjects::{SubjectAction, SubjectInfo, SubjectRole, SubjectStatus};
 use caihong_chaincode::types::parse_date;
 use caihong_chaincode::x509;
@@ -397,7 +401,9 @@ const SM2_ROOT: &[u8] = include_bytes!("../../chaincode/tests/fixtures/certs/sm2
 const SM2_BIDDER: &[u8] = include_bytes!("../../chaincode/tests/fixtures/certs/sm2-bidder.pem");
 
 /// Three experts per member, then a cross-region (远程异地) extraction requested by the first
-/// member with a committed secret, revealed, drawn and re-derived by another member. A narrated
+/// member with a committed secret and sealed: another member sees only seats per home, the
+/// requester its whole committee; the homes answer (one declines, a backup is seated), the
+/// requester publishes the result and another member re-derives the draw. A narrated
 /// script: its steps run and print in order, hence its length.
 fn demo_extraction(
     members: &[DemoMember],
@@ -425,7 +431,7 @@ fn demo_extraction(
     }
     println!("each member registered 3 evaluation experts (评标专家) in specialty {SPECIALTY}");
     let requester = &members[0];
-    // The requester's secret: random, committed now, revealed after the anchor block.
+    // The requester's secret: random, committed now, revealed after the award.
     let secret = KeyFile::generate().to_bytes().to_vec();
     let start = crate::node::now_secs() * 1000 + 2 * 86_400_000;
     let others: Vec<String> = members[1..].iter().map(|m| m.name.clone()).collect();
@@ -458,44 +464,174 @@ fn demo_extraction(
     let Some(TxOutput::Extraction(id)) = answer.output else {
         bail!("the receipt has no extraction id: {answer:?}");
     };
-    // The next block anchors the request; then the secret is revealed and the draw runs.
+    demo_seal(requester, id, &secret)?;
+    let checker = &members[members.len() - 1];
+    let sealed = extraction_view(checker, id, true)?;
+    println!(
+        "{:<10} requested cross-region extraction (远程异地专家抽取) {id}, drew and sealed it",
+        requester.name
+    );
+    println!(
+        "{:<10} sees the {}: seats per home {}",
+        checker.name,
+        sealed["view"].as_str().unwrap_or_default(),
+        seat_line(&sealed, false)
+    );
+    let own = extraction_view(requester, id, false)?;
+    println!(
+        "{:<10} sees its {} view: {}",
+        requester.name,
+        own["view"].as_str().unwrap_or_default(),
+        seat_line(&own, true)
+    );
+    // Each home answers for its own seats; the first outside home declines one, and the
+    // chain seats the backup, whose home then confirms.
+    let mut declined = false;
+    for _round in 0..2 {
+        for m in members {
+            for seat in own_pending_seats(m, id)? {
+                let accept = declined || m.name == requester.name;
+                declined |= !accept;
+                respond(m, id, &seat, accept)?;
+            }
+        }
+    }
+    let published = submit(
+        requester,
+        Action::Expert(ExpertAction::PublishResult {
+            extraction: id,
+            secret,
+        }),
+    )?;
+    wait_for_block(checker, published.height)?;
+    let ext = extraction_view(checker, id, false)?;
+    println!(
+        "{:<10} published the result (中标结果确定) and revealed its secret: status {}",
+        requester.name, ext["status"]
+    );
+    println!(
+        "{:<10} sees the {} view: {}",
+        checker.name,
+        ext["view"].as_str().unwrap_or_default(),
+        seat_line(&ext, true)
+    );
+    println!(
+        "{:<10} re-derives the draw from the chain: verified={}",
+        checker.name, ext["rederivation"]["verified"]
+    );
+    Ok(())
+}
+
+/// Waits for the request's anchor, draws with the secret and seals each seat to its home.
+fn demo_seal(requester: &DemoMember, id: u64, secret: &[u8]) -> anyhow::Result<()> {
+    let client = requester.client();
+    let path = route::path(route::EXTRACTION, &[&id.to_string()]);
     let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let ext = http_get(&format!("{}/v1/extractions/{id}", requester.api)).map_err(failure)?;
+    let mut ext: Value = loop {
+        let ext: Value = client.get(&path).map_err(failure)?;
         if ext["anchor"].is_object() {
-            break;
+            break ext;
         }
         if Instant::now() > deadline {
             bail!("extraction {id} was not anchored within 30 s");
         }
         std::thread::sleep(Duration::from_millis(100));
-    }
-    let revealed = submit(
+    };
+    ext["slots"] = Value::Array(Vec::new());
+    let ext: Extraction = serde_json::from_value(ext)?;
+    let cands: Vec<Vec<Candidate>> = client
+        .get(&route::path(
+            route::EXTRACTION_CANDIDATES,
+            &[&id.to_string()],
+        ))
+        .map_err(failure)?;
+    let members: Vec<Member> = client.get(route::MEMBERS).map_err(failure)?;
+    let keys = members
+        .into_iter()
+        .filter_map(|m| m.encryption_key.map(|k| (m.id, k)))
+        .collect();
+    let seal = build_seal(&ext, &cands, secret, &keys).map_err(|e| anyhow::anyhow!("{e}"))?;
+    submit(
         requester,
-        Action::Expert(ExpertAction::RevealExtraction {
+        Action::Expert(ExpertAction::SealExtraction {
             extraction: id,
-            secret,
+            seal: Box::new(seal),
         }),
     )?;
-    let checker = &members[members.len() - 1];
-    wait_for_block(checker, revealed.height)?;
-    let ext = http_get(&format!("{}/v1/extractions/{id}", checker.api)).map_err(failure)?;
-    let seated: Vec<String> = ext["draws"]
+    Ok(())
+}
+
+/// An extraction as `m`'s node shows it (its own view, or the sealed one).
+fn extraction_view(m: &DemoMember, id: u64, sealed: bool) -> anyhow::Result<Value> {
+    let query = if sealed { "?view=sealed" } else { "" };
+    m.client()
+        .get(&format!(
+            "{}{query}",
+            route::path(route::EXTRACTION, &[&id.to_string()])
+        ))
+        .map_err(failure)
+}
+
+/// `home:answer` per seated slot, with the expert's short id where the view shows it.
+fn seat_line(view: &Value, experts: bool) -> String {
+    view["seats"]
         .as_array()
         .into_iter()
         .flatten()
-        .flat_map(|d| d["primaries"].as_array().cloned().unwrap_or_default())
-        .map(|e| short(e.as_str().unwrap_or_default()))
-        .collect();
+        .filter(|s| s["seated"] == true || s["answer"] == "declined")
+        .map(|s| {
+            let who = match s["expert"].as_str() {
+                Some(e) if experts => format!(" {}", short(e)),
+                _ => String::new(),
+            };
+            format!(
+                "{}:{}{who}",
+                s["home"].as_str().unwrap_or_default(),
+                s["answer"].as_str().unwrap_or_default()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The seated, unanswered slots of `m`'s own experts, as its node decrypts them.
+fn own_pending_seats(m: &DemoMember, id: u64) -> anyhow::Result<Vec<Value>> {
+    let view = extraction_view(m, id, false)?;
+    Ok(view["seats"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| {
+            s["home"].as_str() == Some(m.name.as_str())
+                && s["answer"] == "pending"
+                && s["opening"].is_string()
+        })
+        .cloned()
+        .collect())
+}
+
+fn respond(m: &DemoMember, id: u64, seat: &Value, accept: bool) -> anyhow::Result<()> {
+    let hash = |f: &str| {
+        caihong_chaincode::Hash::from_hex(seat[f].as_str().unwrap_or_default())
+            .map_err(|e| anyhow::anyhow!("seat {f}: {e}"))
+    };
+    let n = |f: &str| seat[f].as_u64().unwrap_or(1).saturating_sub(1) as u32;
+    submit(
+        m,
+        Action::Expert(ExpertAction::Respond {
+            extraction: id,
+            requirement: n("requirement"),
+            slot: n("slot"),
+            accept,
+            commitment: seal::response_commitment(&hash("commitment")?, accept, &hash("opening")?),
+        }),
+    )?;
     println!(
-        "{:<10} requested cross-region extraction (远程异地专家抽取) {id}: status {}, drawn {}",
-        requester.name,
-        ext["status"],
-        seated.join(" ")
-    );
-    println!(
-        "{:<10} re-derives the draw from the chain: verified={}",
-        checker.name, ext["rederivation"]["verified"]
+        "{:<10} {} its expert {} for seat {}",
+        m.name,
+        if accept { "confirmed" } else { "declined" },
+        short(seat["expert"].as_str().unwrap_or_default()),
+        seat["slot"]
     );
     Ok(())
 }

@@ -21,6 +21,7 @@ mod demo;
 mod import;
 mod node;
 mod query;
+mod sealing;
 mod session;
 mod setup;
 mod sync;

@@ -56,8 +56,16 @@ pub enum Query {
         #[arg(long, conflicts_with_all = ["id", "national_id"])]
         specialty: Option<String>,
     },
-    /// An extraction (专家抽取) with its draw and whether the draw re-derives.
-    Extraction { id: u64 },
+    /// An extraction (专家抽取) as this node's member may see it, saying which view: sealed
+    /// (seats per home, no experts), home (its own experts' seats), requester (the whole
+    /// committee) or published (after the award, with the chain's re-derivation).
+    Extraction {
+        id: u64,
+        /// Show the sealed view (what the other members see) even on the requester's or a
+        /// home's node.
+        #[arg(long)]
+        sealed: bool,
+    },
     /// A state proof (状态证明) for a raw state key (hex) at the latest or a given height.
     Proof {
         key: String,
@@ -165,6 +173,9 @@ fn verify_verdict(
         if json {
             println!("{}", serde_json::to_string_pretty(&v).expect("json"));
         } else {
+            if let Some(note) = v["view_note"].as_str() {
+                println!("shown: {note}");
+            }
             print!("{}", render(&v));
         }
     }))?;
@@ -265,7 +276,14 @@ pub fn run(cmd: QueryCommand) -> anyhow::Result<ExitCode> {
                 anyhow::bail!("say which expert: ID, --national-id or --specialty")
             }
         },
-        Query::Extraction { id } => http_get(&at(route::EXTRACTION, &[&id.to_string()])),
+        Query::Extraction { id, sealed } => {
+            let path = at(route::EXTRACTION, &[&id.to_string()]);
+            http_get(&if sealed {
+                format!("{path}?view=sealed")
+            } else {
+                path
+            })
+        }
         Query::Proof { key, height } => {
             let proof = format!("{}?key={key}", at(route::STATE_PROOF, &[]));
             http_get(&match height {
@@ -278,6 +296,9 @@ pub fn run(cmd: QueryCommand) -> anyhow::Result<ExitCode> {
         if json {
             println!("{}", serde_json::to_string_pretty(&v).expect("json"));
         } else {
+            if let Some(note) = v["view_note"].as_str() {
+                println!("shown: {note}");
+            }
             print!("{}", render(&v));
         }
     }))

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use caihong_chaincode::PublicKey;
 use caihong_chaincode::genesis::{Genesis, GenesisMember};
+use caihong_chaincode::types::EncryptionKey;
 use caihong_node::config::{self, KeyFile};
 use clap::Args;
 
@@ -122,6 +123,7 @@ pub fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
 /// Parses one `--member key=value,…` of `caihong genesis`.
 fn genesis_member(text: &str) -> anyhow::Result<GenesisMember> {
     let (mut id, mut name, mut region, mut node_key, mut p2p) = (None, None, None, None, None);
+    let mut encryption_key = None;
     let mut admin_keys = Vec::new();
     for part in text.split(',') {
         let (k, v) = part
@@ -138,8 +140,15 @@ fn genesis_member(text: &str) -> anyhow::Result<GenesisMember> {
             "node_key" => node_key = Some(key(&v)?),
             "admin_key" => admin_keys.push(key(&v)?),
             "p2p" => p2p = Some(v),
+            "encryption_key" => {
+                encryption_key = Some(
+                    EncryptionKey::from_hex(&v)
+                        .map_err(|e| anyhow::anyhow!("--member {text:?}: {k}: {e}"))?,
+                )
+            }
             other => bail!(
-                "--member {text:?}: unknown field {other:?} (use id, name, region, node_key, admin_key, p2p)"
+                "--member {text:?}: unknown field {other:?} (use id, name, region, node_key, \
+                 admin_key, p2p, encryption_key)"
             ),
         }
     }
@@ -157,6 +166,7 @@ fn genesis_member(text: &str) -> anyhow::Result<GenesisMember> {
             admin_keys
         },
         p2p_address: need(p2p, "p2p")?,
+        encryption_key,
     })
 }
 

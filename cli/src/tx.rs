@@ -5,7 +5,6 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use caihong_chaincode::ca::CaAction;
@@ -19,14 +18,13 @@ use caihong_chaincode::members::{OperatorAction, Role};
 use caihong_chaincode::subjects::{
     Qualification, SubjectAction, SubjectInfo, SubjectRole, SubjectStatus,
 };
+use caihong_chaincode::types::EncryptionKey;
 use caihong_chaincode::types::parse_date;
 use caihong_chaincode::{Action, Hash, PublicKey, Uscc, x509};
-use caihong_node::config::{Home, KeyFile};
-use caihong_node::contract::route;
+use caihong_node::config::{EncryptionKeyFile, Home, KeyFile};
 use clap::{Args, Subcommand};
 
-use crate::client::{Client, TxArgs, failure, run_action};
-use crate::node::{Failure, NodeArgs};
+use crate::client::{TxArgs, run_action};
 
 #[derive(Debug, Args)]
 pub struct TxCommand {
@@ -56,7 +54,7 @@ pub enum Domain {
     /// Evaluation experts (评标专家) and their conduct (履职记录).
     #[command(subcommand)]
     Expert(ExpertCmd),
-    /// Expert extraction (专家抽取): request, reveal, finalize, confirm or decline.
+    /// Expert extraction (专家抽取): request, seal, confirm or decline, publish.
     #[command(subcommand)]
     Extraction(ExtractionCmd),
 }
@@ -108,6 +106,22 @@ pub enum GovernanceCmd {
         old_key: String,
         #[arg(long)]
         new_key: String,
+    },
+    /// Propose registering or replacing a member's encryption key (登记加密公钥), to which
+    /// sealed extraction notices are encrypted. The key comes from --key or the member's home.
+    ProposeEncryptionKey {
+        #[arg(long)]
+        member: String,
+        /// The X25519 public key (hex).
+        #[arg(
+            long,
+            required_unless_present = "member_home",
+            conflicts_with = "member_home"
+        )]
+        key: Option<String>,
+        /// The member's home (reads the public half of its encryption_key.json).
+        #[arg(long)]
+        member_home: Option<PathBuf>,
     },
     /// Propose changing a chain parameter (链上参数).
     ProposeParameter {
@@ -340,7 +354,8 @@ pub enum ExpertCmd {
 
 #[derive(Debug, Subcommand)]
 pub enum ExtractionCmd {
-    /// Request an extraction (申请抽取) from a JSON file (an `ExtractionRequest`).
+    /// Request an extraction (申请抽取) from a JSON file (an `ExtractionRequest`), committed to
+    /// a secret that keeps the committee sealed until the award. Seal it next.
     Request {
         #[arg(long)]
         file: PathBuf,
@@ -351,36 +366,28 @@ pub enum ExtractionCmd {
         /// The evaluation window's end, `YYYY-MM-DD HH:MM` Beijing time, instead of the file's.
         #[arg(long, value_name = "TIME", requires = "window_start")]
         window_end: Option<String>,
-        /// A secret (hex) whose SHA-256 is committed now and revealed later (commit-reveal);
-        /// without it (or --secret-file) the draw uses the baseline seed.
-        #[arg(long, conflicts_with = "secret_file")]
-        secret: Option<String>,
-        /// A file holding the secret (hex). When it does not exist, 32 random bytes are written
-        /// to it (mode 0600) before the request is sent; keep it for the reveal.
-        #[arg(long, value_name = "FILE")]
-        secret_file: Option<PathBuf>,
-    },
-    /// Reveal the committed secret (揭示), which fixes the draw's seed. Waits (up to --timeout)
-    /// until the request's anchor block exists: a reveal before it is refused.
-    Reveal {
-        #[arg(long)]
-        extraction: u64,
+        /// The secret (hex) whose SHA-256 is committed now and revealed after the award.
         #[arg(
             long,
             required_unless_present = "secret_file",
             conflicts_with = "secret_file"
         )]
         secret: Option<String>,
-        /// The file the request's --secret-file wrote.
+        /// A file holding the secret (hex). When it does not exist, 32 random bytes are written
+        /// to it (mode 0600) before the request is sent; keep it for seal and publish.
         #[arg(long, value_name = "FILE")]
         secret_file: Option<PathBuf>,
     },
-    /// Draw with the fallback seed when the secret was not revealed in time.
-    Finalize {
+    /// Seal the draw (密封): run it with the secret and send each seat's notice encrypted to
+    /// its expert's home member. Waits (up to --timeout) for the request's anchor block.
+    Seal {
         #[arg(long)]
         extraction: u64,
+        #[command(flatten)]
+        secret: SecretArgs,
     },
-    /// An expert's answer (确认/拒绝) recorded by the expert's member.
+    /// An expert's answer (确认/拒绝), sent by the expert's home member for the seat its node
+    /// shows it (the home view).
     Respond {
         #[arg(long)]
         extraction: u64,
@@ -388,53 +395,59 @@ pub enum ExtractionCmd {
         expert: Option<String>,
         #[arg(long)]
         national_id: Option<String>,
-        /// The expert declines (the default is confirm); a backup takes the seat.
+        /// The expert declines (the default is confirm); the next backup takes the seat.
         #[arg(long)]
         decline: bool,
     },
+    /// Publish the result (中标结果确定) and reveal the secret: the chain re-derives the draw,
+    /// checks every notice and answer, and makes the committee public with its verdict.
+    Publish {
+        #[arg(long)]
+        extraction: u64,
+        #[command(flatten)]
+        secret: SecretArgs,
+    },
+    /// After a missed reveal, disclose this member's slots (its experts and openings) so the
+    /// committee can be checked without the requester.
+    Disclose {
+        #[arg(long)]
+        extraction: u64,
+    },
+}
+
+/// The requester's secret, given or read from the file `request --secret-file` wrote.
+#[derive(Debug, Args)]
+pub struct SecretArgs {
+    #[arg(
+        long,
+        required_unless_present = "secret_file",
+        conflicts_with = "secret_file"
+    )]
+    secret: Option<String>,
+    /// The file the request's --secret-file wrote.
+    #[arg(long, value_name = "FILE")]
+    secret_file: Option<PathBuf>,
+}
+
+impl SecretArgs {
+    pub(crate) fn read(&self) -> anyhow::Result<Vec<u8>> {
+        match (&self.secret, &self.secret_file) {
+            (Some(s), _) => secret_bytes(s, "--secret"),
+            (None, Some(path)) => secret_file(path, false),
+            (None, None) => bail!("say which secret: --secret HEX or --secret-file FILE"),
+        }
+    }
 }
 
 pub fn run(cmd: TxCommand) -> anyhow::Result<ExitCode> {
-    let reveal_of = match &cmd.domain {
-        Domain::Extraction(ExtractionCmd::Reveal { extraction, .. }) => Some(*extraction),
-        _ => None,
+    let action = match cmd.domain {
+        Domain::Extraction(c) => match crate::sealing::action(&cmd.args.node, c)? {
+            Some(action) => action,
+            None => return Ok(ExitCode::SUCCESS),
+        },
+        domain => action_of(domain)?,
     };
-    let action = action_of(cmd.domain)?;
-    if let Some(id) = reveal_of {
-        wait_until_anchored(&cmd.args.node, id)?;
-    }
     run_action(&cmd.args, action)
-}
-
-/// A reveal is refused before the block that anchors its request: wait for it (the request
-/// was just committed, and its anchor is the next block or so). An unknown extraction is left
-/// for the chain to refuse with its own message.
-fn wait_until_anchored(node: &NodeArgs, id: u64) -> anyhow::Result<()> {
-    let url = node.url()?;
-    let client = Client::connect(&url).map_err(failure)?;
-    let path = route::path(route::EXTRACTION, &[&id.to_string()]);
-    let deadline = Instant::now() + Duration::from_secs(node.timeout);
-    let mut said = false;
-    loop {
-        match client.get::<serde_json::Value>(&path) {
-            Ok(ext) if !ext["anchor"].is_null() => return Ok(()),
-            Ok(_) => {}
-            Err(Failure::Rejected { .. }) => return Ok(()),
-            Err(Failure::Local(e)) => return Err(e),
-        }
-        if Instant::now() > deadline {
-            bail!(
-                "extraction {id} has no anchor block after {} s (the reveal would be refused); \
-                 check `caihong status` and retry",
-                node.timeout
-            );
-        }
-        if !said {
-            eprintln!("waiting for the anchor block of extraction {id}…");
-            said = true;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 fn action_of(domain: Domain) -> anyhow::Result<Action> {
@@ -445,7 +458,7 @@ fn action_of(domain: Domain) -> anyhow::Result<Action> {
         Domain::Credit(c) => Action::Credit(credit(c)?),
         Domain::Ca(c) => Action::Ca(ca(c)?),
         Domain::Expert(c) => Action::Expert(expert(c)?),
-        Domain::Extraction(c) => Action::Expert(extraction(c)?),
+        Domain::Extraction(_) => unreachable!("extraction commands read the chain first"),
     })
 }
 
@@ -524,6 +537,25 @@ fn governance(c: GovernanceCmd) -> anyhow::Result<GovernanceAction> {
         GovernanceCmd::ProposeParameter { name, value } => {
             ProposalKind::SetParameter { name, value }
         }
+        GovernanceCmd::ProposeEncryptionKey {
+            member,
+            key,
+            member_home,
+        } => ProposalKind::SetEncryptionKey {
+            member,
+            key: match (key, member_home) {
+                (Some(k), _) => {
+                    EncryptionKey::from_hex(&k).map_err(|e| anyhow::anyhow!("--key: {e}"))?
+                }
+                (None, Some(h)) => {
+                    let path = Home::encryption_key_path(&h);
+                    let secret = EncryptionKeyFile::read(&path)
+                        .with_context(|| format!("the encryption key of {}", h.display()))?;
+                    caihong_chaincode::experts::seal::encryption_public(&secret)
+                }
+                (None, None) => bail!("say which key: --key HEX or --member-home DIR"),
+            },
+        },
     };
     Ok(GovernanceAction::Propose { kind })
 }
@@ -710,7 +742,10 @@ fn ca(c: CaCmd) -> anyhow::Result<CaAction> {
 }
 
 /// An expert named by id (hex) or by national ID number.
-fn expert_ref(expert: Option<String>, national_id: Option<String>) -> anyhow::Result<Hash> {
+pub(crate) fn expert_ref(
+    expert: Option<String>,
+    national_id: Option<String>,
+) -> anyhow::Result<Hash> {
     match (expert, national_id) {
         (Some(e), _) => hash(&e, "--expert"),
         (None, Some(n)) => Ok(expert_id(&n)),
@@ -800,7 +835,7 @@ fn secret_file(path: &Path, create: bool) -> anyhow::Result<Vec<u8>> {
             file.as_mut()
                 .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
             eprintln!(
-                "a new secret is in {}: keep it for `extraction reveal --secret-file`",
+                "a new secret is in {}: keep it for `extraction seal` and `extraction publish`",
                 path.display()
             );
             Ok(secret)
@@ -823,54 +858,26 @@ fn beijing_ms(text: &str, what: &str) -> anyhow::Result<u64> {
         .map_err(|_| anyhow::anyhow!("{what} {text:?} is before 1970"))
 }
 
-fn extraction(c: ExtractionCmd) -> anyhow::Result<ExpertAction> {
-    Ok(match c {
-        ExtractionCmd::Request {
-            file,
-            window_start,
-            window_end,
-            secret,
-            secret_file: secret_path,
-        } => {
-            let mut request: ExtractionRequest = json_file(&file, "extraction request")?;
-            if let (Some(start), Some(end)) = (window_start, window_end) {
-                request.window_start = beijing_ms(&start, "--window-start")?;
-                request.window_end = beijing_ms(&end, "--window-end")?;
-            }
-            let secret = match (secret, secret_path) {
-                (Some(s), _) => Some(secret_bytes(&s, "--secret")?),
-                (None, Some(path)) => Some(secret_file(&path, true)?),
-                (None, None) => None,
-            };
-            if let Some(s) = secret {
-                request.commitment = Some(commitment(&s));
-            }
-            ExpertAction::RequestExtraction(Box::new(request))
-        }
-        ExtractionCmd::Reveal {
-            extraction,
-            secret,
-            secret_file: secret_path,
-        } => ExpertAction::RevealExtraction {
-            extraction,
-            secret: match (secret, secret_path) {
-                (Some(s), _) => secret_bytes(&s, "--secret")?,
-                (None, Some(path)) => secret_file(&path, false)?,
-                (None, None) => bail!("say which secret: --secret HEX or --secret-file FILE"),
-            },
-        },
-        ExtractionCmd::Finalize { extraction } => ExpertAction::FinalizeExtraction { extraction },
-        ExtractionCmd::Respond {
-            extraction,
-            expert,
-            national_id,
-            decline,
-        } => ExpertAction::Respond {
-            extraction,
-            expert: expert_ref(expert, national_id)?,
-            accept: !decline,
-        },
-    })
+/// The request of `extraction request`: the file, the window flags and the commitment.
+pub(crate) fn extraction_request(
+    file: &Path,
+    window_start: Option<String>,
+    window_end: Option<String>,
+    secret: Option<String>,
+    secret_path: Option<PathBuf>,
+) -> anyhow::Result<ExpertAction> {
+    let mut request: ExtractionRequest = json_file(file, "extraction request")?;
+    if let (Some(start), Some(end)) = (window_start, window_end) {
+        request.window_start = beijing_ms(&start, "--window-start")?;
+        request.window_end = beijing_ms(&end, "--window-end")?;
+    }
+    let secret = match (secret, secret_path) {
+        (Some(s), _) => secret_bytes(&s, "--secret")?,
+        (None, Some(path)) => secret_file(&path, true)?,
+        (None, None) => bail!("say which secret: --secret HEX or --secret-file FILE"),
+    };
+    request.commitment = Some(commitment(&secret));
+    Ok(ExpertAction::RequestExtraction(Box::new(request)))
 }
 
 #[cfg(test)]

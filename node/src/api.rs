@@ -221,6 +221,7 @@ pub fn router(shared: Shared) -> Router {
         .route(route::EXPERTS, get(experts_by_specialty))
         .route(route::EXPERT, get(expert))
         .route(route::EXTRACTION, get(extraction))
+        .route(route::EXTRACTION_CANDIDATES, get(extraction_candidates))
         .route(route::EVENTS, get(events))
         .fallback(|| async { not_found("no such route; the routes are listed in docs/API.md") })
         .with_state(shared)
@@ -973,15 +974,71 @@ async fn expert(State(s): State<Shared>, Path(id): Path<String>) -> ApiResult {
         .ok_or_else(|| not_found(format!("no expert {id}")))
 }
 
-async fn extraction(State(s): State<Shared>, Path(id): Path<String>) -> ApiResult {
+#[derive(Debug, Deserialize)]
+struct ExtractionQuery {
+    /// `sealed` shows what the other members see, even on the requester's or a home's node.
+    view: Option<String>,
+}
+
+/// `GET /v1/extractions/{id}`: the record (which holds no expert identifier until the
+/// reveal), plus this node's member's view: its whole committee when it requested the
+/// extraction, its own seats when it is a home, the sealed view otherwise; after the reveal
+/// the published committee with the chain's verdict re-checked (`rederivation`).
+async fn extraction(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    Params(q): Params<ExtractionQuery>,
+) -> ApiResult {
     let id: u64 = parse_number(&id, "extraction id")?;
-    let view = s.store.state_view().map_err(internal)?;
+    let sealed_only = match q.view.as_deref() {
+        None | Some("own") => false,
+        Some("sealed") => true,
+        Some(other) => {
+            return Err(bad(format!(
+                "view {other:?}: use view=sealed (what other members see) or leave it out"
+            )));
+        }
+    };
+    let state = s.store.state_view().map_err(internal)?;
     let ext =
-        experts::extraction(&view, id).ok_or_else(|| not_found(format!("no extraction {id}")))?;
-    let check = experts::verify(&ext).err();
+        experts::extraction(&state, id).ok_or_else(|| not_found(format!("no extraction {id}")))?;
+    let member = MemberId::parse(&s.member).ok();
+    let viewer = match (&member, &s.encryption_key, sealed_only) {
+        (Some(m), Some(k), false) => Some((m, &k.0)),
+        _ => None,
+    };
+    let shown = experts::view::view(&state, &ext, viewer);
     let mut v = serde_json::to_value(&ext).expect("serializable");
-    v["rederivation"] = json!({"verified": check.is_none(), "problem": check});
+    v["view"] = json!(shown.view);
+    v["view_note"] = json!(shown.view_note);
+    v["viewer"] = json!(shown.viewer);
+    v["seats"] = json!(shown.slots);
+    // Slots carry the notices' ciphertext; the seats above are the readable form.
+    v.as_object_mut().expect("an object").remove("slots");
+    if ext.published.is_some() {
+        let check = experts::check_published(&state, &ext);
+        v["rederivation"] = match check {
+            Ok(experts::Verdict::Verified) => json!({"verified": true}),
+            Ok(experts::Verdict::Failed { problems }) => {
+                json!({"verified": false, "problems": problems})
+            }
+            Err(problem) => json!({"verified": false, "problems": [problem]}),
+        };
+    }
     Ok(Json(v))
+}
+
+/// `GET /v1/extractions/{id}/candidates`: the eligible experts per requirement fixed at the
+/// anchor (public knowledge: who could sit, not who does); the requester's client draws
+/// and seals from them.
+async fn extraction_candidates(State(s): State<Shared>, Path(id): Path<String>) -> ApiResult {
+    let id: u64 = parse_number(&id, "extraction id")?;
+    let state = s.store.state_view().map_err(internal)?;
+    experts::candidates(&state, id).map(to_json).ok_or_else(|| {
+        not_found(format!(
+            "extraction {id} has no candidate lists (not anchored, or failed at the anchor)"
+        ))
+    })
 }
 
 #[derive(Debug, Deserialize)]

@@ -5,6 +5,7 @@
 //! HOME/genesis.json    the alliance genesis, identical on every member
 //! HOME/node_key.json   the node's ed25519 key (consensus votes, p2p identity)
 //! HOME/admin_key.json  an admin key of this member (signs transactions)
+//! HOME/encryption_key.json  the member's X25519 key: reads sealed extraction notices
 //! HOME/data/           the RocksDB store
 //! ```
 
@@ -331,6 +332,51 @@ impl KeyFile {
     }
 }
 
+/// A member's X25519 encryption key on disk: `{"public": hex, "secret": hex}`, mode 0600.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct EncryptionKeyFile {
+    pub public: String,
+    pub secret: String,
+}
+
+impl EncryptionKeyFile {
+    pub fn generate() -> x25519_dalek::StaticSecret {
+        let mut seed = [0u8; 32];
+        getrandom_seed(&mut seed);
+        x25519_dalek::StaticSecret::from(seed)
+    }
+
+    pub fn write(path: &Path, key: &x25519_dalek::StaticSecret) -> Result<(), ConfigError> {
+        let file = EncryptionKeyFile {
+            public: caihong_chaincode::experts::seal::encryption_public(key).to_hex(),
+            secret: hex::encode(key.to_bytes()),
+        };
+        let json = serde_json::to_string_pretty(&file).expect("serializable");
+        write_private(path, json.as_bytes())
+    }
+
+    /// Writes `key` as `home`'s encryption key, making the directory.
+    pub fn write_new(home: &Path, key: &x25519_dalek::StaticSecret) -> Result<(), ConfigError> {
+        std::fs::create_dir_all(home).map_err(io(home))?;
+        Self::write(&Home::encryption_key_path(home), key)
+    }
+
+    pub fn read(path: &Path) -> Result<x25519_dalek::StaticSecret, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(io(path))?;
+        let file: EncryptionKeyFile = serde_json::from_str(&text).map_err(|e| invalid(path, e))?;
+        let bytes: [u8; 32] = hex::decode(file.secret.trim())
+            .map_err(|e| invalid(path, format!("secret is not hex: {e}")))?
+            .try_into()
+            .map_err(|_| invalid(path, "secret must be 32 bytes"))?;
+        let key = x25519_dalek::StaticSecret::from(bytes);
+        let public = caihong_chaincode::experts::seal::encryption_public(&key);
+        if public.to_hex() != file.public.trim().to_lowercase() {
+            return Err(invalid(path, "public key does not match the secret"));
+        }
+        Ok(key)
+    }
+}
+
 /// Fresh randomness for key generation, from the OS.
 pub(crate) fn getrandom_seed(seed: &mut [u8; 32]) {
     use std::io::Read;
@@ -353,12 +399,25 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ConfigError> {
 }
 
 /// The whole of a member's home, loaded and checked.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Home {
     pub dir: PathBuf,
     pub config: NodeConfig,
     pub genesis: Genesis,
     pub node_key: SigningKey,
+    /// The member's X25519 key for sealed extraction notices; `None` in a home made before
+    /// sealed extractions (make one with `caihong keygen --encryption`).
+    pub encryption_key: Option<x25519_dalek::StaticSecret>,
+}
+
+impl std::fmt::Debug for Home {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Home")
+            .field("dir", &self.dir)
+            .field("config", &self.config)
+            .field("encryption_key", &self.encryption_key.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Home {
@@ -373,6 +432,9 @@ impl Home {
     }
     pub fn admin_key_path(dir: &Path) -> PathBuf {
         dir.join("admin_key.json")
+    }
+    pub fn encryption_key_path(dir: &Path) -> PathBuf {
+        dir.join("encryption_key.json")
     }
     pub fn data_dir(&self) -> PathBuf {
         self.dir.join("data")
@@ -397,11 +459,18 @@ impl Home {
         let node_key = KeyFile::read(&Self::node_key_path(dir))?;
         // Whether the node key is this member's is checked against the chain's state when the
         // node starts (runtime::check_node_key): governance may have rotated it since genesis.
+        let encryption_path = Self::encryption_key_path(dir);
+        let encryption_key = if encryption_path.exists() {
+            Some(EncryptionKeyFile::read(&encryption_path)?)
+        } else {
+            None
+        };
         Ok(Home {
             dir: dir.to_path_buf(),
             config,
             genesis,
             node_key,
+            encryption_key,
         })
     }
 }
@@ -556,6 +625,7 @@ pub fn make_testnet_with(
         let addresses = layout(i);
         let node_key = KeyFile::generate();
         let admin_key = KeyFile::generate();
+        let encryption_key = EncryptionKeyFile::generate();
         genesis_members.push(GenesisMember {
             id: id.clone(),
             name,
@@ -563,8 +633,11 @@ pub fn make_testnet_with(
             node_key: PublicKey::from(&node_key.verifying_key()),
             admin_keys: vec![PublicKey::from(&admin_key.verifying_key())],
             p2p_address: addresses.p2p_public.clone(),
+            encryption_key: Some(caihong_chaincode::experts::seal::encryption_public(
+                &encryption_key,
+            )),
         });
-        homes.push((id, addresses, node_key, admin_key));
+        homes.push((id, addresses, node_key, admin_key, encryption_key));
     }
     let genesis = Genesis {
         chain_id: chain_id.to_string(),
@@ -579,8 +652,9 @@ pub fn make_testnet_with(
         chain_id: chain_id.to_string(),
         members: Vec::new(),
     };
-    for (id, addresses, node_key, admin_key) in homes {
+    for (id, addresses, node_key, admin_key, encryption_key) in homes {
         let home = dir.join(&id);
+        EncryptionKeyFile::write_new(&home, &encryption_key)?;
         init_home(
             &home,
             &id,
@@ -620,6 +694,13 @@ pub fn init_home(
         ));
     }
     std::fs::create_dir_all(home).map_err(io(home))?;
+    if !Home::encryption_key_path(home).exists() {
+        // A joining member registers its public half by governance (set-encryption-key).
+        EncryptionKeyFile::write(
+            &Home::encryption_key_path(home),
+            &EncryptionKeyFile::generate(),
+        )?;
+    }
     let node_key = node_key.unwrap_or_else(KeyFile::generate);
     KeyFile::write(&Home::node_key_path(home), &node_key)?;
     KeyFile::write(

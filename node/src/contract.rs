@@ -40,6 +40,7 @@ pub mod route {
     pub const EXPERTS: &str = "/v1/experts";
     pub const EXPERT: &str = "/v1/experts/{id}";
     pub const EXTRACTION: &str = "/v1/extractions/{id}";
+    pub const EXTRACTION_CANDIDATES: &str = "/v1/extractions/{id}/candidates";
     pub const EVENTS: &str = "/v1/events";
     /// Loopback only: `caihong backup` on the node's own machine.
     pub const ADMIN_BACKUP: &str = "/v1/admin/backup";

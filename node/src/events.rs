@@ -12,8 +12,7 @@
 //! The events of block `H` come in the order the block executed:
 //! 1. block-start events: governance proposals that took effect at `H`
 //!    (`governance.applied`, or `governance.failed` when the change no longer applied), by
-//!    proposal id; then extractions requested in `H - 1` without a commitment, which
-//!    `begin_block` of `H` drew with the baseline seed (`extraction.drawn`), by id;
+//!    proposal id;
 //! 2. for each transaction whose receipt is a success, in index order, its one event. Failed
 //!    transactions (and a transaction included again, whose first receipt counts) give none.
 //!
@@ -24,7 +23,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use caihong_chaincode::ca::{self, CaAction};
 use caihong_chaincode::credit;
-use caihong_chaincode::experts::{self, ExpertAction, SeedScheme};
+use caihong_chaincode::experts::{self, ExpertAction};
 use caihong_chaincode::governance::{self, GovernanceAction, Proposal, ProposalStatus};
 use caihong_chaincode::members::{MemberId, Operator, OperatorAction};
 use caihong_chaincode::subjects::{self, Subject, SubjectAction};
@@ -37,7 +36,7 @@ use crate::contract::Event;
 use crate::storage::{CF_BLOCKS, CF_RECEIPTS, CF_STATE, StorageError, Store};
 
 /// Every event kind; the part before the dot is its family.
-pub const KINDS: [&str; 21] = [
+pub const KINDS: [&str; 23] = [
     "credit.recorded",
     "subject.registered",
     "subject.updated",
@@ -52,8 +51,10 @@ pub const KINDS: [&str; 21] = [
     "expert.status_set",
     "expert.conduct_recorded",
     "extraction.requested",
-    "extraction.drawn",
+    "extraction.sealed",
     "extraction.responded",
+    "extraction.published",
+    "extraction.disclosed",
     "governance.proposed",
     "governance.voted",
     "governance.applied",
@@ -277,9 +278,6 @@ struct Derive<'a> {
     decided: Option<BTreeMap<u64, Vec<Proposal>>>,
     /// Signers' members, looked up once each (an operator key never changes member).
     members: HashMap<PublicKey, MemberId>,
-    /// The extractions requested in a block, by height: their baseline draws are the next
-    /// block's start events.
-    requested: Option<(u64, Vec<u64>)>,
 }
 
 fn missing(what: impl Into<String>, detail: impl ToString) -> StorageError {
@@ -293,7 +291,6 @@ impl<'a> Derive<'a> {
             state,
             decided: None,
             members: HashMap::new(),
-            requested: None,
         }
     }
 
@@ -313,16 +310,10 @@ impl<'a> Derive<'a> {
         })?;
         let mut found = Vec::new();
         self.block_start(height, &mut found)?;
-        let mut requested = Vec::new();
         for (index, tx) in block.txs.iter().enumerate() {
             let Some(output) = self.success(height, index, tx)? else {
                 continue;
             };
-            if let (Action::Expert(ExpertAction::RequestExtraction(_)), TxOutput::Extraction(id)) =
-                (&tx.tx.action, &output)
-            {
-                requested.push(*id);
-            }
             let kind = kind_of(&tx.tx.action);
             found.push(Found {
                 tx: Some((index as u32, tx.hash())),
@@ -335,7 +326,6 @@ impl<'a> Derive<'a> {
                 found.last_mut().expect("pushed").data = Some(data);
             }
         }
-        self.requested = Some((height, requested));
         let events = found
             .into_iter()
             .enumerate()
@@ -382,8 +372,7 @@ impl<'a> Derive<'a> {
         })
     }
 
-    /// Governance changes that took effect at `height`, then the baseline draws of the
-    /// extractions requested in the block before.
+    /// Governance changes that took effect at `height`.
     fn block_start(&mut self, height: u64, found: &mut Vec<Found>) -> Result<(), StorageError> {
         let state = self.state;
         let decided = self.decided.get_or_insert_with(|| {
@@ -414,39 +403,7 @@ impl<'a> Derive<'a> {
                 data: Some(data),
             });
         }
-        let requested = match self.requested.take() {
-            Some((h, ids)) if h + 1 == height => ids,
-            _ if height == 0 => Vec::new(),
-            _ => self.requests_of(height - 1)?,
-        };
-        for id in requested {
-            let ext = experts::extraction(self.state, id)
-                .ok_or_else(|| missing(format!("extraction {id}"), "requested but not stored"))?;
-            if ext.drawn_height == Some(height) && ext.scheme == Some(SeedScheme::Baseline) {
-                found.push(Found {
-                    tx: None,
-                    kind: "extraction.drawn",
-                    data: Some(json!({"extraction": id})),
-                });
-            }
-        }
         Ok(())
-    }
-
-    /// The extractions successfully requested in block `height`.
-    fn requests_of(&self, height: u64) -> Result<Vec<u64>, StorageError> {
-        let Some(block) = self.store.block(height)? else {
-            return Ok(Vec::new());
-        };
-        let mut ids = Vec::new();
-        for (index, tx) in block.txs.iter().enumerate() {
-            if let Action::Expert(ExpertAction::RequestExtraction(_)) = &tx.tx.action
-                && let Some(TxOutput::Extraction(id)) = self.success(height, index, tx)?
-            {
-                ids.push(id);
-            }
-        }
-        Ok(ids)
     }
 
     /// The member an operator key acts for.
@@ -522,18 +479,35 @@ impl<'a> Derive<'a> {
                 }
                 (
                     ExpertAction::RequestExtraction(_)
-                    | ExpertAction::RevealExtraction { .. }
-                    | ExpertAction::FinalizeExtraction { .. },
+                    | ExpertAction::SealExtraction { .. }
+                    | ExpertAction::PublishResult { .. },
                     TxOutput::Extraction(id),
                 ) => json!({"extraction": id}),
+                // Slots and answers only: who sits stays sealed until the reveal.
                 (
                     ExpertAction::Respond {
                         extraction,
-                        expert,
+                        requirement,
+                        slot,
                         accept,
+                        ..
                     },
                     _,
-                ) => json!({"extraction": extraction, "expert": expert, "accept": accept}),
+                ) => {
+                    let member = self.member_of(&tx.tx.signer)?;
+                    json!({"extraction": extraction, "requirement": requirement + 1,
+                           "slot": slot + 1, "home": member, "accept": accept})
+                }
+                (
+                    ExpertAction::DiscloseSeats {
+                        extraction,
+                        openings,
+                    },
+                    _,
+                ) => {
+                    let member = self.member_of(&tx.tx.signer)?;
+                    json!({"extraction": extraction, "home": member, "slots": openings.len()})
+                }
                 _ => return Err(odd()),
             },
             (Action::Governance(a), TxOutput::Proposal(id)) => match a {
@@ -575,10 +549,10 @@ fn kind_of(action: &Action) -> &'static str {
         Action::Expert(ExpertAction::SetStatus { .. }) => "expert.status_set",
         Action::Expert(ExpertAction::RecordConduct { .. }) => "expert.conduct_recorded",
         Action::Expert(ExpertAction::RequestExtraction(_)) => "extraction.requested",
-        Action::Expert(
-            ExpertAction::RevealExtraction { .. } | ExpertAction::FinalizeExtraction { .. },
-        ) => "extraction.drawn",
+        Action::Expert(ExpertAction::SealExtraction { .. }) => "extraction.sealed",
         Action::Expert(ExpertAction::Respond { .. }) => "extraction.responded",
+        Action::Expert(ExpertAction::PublishResult { .. }) => "extraction.published",
+        Action::Expert(ExpertAction::DiscloseSeats { .. }) => "extraction.disclosed",
         Action::Governance(GovernanceAction::Propose { .. }) => "governance.proposed",
         Action::Governance(GovernanceAction::Vote { .. }) => "governance.voted",
         Action::Operator(_) => "operator.changed",
@@ -851,13 +825,14 @@ mod tests {
                 tenderee_uscc: org(900),
                 bidder_usccs: vec![],
                 remote: None,
-                commitment: None,
+                commitment: Some(experts::commitment(&[7u8; 32])),
             },
         )))
     }
 
     /// Five blocks with every source of events: transactions of several kinds, a failed one,
-    /// a governance change taking effect at a block's start and an extraction drawn at one.
+    /// a governance change taking effect at a block's start, and an extraction request (its
+    /// anchor in the next block is no event: the committee is sealed by a transaction).
     fn story() -> Chain {
         let chain = Chain::new();
         let [hohhot, baotou, ordos] = ["hohhot", "baotou", "ordos"].map(Sandbox::admin_key);
@@ -896,7 +871,7 @@ mod tests {
             (&hohhot, extraction_request()),
         ]);
         assert_eq!(block2, [true, false, true, true, true]);
-        // The baseline draw of the request happens at this block's start.
+        // The request's anchor is recorded at this block's start: no event.
         assert!(chain.commit(vec![]).is_empty());
         // The change passed at 2 takes effect at 2 + activation_delay_blocks (2).
         let update = Action::Subject(SubjectAction::Update(subject("测试投标人（新）有限公司")));
@@ -944,7 +919,6 @@ mod tests {
             ("2:1".into(), "governance.voted"),
             ("2:2".into(), "credit.recorded"),
             ("2:3".into(), "extraction.requested"),
-            ("3:0".into(), "extraction.drawn"),
             ("4:0".into(), "governance.applied"),
             ("4:1".into(), "subject.updated"),
         ]);
@@ -956,7 +930,7 @@ mod tests {
 
         let at = |cursor: &str| page.events.iter().find(|e| e.cursor == cursor).unwrap();
         // Block-start events have no transaction; a transaction's index counts failed ones.
-        for start in ["3:0", "4:0"] {
+        for start in ["4:0"] {
             assert_eq!(
                 (at(start).tx_index, at(start).tx_hash.as_deref()),
                 (None, None)
@@ -983,7 +957,7 @@ mod tests {
             at("2:1").data,
             json!({"proposal": 1, "member": "ordos", "approve": true})
         );
-        assert_eq!(at("3:0").data, json!({"extraction": 1}));
+        assert_eq!(at("2:3").data, json!({"extraction": 1}));
         let expert_event = &at("1:2").data;
         assert_eq!(expert_event["home"], "hohhot");
         assert_eq!(
@@ -1020,7 +994,7 @@ mod tests {
         let all = KindFilter::default();
         let after = |c: &str| scan(store, Cursor::parse(c).unwrap(), &all, 100).unwrap();
         assert_eq!(after("2:1").events[0].cursor, "2:2");
-        assert_eq!(cursors(&after("2").events), ["3:0", "4:0", "4:1"]);
+        assert_eq!(cursors(&after("2").events), ["4:0", "4:1"]);
         assert_eq!(cursors(&after("4:1").events), Vec::<String>::new());
         assert_eq!(after("4:1").next, Cursor::Block(5));
         // Beyond the tip: nothing yet, and the cursor comes back as it was.
@@ -1031,9 +1005,9 @@ mod tests {
         );
 
         // A scan that may read one block stops there, not caught up, at that height.
-        let one = scan_within(store, Cursor::Block(2), &all, 100, 1).unwrap();
-        assert_eq!(cursors(&one.events), ["3:0"]);
-        assert_eq!((one.next, one.caught_up), (Cursor::Block(3), false));
+        let one = scan_within(store, Cursor::Block(3), &all, 100, 1).unwrap();
+        assert_eq!(cursors(&one.events), ["4:0", "4:1"]);
+        assert_eq!((one.next, one.caught_up), (Cursor::Block(4), false));
         let last = scan_within(store, Cursor::Block(4), &all, 100, 1).unwrap();
         assert_eq!((last.next, last.caught_up), (Cursor::Block(5), true));
     }

@@ -77,6 +77,11 @@ pub async fn run(
         })),
         commits: broadcast::channel(4096).0,
         intake: intake.clone(),
+        member: home.config.member.clone(),
+        encryption_key: home
+            .encryption_key
+            .clone()
+            .map(|k| Arc::new(crate::shared::EncryptionSecret(k))),
         arrived: arrived.clone(),
     };
     crate::retention::spawn(store.clone(), home.config.storage.keep_state_versions);

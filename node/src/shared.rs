@@ -43,6 +43,19 @@ pub struct Shared {
     pub intake: IntakeQueue,
     /// Told by intake when transactions were admitted (the host starts a waiting height).
     pub arrived: Arc<Notify>,
+    /// This node's member and its encryption key: the API shows this member's own view of
+    /// sealed extractions (its seats, or its whole committee as the requester).
+    pub member: String,
+    pub encryption_key: Option<Arc<EncryptionSecret>>,
+}
+
+/// A member's X25519 private key; `Debug` never prints it.
+pub struct EncryptionSecret(pub x25519_dalek::StaticSecret);
+
+impl std::fmt::Debug for EncryptionSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EncryptionSecret(..)")
+    }
 }
 
 impl Shared {

@@ -1,80 +1,93 @@
-//! Extractions (专家抽取): a member asks for an evaluation committee
-//! (评标委员会), the chain draws it from the shared pool, verifiably.
+//! Extractions (专家抽取): a member asks for an evaluation committee (评标委员会), drawn from
+//! the shared pool so that nobody can steer it, kept secret until the award (招标投标法
+//! Art. 37: 评标委员会成员名单在中标结果确定前应当保密) and verifiable by anyone after it.
 //!
 //! # Lifecycle
-//! 1. `RequestExtraction` at height `h`: everything is validated and the
-//!    eligible pool is counted now; too few experts fail the transaction
-//!    with `INSUFFICIENT_EXPERTS` naming the specialty, the eligible count and
-//!    the requested count, and nothing is recorded. Otherwise the request is
-//!    stored as [`ExtractionStatus::AwaitingAnchor`].
-//! 2. `begin_block` of `h + 1` sees `parent_hash`, the hash of block `h`,
-//!    and records it as the [`Anchor`]. Without a commitment the draw
-//!    happens right there; with one the extraction waits for the reveal.
-//! 3. `RevealExtraction` (by the requester, at heights up to
-//!    `anchor recorded height + extraction_reveal_blocks`) draws with the
-//!    secret; after that window `FinalizeExtraction` (anyone with the expert
-//!    role) draws with the baseline seed and marks [`SeedScheme::RevealMissed`].
-//! 4. At the draw, eligibility is computed again on the current state (it
-//!    may have changed since the request). If a requirement cannot be met the
-//!    extraction becomes [`ExtractionStatus::Failed`] and no expert is
-//!    assigned; otherwise the primaries are assigned (busy index, service
-//!    index) and the backups wait in order.
-//! 5. `Respond`: the home member confirms or declines for its expert. A
-//!    decline frees the expert and promotes the first remaining backup of
-//!    that requirement that is still eligible and keeps the outside minimum;
-//!    with none, the requirement is short and the status says which.
+//! 1. `RequestExtraction` at height `h`, with `commitment = SHA-256(secret)` of 16 to 256
+//!    secret bytes the requester keeps. Everything is validated and the eligible pool is
+//!    counted; too few experts fail the transaction with `INSUFFICIENT_EXPERTS` (naming the
+//!    specialty and the counts) and nothing is recorded. Status
+//!    [`ExtractionStatus::AwaitingAnchor`].
+//! 2. `begin_block` of `h + 1` records the hash of block `h` as the [`Anchor`] and computes
+//!    the eligible candidate lists on the state as of then (stored apart, see
+//!    [`candidates`]); status [`ExtractionStatus::AwaitingSeal`].
+//! 3. `SealExtraction` by the requester within `extraction_seal_blocks`: it runs the draw
+//!    ([`super::draw`]) off chain with `seed = SHA-256(anchor ‖ u64_be(id) ‖ secret)` and
+//!    submits, per requirement, one sealed notice per drawn slot (primaries then backups, in
+//!    draw order), each encrypted to the expert's home member ([`super::seal`]). The chain
+//!    checks the shape (slot counts, recipients participating and holding eligible experts,
+//!    the outside minimum over the primaries' homes) and records the public slots. A draw
+//!    that cannot be completed is revealed instead (`PublishResult` at once: nothing is
+//!    secret), and the chain records why it failed. No seal by the deadline: the extraction
+//!    fails as abandoned after the anchor, visible to all.
+//! 4. `Respond` by a seat's home: confirm or decline slot `(r, j)`, with a commitment that
+//!    binds the answer to the seat's expert. A decline seats the first unused backup slot of
+//!    the requirement whose home keeps the outside minimum; the chain does this on public
+//!    data, so the requester never chooses a backup.
+//! 5. `PublishResult` by the requester after the award (中标结果确定), at the latest
+//!    `extraction_reveal_days` after the window ends: it reveals the secret; the chain
+//!    re-derives the whole draw from the stored candidates, checks every notice (decrypts it
+//!    with the secret-derived key), every seat and response commitment and recusal again, and
+//!    records the committee with a [`Verdict`]: verified, or each problem found. Past the
+//!    deadline without a reveal, `begin_block` marks the extraction "reveal missed".
+//! 6. After a missed reveal the homes may `DiscloseSeats`: each opens its slots' commitments
+//!    with the expert and blind from its notices, and the chain checks the commitment and that
+//!    the expert was eligible. The draw order cannot be re-derived without the secret, but
+//!    every seated expert becomes known and checked.
+//!
+//! # Threat model: who learns what, when
+//! - **Everyone** (every member node, every API caller, anyone reading blocks): from the
+//!   request on, the project, window, specialties and counts, tenderee and bidders, the
+//!   participating members; after the anchor, how many experts were eligible; after the seal,
+//!   per slot its home member, whether it is a primary or backup, and whether it was
+//!   confirmed, declined or promoted. Not who sits: the sealed record, blocks and receipts
+//!   carry no expert identifier nor any function of one that can be computed without the
+//!   secret (commitments are blinded; notices are ciphertext). The candidate lists are public
+//!   knowledge anyway (anyone can compute them from the public pool), say who *could* sit, and
+//!   are kept out of the sealed view.
+//! - **A home member** (its node holds the member's X25519 key): the experts of its own slots
+//!   and their slot positions, so that it can notify them (远程异地评标) and answer. It cannot
+//!   read other members' notices.
+//! - **The requester**: the whole committee from the seal on (it holds the secret; its node
+//!   reads its own sealed copy). It cannot change the draw: the secret is committed before the
+//!   anchor exists, the anchor is the previous block's hash, and every notice and the order of
+//!   the backups are checked against the re-derivation at the reveal.
+//! - **After the reveal**: everyone, with the chain's verdict.
+//!
+//! What this does not prevent, but makes visible: a requester who dislikes the draw can
+//! abandon it (no seal) or not reveal; both are recorded for all members. A home or the
+//! requester can leak what it knows; that is a breach by a named party, outside the protocol.
+//! Busy experts (an overlapping window in an extraction still sealed) are not known to the
+//! chain before the reveal: their home knows and declines the seat.
 //!
 //! # Recusal (回避)
-//! After 《评标委员会和评标方法暂行规定》 Art. 12 and 招标投标法实施条例
-//! Art. 46, an expert is eligible for a requirement only if
+//! After 《评标委员会和评标方法暂行规定》 Art. 12 and 招标投标法实施条例 Art. 46, an expert is a
+//! candidate for a requirement only if
 //! - its status is active (正常);
 //! - its employer is neither the tenderee nor any bidder;
-//! - its home is still a member and, for remote evaluation, is the
+//! - its home is still a member with an encryption key and, for remote evaluation, is the
 //!   requester or one of the participating members;
-//! - it is not assigned (drawn as a primary or promoted, not declined) to
-//!   another extraction whose window overlaps this one (half-open windows);
-//! - it did not serve the same tenderee in a window that ends less than
-//!   `expert_tenderee_cooldown_days` before this window starts (or begins
-//!   less than that after it ends: the cooldown applies both ways, since
-//!   extractions need not be requested in window order);
+//! - it is not assigned in a published extraction whose window overlaps this one;
+//! - it did not serve the same tenderee (published) in a window less than
+//!   `expert_tenderee_cooldown_days` apart (both ways);
 //! - and it is not already picked in this extraction for another requirement.
 //!
-//! # Verifiable randomness
-//! The draw ([`super::draw`]) is a pure function of a seed and the sorted
-//! candidate lists, both stored in the extraction, so anyone can re-derive it
-//! ([`rederive`], [`verify`]) and re-check the candidate lists from the state
-//! the draw saw ([`candidates_at`]).
-//!
-//! - **Baseline** (no commitment): `seed = SHA-256(anchor ‖ u64_be(id))`,
-//!   where `anchor` is the hash of the block that included the request. The
-//!   requester cannot predict it when submitting. It does *not* resist the
-//!   proposer of that block: it can compute the seed for candidate blocks
-//!   (reorder or drop transactions, vary its payload or timestamp) and keep
-//!   the one whose draw it likes; a requester colluding with that proposer
-//!   inherits that power.
-//! - **Commit-reveal** (with `commitment = SHA-256(secret)`): the requester
-//!   commits before the anchor exists, and the proposer never learns the
-//!   secret, so grinding the anchor no longer steers the draw:
-//!   `seed = SHA-256(anchor ‖ u64_be(id) ‖ secret)`. The secret must be 16 to
-//!   256 bytes (use 32 random bytes; a guessable secret lets the proposer
-//!   grind again). What it does not resist: once the anchor is known the
-//!   requester can compute both the revealed and the baseline draw and choose
-//!   by withholding the reveal, a one-bit choice that is visible on chain as
-//!   `RevealMissed`; and a requester who shares its secret with the proposer
-//!   is back to the baseline. Both are auditable, not prevented.
+//! The candidate lists are fixed at the anchor, so the draw sees them; at the reveal the
+//! chain checks each seated expert against its current record again (employer, status).
 
 use std::collections::BTreeSet;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::draw::{self, Candidate, DrawFailure, Picks, Slot};
-use super::{Expert, ExpertStatus, Store, expert, expert_ids_by_specialty, parse_specialty};
-use crate::ctx::{BlockContext, Ctx, TxOutput, params, read, scan};
+use super::draw::{Candidate, DrawFailure, Picks, Slot};
+use super::seal::{SealedBox, SeatNotice};
+use super::{Expert, ExpertStatus, expert, expert_ids_by_specialty, parse_specialty};
+use crate::ctx::{Ctx, TxOutput, params, read, scan};
 use crate::error::{ErrorCode, TxError, ensure, fail};
 use crate::keys;
-use crate::members::{MemberId, Role};
-use crate::state::{Overlay, StateReader};
+use crate::members::{Member, MemberId, Role};
+use crate::state::StateReader;
 use crate::types::{Hash, TimestampMs};
 use crate::uscc::Uscc;
 
@@ -165,60 +178,81 @@ pub struct Anchor {
     pub recorded_height: u64,
 }
 
-/// Which seed the draw used.
+/// A drawn slot as everyone sees it: its home, its sealed notice, and what happened to it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum SeedScheme {
-    /// `SHA-256(anchor ‖ id)`; no commitment was made.
-    Baseline,
-    /// `SHA-256(anchor ‖ id ‖ secret)`; the secret matched the commitment.
-    Revealed { secret: Vec<u8> },
-    /// A commitment was made but not revealed in time: baseline seed.
-    RevealMissed,
+pub struct SeatSlot {
+    /// Drawn as a backup (备选) rather than a primary.
+    pub backup: bool,
+    pub notice: SeatNotice,
+    /// Holds a seat now: a primary not declined, or a promoted backup not declined.
+    pub seated: bool,
+    /// Height at which a backup was promoted.
+    pub promoted_height: Option<u64>,
+    pub response: Option<SeatResponse>,
 }
 
-/// A committee seat.
+/// A home's answer for a slot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Seat {
+pub struct SeatResponse {
+    pub accept: bool,
+    /// [`super::seal::response_commitment`]: opened at the reveal.
+    pub commitment: Hash,
+    pub height: u64,
+}
+
+/// The chain's finding after the reveal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Verdict {
+    /// Every notice, seat and response matches the re-derived draw, and recusal holds.
+    Verified,
+    /// What failed, one line each.
+    Failed { problems: Vec<String> },
+}
+
+/// What the reveal made public.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Publication {
+    /// Height of the `PublishResult` (the award, 中标结果确定, and the reveal).
+    pub height: u64,
+    pub time_ms: TimestampMs,
+    pub secret: Vec<u8>,
+    pub seed: Hash,
+    /// The re-derived draw, per requirement (empty when the draw failed).
+    pub picks: Vec<Picks>,
+    /// Per requirement and slot, the expert the notice was sealed for (as decrypted with the
+    /// secret; `None` where the notice did not decrypt).
+    pub sealed_experts: Vec<Vec<Option<Hash>>>,
+    pub verdict: Verdict,
+}
+
+/// An expert disclosed by its home after a missed reveal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Disclosure {
+    pub requirement: u32,
+    pub slot: u32,
     pub expert: Hash,
-    pub home: MemberId,
-    /// Promoted from the backups after a decline.
-    pub from_backup: bool,
-    pub confirmed: bool,
-}
-
-/// The draw of one requirement and what happened since.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RequirementDraw {
-    /// Eligible experts at draw time, sorted by id: the draw's input.
-    pub candidates: Vec<Candidate>,
-    /// As drawn (the draw's output); empty when the extraction failed.
-    pub primaries: Vec<Hash>,
-    pub backups: Vec<Hash>,
-    /// Current seats, in order of seating.
-    pub seats: Vec<Seat>,
-    /// Backups not yet promoted, in draw order.
-    pub backups_left: Vec<Hash>,
-    /// Experts who declined.
-    pub declined: Vec<Hash>,
+    pub height: u64,
+    /// Whether the expert was among the requirement's candidates at the anchor.
+    pub eligible: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ExtractionStatus {
     /// Requested; the next block's begin_block records the anchor.
     AwaitingAnchor,
-    /// Anchored; waiting for the requester's reveal until `deadline` (a height).
-    AwaitingReveal { deadline: u64 },
-    /// Drawn; seats are awaiting confirmation.
-    Drawn,
+    /// Anchored; waiting for the requester's seal until `deadline` (a height).
+    AwaitingSeal { deadline: u64 },
+    /// Sealed; seats are awaiting confirmation.
+    Sealed,
     /// Every seat confirmed.
     Confirmed,
     /// A requirement has unfilled seats and no fitting backup left.
     Short { reason: String },
-    /// The draw could not be completed; nobody was assigned.
+    /// No committee: the draw could not be completed, or the requester did not seal.
     Failed { reason: String },
 }
 
-/// An extraction as recorded on chain.
+/// An extraction as recorded on chain. Until the reveal it holds no expert identifier.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Extraction {
     pub id: u64,
@@ -230,15 +264,24 @@ pub struct Extraction {
     /// Sorted, deduplicated.
     pub bidders: Vec<Uscc>,
     pub remote: Option<RemoteEvaluation>,
-    pub commitment: Option<Hash>,
+    /// `SHA-256(secret)`.
+    pub commitment: Hash,
     pub requested_height: u64,
     pub tx_hash: Hash,
     pub anchor: Option<Anchor>,
-    pub scheme: Option<SeedScheme>,
-    pub seed: Option<Hash>,
-    pub drawn_height: Option<u64>,
-    /// One per requirement once drawn (or failed at the draw).
-    pub draws: Vec<RequirementDraw>,
+    /// Eligible experts per requirement at the anchor.
+    pub eligible: Vec<u32>,
+    pub sealed_height: Option<u64>,
+    /// Per requirement: `count` primary slots then `backups` backup slots, in draw order.
+    pub slots: Vec<Vec<SeatSlot>>,
+    /// The secret sealed to the requester's own key.
+    pub requester_copy: Option<SealedBox>,
+    /// When the reveal is due at the latest (window end + `extraction_reveal_days`).
+    pub reveal_due_ms: Option<TimestampMs>,
+    /// Height at which the reveal deadline passed without a reveal.
+    pub reveal_missed: Option<u64>,
+    pub published: Option<Publication>,
+    pub disclosures: Vec<Disclosure>,
     pub status: ExtractionStatus,
 }
 
@@ -247,19 +290,34 @@ impl Extraction {
         self.remote.as_ref().map_or(0, |r| r.min_outside)
     }
 
-    /// Whether `expert` holds or held a seat (including a declined one).
+    /// Whether `expert` held a slot that was seated or declined, as published (by the reveal
+    /// or a home's disclosure); `false` while the committee is sealed.
     pub fn involved(&self, expert: &Hash) -> bool {
-        self.draws
-            .iter()
-            .any(|d| d.seats.iter().any(|s| &s.expert == expert) || d.declined.contains(expert))
+        let revealed = self.published.iter().any(|p| {
+            p.sealed_experts
+                .iter()
+                .zip(&self.slots)
+                .any(|(experts, slots)| {
+                    experts.iter().zip(slots).any(|(e, s)| {
+                        e.as_ref() == Some(expert) && (s.seated || s.response.is_some())
+                    })
+                })
+        });
+        revealed || self.disclosures.iter().any(|d| &d.expert == expert)
     }
 
-    /// The current committee, requirement by requirement.
-    pub fn seats(&self) -> impl Iterator<Item = &Seat> {
-        self.draws.iter().flat_map(|d| d.seats.iter())
+    /// Slots that hold a seat now, as `(requirement, slot)`.
+    pub fn seated(&self) -> impl Iterator<Item = (usize, usize, &SeatSlot)> {
+        self.slots.iter().enumerate().flat_map(|(r, slots)| {
+            slots
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.seated)
+                .map(move |(j, s)| (r, j, s))
+        })
     }
 
-    fn slots(&self) -> Vec<Slot> {
+    pub(crate) fn draw_slots(&self) -> Vec<Slot> {
         self.requirements
             .iter()
             .map(|r| Slot {
@@ -269,7 +327,7 @@ impl Extraction {
             .collect()
     }
 
-    fn may_draw_from(&self, home: &MemberId) -> bool {
+    pub(crate) fn may_draw_from(&self, home: &MemberId) -> bool {
         match &self.remote {
             None => true,
             Some(r) => home == &self.requester || r.members.contains(home),
@@ -282,21 +340,9 @@ pub fn commitment(secret: &[u8]) -> Hash {
     Hash::of(secret)
 }
 
-/// The baseline seed, `SHA-256(anchor ‖ u64_be(id))`.
-pub fn baseline_seed(anchor: &Hash, id: u64) -> Hash {
-    Hash::of_parts(&[&anchor.0, &id.to_be_bytes()])
-}
-
-/// The commit-reveal seed, `SHA-256(anchor ‖ u64_be(id) ‖ secret)`.
-pub fn revealed_seed(anchor: &Hash, id: u64, secret: &[u8]) -> Hash {
+/// The draw's seed, `SHA-256(anchor ‖ u64_be(id) ‖ secret)`.
+pub fn draw_seed(anchor: &Hash, id: u64, secret: &[u8]) -> Hash {
     Hash::of_parts(&[&anchor.0, &id.to_be_bytes(), secret])
-}
-
-fn seed_for(anchor: &Hash, id: u64, scheme: &SeedScheme) -> Hash {
-    match scheme {
-        SeedScheme::Baseline | SeedScheme::RevealMissed => baseline_seed(anchor, id),
-        SeedScheme::Revealed { secret } => revealed_seed(anchor, id, secret),
-    }
 }
 
 /// Why an expert is not eligible for an extraction.
@@ -305,9 +351,10 @@ pub enum Recusal {
     Inactive(ExpertStatus),
     /// Employed by the tenderee or a bidder.
     Employer,
-    /// Home not among the participating members, or no longer a member.
+    /// Home not among the participating members, no longer a member, or without an
+    /// encryption key to receive a seat notice.
     NotParticipating,
-    /// Assigned to an overlapping extraction.
+    /// Assigned to an overlapping published extraction.
     Busy {
         extraction: u64,
     },
@@ -326,7 +373,9 @@ pub fn recusal(state: &dyn StateReader, ext: &Extraction, e: &Expert) -> Option<
     if e.employer == ext.tenderee || ext.bidders.binary_search(&e.employer).is_ok() {
         return Some(Recusal::Employer);
     }
-    if !ext.may_draw_from(&e.home) || state.get(&keys::member(e.home.as_str())).is_none() {
+    let home_can_read = read::<Member>(state, &keys::member(e.home.as_str()))
+        .is_some_and(|m| m.encryption_key.is_some());
+    if !ext.may_draw_from(&e.home) || !home_can_read {
         return Some(Recusal::NotParticipating);
     }
     for (k, w) in scan::<Window>(state, &keys::expert_assignment_prefix(&e.id)) {
@@ -428,92 +477,7 @@ pub fn candidates_at(state: &dyn StateReader, ext: &Extraction) -> Vec<Vec<Candi
         .collect()
 }
 
-/// Re-derives the picks of a drawn extraction from the record alone: the
-/// seed from the anchor, id and scheme, then the draw over the stored
-/// candidate lists. A failed draw re-derives to its failure reason.
-pub fn rederive(ext: &Extraction) -> Result<Vec<Picks>, String> {
-    let (Some(anchor), Some(scheme)) = (&ext.anchor, &ext.scheme) else {
-        return Err(format!("extraction {} has not been drawn yet", ext.id));
-    };
-    if ext.draws.len() != ext.requirements.len() {
-        return Err(format!(
-            "extraction {} has {} candidate lists for {} requirements",
-            ext.id,
-            ext.draws.len(),
-            ext.requirements.len()
-        ));
-    }
-    let seed = seed_for(&anchor.hash, ext.id, scheme);
-    let candidates: Vec<Vec<Candidate>> = ext.draws.iter().map(|d| d.candidates.clone()).collect();
-    draw::draw(
-        &seed,
-        &ext.requester,
-        ext.min_outside(),
-        &ext.slots(),
-        &candidates,
-    )
-    .map_err(|f| describe(ext, &f))
-}
-
-/// Checks a drawn extraction against its own data: seed, commitment,
-/// candidate lists sorted, and picks (or failure) as re-derived.
-pub fn verify(ext: &Extraction) -> Result<(), String> {
-    let (Some(anchor), Some(scheme), Some(seed)) = (&ext.anchor, &ext.scheme, &ext.seed) else {
-        return Err(format!("extraction {} has not been drawn yet", ext.id));
-    };
-    if &seed_for(&anchor.hash, ext.id, scheme) != seed {
-        return Err("stored seed does not match anchor, id and scheme".into());
-    }
-    match (scheme, &ext.commitment) {
-        (SeedScheme::Revealed { secret }, Some(c)) if &commitment(secret) == c => {}
-        (SeedScheme::Revealed { .. }, _) => {
-            return Err("revealed secret does not match the commitment".into());
-        }
-        (SeedScheme::RevealMissed, None) => {
-            return Err("reveal marked missed but no commitment was made".into());
-        }
-        (SeedScheme::Baseline, Some(_)) => {
-            return Err("baseline seed used although a commitment was made".into());
-        }
-        _ => {}
-    }
-    let oversize = matches!(&ext.status, ExtractionStatus::Failed { reason }
-        if ext.draws.is_empty() && reason.starts_with(TOO_MANY_CANDIDATES));
-    if oversize {
-        return Ok(());
-    }
-    for (i, d) in ext.draws.iter().enumerate() {
-        if !d.candidates.windows(2).all(|w| w[0].id < w[1].id) {
-            return Err(format!(
-                "candidates of requirement {} are not sorted",
-                i + 1
-            ));
-        }
-    }
-    match (rederive(ext), &ext.status) {
-        (Err(reason), ExtractionStatus::Failed { reason: stored }) if &reason == stored => Ok(()),
-        (Err(reason), _) => Err(format!(
-            "re-derived draw fails ({reason}) but it is recorded"
-        )),
-        (Ok(_), ExtractionStatus::Failed { reason }) => Err(format!(
-            "re-derived draw succeeds but it is recorded as failed ({reason})"
-        )),
-        (Ok(picks), _) => {
-            for (i, (p, d)) in picks.iter().zip(&ext.draws).enumerate() {
-                if p.primaries != d.primaries || p.backups != d.backups {
-                    return Err(format!(
-                        "requirement {} ({}): recorded picks differ from the re-derived ones",
-                        i + 1,
-                        ext.requirements[i].specialty
-                    ));
-                }
-            }
-            Ok(())
-        }
-    }
-}
-
-fn describe(ext: &Extraction, f: &DrawFailure) -> String {
+pub(crate) fn describe(ext: &Extraction, f: &DrawFailure) -> String {
     match f {
         DrawFailure::TooFew {
             requirement,
@@ -584,6 +548,21 @@ pub(crate) fn request(ctx: &mut Ctx<'_>, req: &ExtractionRequest) -> Result<TxOu
         None => None,
         Some(r) => Some(checked_remote(ctx, r, &requester, total)?),
     };
+    let Some(commitment) = req.commitment else {
+        return fail(
+            ErrorCode::InvalidInput,
+            "an extraction needs a commitment (SHA-256 of a secret the requester keeps): the \
+             committee stays sealed until the requester reveals that secret after the award",
+        );
+    };
+    let has_key = read::<Member>(ctx.reader(), &keys::member(requester.as_str()))
+        .is_some_and(|m| m.encryption_key.is_some());
+    ensure(has_key, ErrorCode::Conflict, || {
+        format!(
+            "member {requester} has no encryption key (加密公钥) registered: its own sealed copy \
+             of the committee needs one; propose `set-encryption-key` through governance first"
+        )
+    })?;
     let id = ctx.next_id(keys::EXTRACTION_NEXT_ID);
     let ext = Extraction {
         id,
@@ -594,14 +573,18 @@ pub(crate) fn request(ctx: &mut Ctx<'_>, req: &ExtractionRequest) -> Result<TxOu
         tenderee,
         bidders: bidders.into_iter().collect(),
         remote,
-        commitment: req.commitment,
+        commitment,
         requested_height: ctx.block.height,
         tx_hash: ctx.tx_hash,
         anchor: None,
-        scheme: None,
-        seed: None,
-        drawn_height: None,
-        draws: Vec::new(),
+        eligible: Vec::new(),
+        sealed_height: None,
+        slots: Vec::new(),
+        requester_copy: None,
+        reveal_due_ms: None,
+        reveal_missed: None,
+        published: None,
+        disclosures: Vec::new(),
         status: ExtractionStatus::AwaitingAnchor,
     };
     precheck(ctx.reader(), &ext)?;
@@ -794,344 +777,6 @@ fn precheck(state: &dyn StateReader, ext: &Extraction) -> Result<(), TxError> {
     )
 }
 
-/// begin_block: anchor the extractions included in earlier blocks (in
-/// practice the previous one) and draw those without a commitment.
-pub(crate) fn anchor_pending(overlay: &mut Overlay<&dyn StateReader>, block: &BlockContext) {
-    let pending = scan::<()>(&*overlay, keys::EXTRACTION_ANCHOR_PREFIX);
-    let reveal_blocks = params(&*overlay).extraction_reveal_blocks;
-    for (key, ()) in pending {
-        let at = keys::EXTRACTION_ANCHOR_PREFIX.len();
-        let height = u64::from_be_bytes(key[at..at + 8].try_into().expect("8-byte height"));
-        if height >= block.height {
-            break;
-        }
-        let id = keys::trailing_u64(&key);
-        overlay.delete(key);
-        let Some(mut ext) = extraction(&*overlay, id) else {
-            continue;
-        };
-        ext.anchor = Some(Anchor {
-            height: block.height - 1,
-            hash: block.parent_hash,
-            recorded_height: block.height,
-        });
-        if ext.commitment.is_some() {
-            let deadline = block.height + reveal_blocks;
-            ext.status = ExtractionStatus::AwaitingReveal { deadline };
-            overlay.write(keys::extraction(id), &ext);
-            overlay.write(keys::extraction_reveal(deadline, id), &());
-        } else {
-            run_draw(overlay, ext, SeedScheme::Baseline, block.height);
-        }
-    }
-}
-
-/// Forgets reveal windows that closed before `block`: the extraction now waits for anyone's
-/// finalize, which needs no block of its own.
-pub(crate) fn close_reveal_windows(overlay: &mut Overlay<&dyn StateReader>, block: &BlockContext) {
-    for (key, ()) in scan::<()>(&*overlay, keys::EXTRACTION_REVEAL_PREFIX) {
-        let at = keys::EXTRACTION_REVEAL_PREFIX.len();
-        let deadline = u64::from_be_bytes(key[at..at + 8].try_into().expect("8-byte height"));
-        if deadline >= block.height {
-            break;
-        }
-        overlay.delete(key);
-    }
-}
-
-/// Draws on the current state and records the outcome.
-fn run_draw<S: Store>(s: &mut S, mut ext: Extraction, scheme: SeedScheme, height: u64) {
-    let anchor = ext.anchor.expect("drawn only once anchored");
-    if let ExtractionStatus::AwaitingReveal { deadline } = ext.status {
-        s.erase(keys::extraction_reveal(deadline, ext.id));
-    }
-    let seed = seed_for(&anchor.hash, ext.id, &scheme);
-    let candidates = candidates_at(s.reader(), &ext);
-    ext.scheme = Some(scheme);
-    ext.seed = Some(seed);
-    ext.drawn_height = Some(height);
-    let listed: usize = candidates.iter().map(Vec::len).sum();
-    if listed > MAX_CANDIDATES {
-        ext.status = ExtractionStatus::Failed {
-            reason: format!(
-                "{TOO_MANY_CANDIDATES}: {listed} eligible at the draw, more than {MAX_CANDIDATES}"
-            ),
-        };
-        s.write(keys::extraction(ext.id), &ext);
-        return;
-    }
-    let outcome = draw::draw(
-        &seed,
-        &ext.requester,
-        ext.min_outside(),
-        &ext.slots(),
-        &candidates,
-    );
-    match outcome {
-        Ok(picks) => {
-            ext.draws = picks
-                .into_iter()
-                .zip(candidates)
-                .map(|(p, cands)| {
-                    let seats = p
-                        .primaries
-                        .iter()
-                        .map(|id| Seat {
-                            expert: *id,
-                            home: cands
-                                .iter()
-                                .find(|c| &c.id == id)
-                                .expect("picked from candidates")
-                                .home
-                                .clone(),
-                            from_backup: false,
-                            confirmed: false,
-                        })
-                        .collect();
-                    RequirementDraw {
-                        candidates: cands,
-                        backups_left: p.backups.clone(),
-                        primaries: p.primaries,
-                        backups: p.backups,
-                        seats,
-                        declined: Vec::new(),
-                    }
-                })
-                .collect();
-            let seated: Vec<Hash> = ext.seats().map(|s| s.expert).collect();
-            for id in seated {
-                assign(s, &ext, &id);
-            }
-            ext.status = ExtractionStatus::Drawn;
-        }
-        Err(f) => {
-            ext.status = ExtractionStatus::Failed {
-                reason: describe(&ext, &f),
-            };
-            ext.draws = candidates
-                .into_iter()
-                .map(|candidates| RequirementDraw {
-                    candidates,
-                    ..RequirementDraw::default()
-                })
-                .collect();
-        }
-    }
-    s.write(keys::extraction(ext.id), &ext);
-}
-
-fn assign<S: Store>(s: &mut S, ext: &Extraction, id: &Hash) {
-    s.write(keys::expert_assignment(id, ext.id), &ext.window);
-    s.write(keys::expert_service(id, &ext.tenderee, ext.id), &ext.window);
-}
-
-fn release<S: Store>(s: &mut S, ext: &Extraction, id: &Hash) {
-    s.erase(keys::expert_assignment(id, ext.id));
-    s.erase(keys::expert_service(id, &ext.tenderee, ext.id));
-}
-
-fn load(ctx: &Ctx<'_>, id: u64) -> Result<Extraction, TxError> {
-    extraction(ctx.reader(), id)
-        .ok_or_else(|| TxError::new(ErrorCode::NotFound, format!("no extraction {id}")))
-}
-
-fn awaiting_reveal(ext: &Extraction) -> Result<u64, TxError> {
-    match &ext.status {
-        ExtractionStatus::AwaitingReveal { deadline } => Ok(*deadline),
-        ExtractionStatus::AwaitingAnchor => fail(
-            ErrorCode::Conflict,
-            format!(
-                "extraction {} is not anchored yet; its anchor is recorded in the block after \
-                 the request",
-                ext.id
-            ),
-        ),
-        _ if ext.commitment.is_none() => fail(
-            ErrorCode::Conflict,
-            format!(
-                "extraction {} has no commitment; it was drawn with the baseline seed",
-                ext.id
-            ),
-        ),
-        _ => fail(
-            ErrorCode::Conflict,
-            format!("extraction {} has already been drawn", ext.id),
-        ),
-    }
-}
-
-pub(crate) fn reveal(ctx: &mut Ctx<'_>, id: u64, secret: &[u8]) -> Result<TxOutput, TxError> {
-    let member = ctx.require_role(Role::Expert)?;
-    let ext = load(ctx, id)?;
-    ensure(member == ext.requester, ErrorCode::Unauthorized, || {
-        format!(
-            "only the requesting member {} reveals extraction {id}",
-            ext.requester
-        )
-    })?;
-    let deadline = awaiting_reveal(&ext)?;
-    ensure(ctx.block.height <= deadline, ErrorCode::Conflict, || {
-        format!(
-            "the reveal window of extraction {id} closed at height {deadline}; anyone may now \
-             finalize it with the baseline seed"
-        )
-    })?;
-    ensure(
-        (MIN_SECRET_LEN..=MAX_SECRET_LEN).contains(&secret.len()),
-        ErrorCode::InvalidInput,
-        || format!("a secret is {MIN_SECRET_LEN} to {MAX_SECRET_LEN} bytes"),
-    )?;
-    ensure(
-        Some(commitment(secret)) == ext.commitment,
-        ErrorCode::InvalidInput,
-        || format!("SHA-256 of the secret does not match the commitment of extraction {id}"),
-    )?;
-    let height = ctx.block.height;
-    run_draw(
-        ctx,
-        ext,
-        SeedScheme::Revealed {
-            secret: secret.to_vec(),
-        },
-        height,
-    );
-    Ok(TxOutput::Extraction(id))
-}
-
-pub(crate) fn finalize(ctx: &mut Ctx<'_>, id: u64) -> Result<TxOutput, TxError> {
-    ctx.require_role(Role::Expert)?;
-    let ext = load(ctx, id)?;
-    let deadline = awaiting_reveal(&ext)?;
-    ensure(ctx.block.height > deadline, ErrorCode::TooEarly, || {
-        format!(
-            "extraction {id} may still be revealed until height {deadline} (now {})",
-            ctx.block.height
-        )
-    })?;
-    let height = ctx.block.height;
-    run_draw(ctx, ext, SeedScheme::RevealMissed, height);
-    Ok(TxOutput::Extraction(id))
-}
-
-pub(crate) fn respond(
-    ctx: &mut Ctx<'_>,
-    id: u64,
-    expert_id: &Hash,
-    accept: bool,
-) -> Result<TxOutput, TxError> {
-    let member = ctx.require_role(Role::Expert)?;
-    let mut ext = load(ctx, id)?;
-    ensure(
-        matches!(
-            ext.status,
-            ExtractionStatus::Drawn | ExtractionStatus::Confirmed | ExtractionStatus::Short { .. }
-        ),
-        ErrorCode::Conflict,
-        || {
-            format!(
-                "extraction {id} is {:?}: no seats to answer for",
-                ext.status
-            )
-        },
-    )?;
-    let found = ext.draws.iter().enumerate().find_map(|(r, d)| {
-        d.seats
-            .iter()
-            .position(|s| &s.expert == expert_id)
-            .map(|p| (r, p))
-    });
-    let Some((r, p)) = found else {
-        let why = if ext.draws.iter().any(|d| d.declined.contains(expert_id)) {
-            "has already declined"
-        } else if ext.draws.iter().any(|d| d.backups_left.contains(expert_id)) {
-            "is a backup, not seated; a backup answers once promoted"
-        } else {
-            "was not drawn"
-        };
-        return fail(
-            ErrorCode::Conflict,
-            format!("expert {expert_id} {why} in extraction {id}"),
-        );
-    };
-    let home = ext.draws[r].seats[p].home.clone();
-    ensure(home == member, ErrorCode::NotHomeMember, || {
-        format!("expert {expert_id} belongs to {home}; only its home member answers for it")
-    })?;
-    ensure(
-        ctx.block.time_ms < ext.window.end,
-        ErrorCode::Conflict,
-        || format!("the evaluation window of extraction {id} has ended"),
-    )?;
-    if accept {
-        let seat = &mut ext.draws[r].seats[p];
-        ensure(!seat.confirmed, ErrorCode::Conflict, || {
-            format!("expert {expert_id} has already confirmed extraction {id}")
-        })?;
-        seat.confirmed = true;
-    } else {
-        ext.draws[r].seats.remove(p);
-        ext.draws[r].declined.push(*expert_id);
-        release(ctx, &ext, expert_id);
-        promote(ctx, &mut ext, r);
-    }
-    settle(&mut ext);
-    ctx.put(keys::extraction(id), &ext);
-    Ok(TxOutput::Extraction(id))
-}
-
-/// Seats the first backup of requirement `r` that is still eligible and
-/// keeps the outside minimum, if any.
-fn promote<S: Store>(s: &mut S, ext: &mut Extraction, r: usize) {
-    let outside_now = ext.seats().filter(|s| s.home != ext.requester).count() as u64;
-    let min_outside = u64::from(ext.min_outside());
-    let chosen = ext.draws[r].backups_left.iter().position(|b| {
-        let Some(e) = expert(s.reader(), b) else {
-            return false;
-        };
-        let outside = u64::from(e.home != ext.requester);
-        recusal(s.reader(), ext, &e).is_none() && outside_now + outside >= min_outside
-    });
-    let Some(pos) = chosen else {
-        return;
-    };
-    let id = ext.draws[r].backups_left.remove(pos);
-    let home = expert(s.reader(), &id).expect("checked above").home;
-    ext.draws[r].seats.push(Seat {
-        expert: id,
-        home,
-        from_backup: true,
-        confirmed: false,
-    });
-    assign(s, ext, &id);
-}
-
-fn settle(ext: &mut Extraction) {
-    let short: Vec<String> = ext
-        .requirements
-        .iter()
-        .zip(&ext.draws)
-        .filter(|(r, d)| (d.seats.len() as u32) < r.count)
-        .map(|(r, d)| {
-            format!(
-                "specialty {}: {} of {} seats filled, no eligible backup left that keeps the \
-                 rules",
-                r.specialty,
-                d.seats.len(),
-                r.count
-            )
-        })
-        .collect();
-    ext.status = if !short.is_empty() {
-        ExtractionStatus::Short {
-            reason: short.join("; "),
-        }
-    } else if ext.seats().all(|s| s.confirmed) {
-        ExtractionStatus::Confirmed
-    } else {
-        ExtractionStatus::Drawn
-    };
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1154,9 +799,8 @@ mod tests {
         let anchor = Hash::of(b"block");
         let mut bytes = anchor.0.to_vec();
         bytes.extend_from_slice(&7u64.to_be_bytes());
-        assert_eq!(baseline_seed(&anchor, 7), Hash::of(&bytes));
         bytes.extend_from_slice(b"secret");
-        assert_eq!(revealed_seed(&anchor, 7, b"secret"), Hash::of(&bytes));
+        assert_eq!(draw_seed(&anchor, 7, b"secret"), Hash::of(&bytes));
         assert_eq!(commitment(b"secret"), Hash::of(b"secret"));
     }
 }

@@ -9,7 +9,10 @@
 //!
 //! # Layout
 //! - this module: experts, conduct records, queries, the action enum.
-//! - [`extraction`]: requests, recusal (回避), the verifiable seed, responses.
+//! - [`extraction`]: requests, recusal (回避), the protocol and its threat model.
+//! - [`committee`]: anchor, seal, answers, backup promotion, reveal and verification.
+//! - [`seal`]: the sealed seat notices' cryptography.
+//! - [`view`]: what each member may see of an extraction.
 //! - [`draw`]: the pure, documented draw algorithm.
 //!
 //! # Identity
@@ -28,14 +31,16 @@
 //! expert holding a code that starts with `A0101` (`A0101`, `A010102`, …);
 //! because levels are digit pairs, a prefix match is always an ancestor.
 
+pub mod committee;
 pub mod draw;
 pub mod extraction;
+pub mod seal;
+pub mod view;
 
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::codec;
 use crate::ctx::{BlockContext, Ctx, TxOutput, read, scan};
 use crate::error::{ErrorCode, TxError, ensure, fail};
 use crate::keys;
@@ -44,11 +49,12 @@ use crate::state::{Overlay, StateReader, WriteSet};
 use crate::types::{Date, Hash};
 use crate::uscc::Uscc;
 
+pub use committee::{SeatOpening, build_seal, candidates, check_published, rederive};
 pub use draw::{Candidate, Picks};
 pub use extraction::{
-    Anchor, Extraction, ExtractionRequest, ExtractionStatus, Recusal, RemoteEvaluation,
-    RemoteRequest, Requirement, RequirementDraw, Seat, SeedScheme, Window, assignments,
-    candidates_at, commitment, extraction, recusal, rederive, verify,
+    Anchor, Extraction, ExtractionRequest, ExtractionStatus, Publication, Recusal,
+    RemoteEvaluation, RemoteRequest, Requirement, SeatResponse, SeatSlot, Verdict, Window,
+    assignments, candidates_at, commitment, extraction, recusal,
 };
 
 /// Domain tag of [`expert_id`].
@@ -224,7 +230,8 @@ pub enum ExpertAction {
     },
     /// Record conduct (奖励/处罚) by an expert or auditor operator of any
     /// member. With an extraction, the expert must have been seated in it
-    /// (or have declined it).
+    /// (or have declined it) as published: conduct in an extraction is recorded
+    /// once its committee is public.
     RecordConduct {
         expert: Hash,
         kind: ConductKind,
@@ -232,20 +239,31 @@ pub enum ExpertAction {
         date: Date,
         extraction: Option<u64>,
     },
-    /// Request an extraction (申请抽取); see [`extraction`].
+    /// Request an extraction (申请抽取) with a commitment to a secret; see [`extraction`].
     RequestExtraction(Box<ExtractionRequest>),
-    /// Reveal the secret committed in the request (by the requesting member,
-    /// within `extraction_reveal_blocks` after the anchor); draws at once.
-    RevealExtraction { extraction: u64, secret: Vec<u8> },
-    /// Draw with the baseline seed once the reveal window has passed
-    /// without a reveal (marked "reveal missed"); any member.
-    FinalizeExtraction { extraction: u64 },
-    /// Confirm (`accept`) or decline a seat, by the expert's home member.
-    /// A decline promotes the first fitting backup.
+    /// Seal the draw (密封): the requester's encrypted seat notices, within
+    /// `extraction_seal_blocks` after the anchor.
+    SealExtraction {
+        extraction: u64,
+        seal: Box<seal::Seal>,
+    },
+    /// Confirm (`accept`) or decline slot `slot` of requirement `requirement` (0-based), by
+    /// the expert's home member, with the answer's commitment
+    /// ([`seal::response_commitment`]). A decline promotes the next fitting backup slot.
     Respond {
         extraction: u64,
-        expert: Hash,
+        requirement: u32,
+        slot: u32,
         accept: bool,
+        commitment: Hash,
+    },
+    /// The award is made (中标结果确定): reveal the secret; the chain re-derives and verifies
+    /// the draw and publishes the committee. Also reveals a draw that cannot be completed.
+    PublishResult { extraction: u64, secret: Vec<u8> },
+    /// After a missed reveal, a home opens its slots (see [`extraction`]).
+    DiscloseSeats {
+        extraction: u64,
+        openings: Vec<SeatOpening>,
     },
 }
 
@@ -266,57 +284,33 @@ pub(crate) fn execute(ctx: &mut Ctx<'_>, action: &ExpertAction) -> Result<TxOutp
             extraction,
         } => record_conduct(ctx, expert, *kind, description, *date, *extraction),
         ExpertAction::RequestExtraction(req) => extraction::request(ctx, req),
-        ExpertAction::RevealExtraction { extraction, secret } => {
-            extraction::reveal(ctx, *extraction, secret)
+        ExpertAction::SealExtraction { extraction, seal } => {
+            committee::seal(ctx, *extraction, seal)
         }
-        ExpertAction::FinalizeExtraction { extraction } => extraction::finalize(ctx, *extraction),
         ExpertAction::Respond {
             extraction,
-            expert,
+            requirement,
+            slot,
             accept,
-        } => extraction::respond(ctx, *extraction, expert, *accept),
+            commitment,
+        } => committee::respond(ctx, *extraction, *requirement, *slot, *accept, commitment),
+        ExpertAction::PublishResult { extraction, secret } => {
+            committee::publish(ctx, *extraction, secret)
+        }
+        ExpertAction::DiscloseSeats {
+            extraction,
+            openings,
+        } => committee::disclose(ctx, *extraction, openings),
     }
 }
 
-/// Draws of extractions whose request was included in the previous block, and the end of
-/// reveal windows that have closed.
+/// Anchors of extractions whose request was included in the previous block, and the end of
+/// seal and reveal windows that have closed.
 pub(crate) fn begin_block(state: &dyn StateReader, block: &BlockContext) -> WriteSet {
     let mut overlay = Overlay::new(state);
-    extraction::close_reveal_windows(&mut overlay, block);
-    extraction::anchor_pending(&mut overlay, block);
+    committee::close_windows(&mut overlay, block);
+    committee::anchor_pending(&mut overlay, block);
     overlay.into_writes()
-}
-
-/// Typed writes over a transaction context or a block overlay, so a draw
-/// runs the same way in `begin_block` and in a transaction.
-pub(crate) trait Store {
-    fn reader(&self) -> &dyn StateReader;
-    fn write<T: Serialize>(&mut self, key: Vec<u8>, value: &T);
-    fn erase(&mut self, key: Vec<u8>);
-}
-
-impl Store for Ctx<'_> {
-    fn reader(&self) -> &dyn StateReader {
-        Ctx::reader(self)
-    }
-    fn write<T: Serialize>(&mut self, key: Vec<u8>, value: &T) {
-        self.put(key, value);
-    }
-    fn erase(&mut self, key: Vec<u8>) {
-        self.delete(key);
-    }
-}
-
-impl<S: StateReader> Store for Overlay<S> {
-    fn reader(&self) -> &dyn StateReader {
-        self
-    }
-    fn write<T: Serialize>(&mut self, key: Vec<u8>, value: &T) {
-        self.put(key, codec::encode(value));
-    }
-    fn erase(&mut self, key: Vec<u8>) {
-        self.delete(key);
-    }
 }
 
 struct Checked {
