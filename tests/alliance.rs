@@ -1,6 +1,7 @@
-//! A local alliance of real processes: members commit the same blocks, survive a SIGKILL,
-//! sync an empty member from genesis, refuse an unknown node key, and reject malformed API
-//! input without storing anything.
+//! A local alliance of real processes: members commit the same blocks, draw a sealed
+//! cross-region committee that only the right members can read until the award, survive a
+//! SIGKILL, sync an empty member from genesis, refuse an unknown node key, and reject
+//! malformed API input without storing anything.
 
 mod harness;
 
@@ -8,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use caihong_chaincode::tx::Action;
 use harness::{Alliance, TxState, post_raw, register_subject, run};
 use serde_json::{Value, json};
 
@@ -84,6 +86,8 @@ fn four_members_commit_the_same_blocks_and_answer_alike() {
     let block: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(block["hash"].as_str().unwrap(), a.block_ids(0, 1).0);
     assert_eq!(block["height"], 1);
+
+    sealed_extraction_across_four_members(&a);
 
     let elapsed = started.elapsed().as_secs_f64();
     let blocks = a.height(0).unwrap() - start_height;
@@ -413,4 +417,285 @@ fn malformed_api_input_is_rejected_and_nothing_is_stored() {
         assert_eq!(e.status, 404, "{e}");
     }
     a.assert_same_chain(&[0, 1], tip);
+}
+
+/// Runs `caihong args…` and returns stdout, failing the test with both streams otherwise.
+fn cli(args: &[&str]) -> String {
+    let (code, out, err) = run(args);
+    assert_eq!(code, 0, "caihong {args:?}:\n{out}\n{err}");
+    out
+}
+
+fn extraction_view(a: &Alliance, i: usize, x: &str) -> Value {
+    a.get(i, &format!("/v1/extractions/{x}"))
+}
+
+/// Every `expert` value anywhere in a JSON answer.
+fn experts_in(v: &Value) -> Vec<String> {
+    match v {
+        Value::Object(m) => m
+            .iter()
+            .flat_map(|(k, v)| match (k.as_str(), v) {
+                ("expert", Value::String(e)) => vec![e.clone()],
+                _ => experts_in(v),
+            })
+            .collect(),
+        Value::Array(a) => a.iter().flat_map(experts_in).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// A cross-region extraction (远程异地评标) over four processes, through the CLI: Hohhot
+/// requests and seals; before the award the other members' nodes show no expert but their
+/// own seats; two homes confirm, one declines and the chain seats the next backup; Hohhot
+/// publishes the result and every member verifies the whole draw.
+fn sealed_extraction_across_four_members(a: &Alliance) {
+    use caihong_chaincode::experts::{ExpertAction, ExpertInfo, expert_id};
+    let homes: Vec<String> = (0..4)
+        .map(|i| a.members[i].home.display().to_string())
+        .collect();
+    let names = ["hohhot", "baotou", "ordos", "yinchuan"];
+    let mut pool = std::collections::BTreeMap::new();
+    for i in 0..4 {
+        let key = a.admin_key(i);
+        let nonce = a.next_nonce(i, &key);
+        let region = a.home(i).genesis.members[i].region_code.clone();
+        for k in 0..3u32 {
+            let id = expert_id(&format!("{region}19800101{:04}", i as u32 * 10 + k));
+            let info = ExpertInfo {
+                id,
+                name: format!("{}专家{}", names[i], k + 1),
+                specialties: vec!["A010101".into()],
+                title: "高级工程师".into(),
+                employer_uscc: harness::test_uscc(&region, 900 + k),
+            };
+            let tx = a.sign(
+                &key,
+                nonce + k as u64,
+                Action::Expert(ExpertAction::Register(Box::new(info))),
+            );
+            let answer = a.submit(i, &tx, k == 2).expect("expert registered");
+            if k == 2 {
+                assert_eq!(answer.status, TxState::Committed, "{answer:?}");
+            }
+            pool.insert(id.to_hex(), names[i]);
+        }
+    }
+    let dir = a.dir.path();
+    let start_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+        + 86_400_000;
+    let request = json!({
+        "project_code": "HHHT-2026-SEALED",
+        "window_start": start_ms,
+        "window_end": start_ms + 8 * 3_600_000,
+        "requirements": [{"specialty": "A010101", "count": 5, "backups": 2}],
+        "tenderee_uscc": harness::test_uscc("150100", 800),
+        "bidder_usccs": [harness::test_uscc("150200", 801)],
+        "remote": {"members": ["baotou", "ordos", "yinchuan"], "min_outside": 3}
+    });
+    let request_path = dir.join("sealed-request.json");
+    std::fs::write(&request_path, request.to_string()).unwrap();
+    let secret = dir.join("sealed.secret");
+    let (req, sec) = (request_path.to_str().unwrap(), secret.to_str().unwrap());
+    let x = cli(&[
+        "tx",
+        "--home",
+        &homes[0],
+        "-q",
+        "extraction",
+        "request",
+        "--file",
+        req,
+        "--secret-file",
+        sec,
+    ]);
+    let x = x.trim().to_string();
+    cli(&[
+        "tx",
+        "--home",
+        &homes[0],
+        "--wait",
+        "extraction",
+        "seal",
+        "--extraction",
+        &x,
+        "--secret-file",
+        sec,
+    ]);
+    let tip = a.height(0).unwrap();
+    for i in 0..4 {
+        a.wait_height(i, tip, MINUTE);
+    }
+
+    // Before the award: the requester's node shows the whole committee, a home only its own
+    // experts, and the sealed view shows none, on every node.
+    let own = extraction_view(a, 0, &x);
+    assert_eq!(own["view"], "requester", "{own}");
+    let committee: Vec<(String, String)> = own["seats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["home"].as_str().unwrap().to_string(),
+                s["expert"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(committee.len(), 7, "5 seats and 2 backups: {own}");
+    for (home, e) in &committee {
+        assert_eq!(
+            pool.get(e),
+            Some(&home.as_str()),
+            "each slot is sealed to its expert's home"
+        );
+    }
+    for i in 0..4 {
+        let sealed = a.get(i, &format!("/v1/extractions/{x}?view=sealed"));
+        assert_eq!(sealed["view"], "sealed");
+        assert!(experts_in(&sealed).is_empty(), "member {i}: {sealed}");
+        let text = sealed.to_string();
+        for (_, e) in &committee {
+            assert!(!text.contains(e.as_str()), "member {i} leaks {e}");
+        }
+        if i > 0 {
+            let view = extraction_view(a, i, &x);
+            let mine: Vec<&(String, String)> =
+                committee.iter().filter(|(h, _)| h == names[i]).collect();
+            let shown = experts_in(&view);
+            assert_eq!(
+                shown.len(),
+                mine.len(),
+                "member {i} sees exactly its own: {view}"
+            );
+            assert_eq!(
+                view["view"],
+                if mine.is_empty() { "sealed" } else { "home" }
+            );
+        }
+    }
+
+    // Two homes answer for their seated experts; the first declines one, and the chain seats
+    // the first backup that keeps the rules.
+    let seated = |v: &Value, home: &str| -> Vec<String> {
+        v["seats"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["home"] == home && s["seated"] == true && s["answer"] == "pending")
+            .map(|s| s["expert"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let answering: Vec<usize> = (1..4)
+        .filter(|&i| !seated(&own, names[i]).is_empty())
+        .take(2)
+        .collect();
+    assert_eq!(
+        answering.len(),
+        2,
+        "three seats outside across three homes: {own}"
+    );
+    let mut declined = None;
+    for &i in &answering {
+        for e in seated(&extraction_view(a, i, &x), names[i]) {
+            let decline = declined.is_none();
+            let mut args = vec![
+                "tx",
+                "--home",
+                &homes[i],
+                "--wait",
+                "extraction",
+                "respond",
+                "--extraction",
+                &x,
+                "--expert",
+                &e,
+            ];
+            if decline {
+                args.push("--decline");
+                declined = Some(e.clone());
+            }
+            cli(&args);
+        }
+    }
+    let after = extraction_view(a, 0, &x);
+    let promoted: Vec<&Value> = after["seats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["backup"] == true && s["seated"] == true)
+        .collect();
+    assert_eq!(promoted.len(), 1, "the decline seated one backup: {after}");
+    assert!(promoted[0]["promoted_height"].is_u64(), "{after}");
+    // Every remaining seat is confirmed by its home.
+    for i in 0..4 {
+        for e in seated(&extraction_view(a, i, &x), names[i]) {
+            cli(&[
+                "tx",
+                "--home",
+                &homes[i],
+                "--wait",
+                "extraction",
+                "respond",
+                "--extraction",
+                &x,
+                "--expert",
+                &e,
+            ]);
+        }
+    }
+    assert_eq!(extraction_view(a, 0, &x)["status"], "Confirmed");
+
+    // The award: Hohhot reveals; every member re-derives and verifies.
+    cli(&[
+        "tx",
+        "--home",
+        &homes[0],
+        "--wait",
+        "extraction",
+        "publish",
+        "--extraction",
+        &x,
+        "--secret-file",
+        sec,
+    ]);
+    let tip = a.height(0).unwrap();
+    for i in 0..4 {
+        a.wait_height(i, tip, MINUTE);
+        let v = extraction_view(a, i, &x);
+        assert_eq!(v["view"], "published", "member {i}: {v}");
+        assert_eq!(v["rederivation"]["verified"], true, "member {i}: {v}");
+        assert_eq!(v["published"]["verdict"], "Verified", "member {i}: {v}");
+        let published: Vec<String> = v["seats"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["expert"].as_str().unwrap().to_string())
+            .collect();
+        let before: Vec<String> = committee.iter().map(|(_, e)| e.clone()).collect();
+        assert_eq!(
+            published, before,
+            "member {i}: the published committee is the sealed one"
+        );
+        let declined_seat = v["seats"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["expert"].as_str() == declined.as_deref())
+            .unwrap();
+        assert_eq!(declined_seat["answer"], "declined");
+    }
+    let text = cli(&["query", "--home", &homes[2], "extraction", &x]);
+    assert!(text.starts_with("shown: published view"), "{text}");
+    eprintln!(
+        "sealed extraction {x}: 7 slots sealed to {:?}; one decline, one backup seated; \
+         verified on 4 members",
+        committee
+            .iter()
+            .map(|(h, _)| h.as_str())
+            .collect::<Vec<_>>()
+    );
 }

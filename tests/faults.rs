@@ -356,10 +356,14 @@ fn demo_issuer(a: &Alliance) -> Option<String> {
         harness::run(&["demo", "--dir", a.dir.path().join("net").to_str().unwrap()]);
     assert_eq!(code, 0, "caihong demo failed:\n{out}\n{err}");
     // Every cross-member read waits for the block it needs: the last member sees the
-    // certificate registered and the draw revealed, not the state before them.
+    // certificate registered and the draw published, not the state before them.
     for shown in [
         "recognized=true",
-        "status \"Drawn\"",
+        "sees the sealed view",
+        "sees its requester view",
+        "declined its expert",
+        "status \"Confirmed\"",
+        "sees the published view",
         "verified=true",
         "give the same answer",
     ] {

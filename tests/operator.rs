@@ -612,6 +612,15 @@ fn the_readme_walkthrough_runs_as_written() {
         Some("true"),
         "{out}"
     );
+    // Which view each member's query showed: sealed on a member with no seat, the whole
+    // committee on the requester's node, published after the award.
+    for shown in [
+        "shown: sealed view",
+        "shown: requester view",
+        "shown: published view",
+    ] {
+        assert!(out.contains(shown), "{shown}:\n{out}");
+    }
     assert!(out.contains("(20,000.00 元)"), "{out}");
     assert!(
         out.contains("行政处罚.csv:3: credit record (信用记录)"),
