@@ -575,7 +575,8 @@ fn a_forged_answer_is_recorded_at_the_reveal() {
 
 /// Notices not made as the protocol says are caught: one made from another secret (its home
 /// reads the right expert and cannot tell) fails to decrypt with the revealed secret; one
-/// whose public commitment is not its own is flagged by its home at once, and by the reveal.
+/// whose public commitment is not its own is flagged by its home at once, and by the reveal;
+/// so is a requester's copy that does not hold the committed secret.
 #[test]
 fn malformed_notices_are_flagged_by_the_home_or_the_reveal() {
     let mut fx = Fx::new();
@@ -600,6 +601,17 @@ fn malformed_notices_are_flagged_by_the_home_or_the_reveal() {
         &key_a,
     );
     row[b].commitment = row[a].commitment;
+    // And the requester's own copy holds another secret.
+    let (cr, cj) = seal::REQUESTER_COPY;
+    let other: &[u8] = b"another secret, 32 bytes long!!!";
+    seal.requester_copy = seal::seal_to(
+        SECRET,
+        id,
+        cr,
+        cj,
+        &Sandbox::encryption_public("hohhot"),
+        other,
+    );
     assert!(fx.act("hohhot", Fx::seal_action(id, seal)).is_success());
     let ext = fx.ext(id);
     let home_b = ext.slots[0][b].notice.recipient.as_str().to_string();
@@ -626,9 +638,58 @@ fn malformed_notices_are_flagged_by_the_home_or_the_reveal() {
     );
     assert!(problems.contains(&line_a), "{line_a} not in {problems:?}");
     assert!(problems.contains(&line_b), "{line_b} not in {problems:?}");
+    let line_c = "the requester's own sealed copy does not hold the secret".to_string();
+    assert!(problems.contains(&line_c), "{line_c} not in {problems:?}");
+    assert_eq!(problems.len(), 3, "{problems:?}");
     let p = ext.published.unwrap();
     assert_eq!(p.sealed_experts[0][a], None);
     assert_eq!(p.sealed_experts[0][b], Some(drawn[0][b]));
+}
+
+/// What the chain checks at the seal for remote evaluation, without the secret: every notice
+/// goes to a participating member, and the primaries' homes keep the outside minimum. A
+/// requester sealing insiders into outside seats, or a seat to a non-participant, is refused.
+#[test]
+fn a_seal_that_breaks_remote_evaluation_is_refused() {
+    let mut fx = Fx::new();
+    let insiders = fx.pool("hohhot", 6, "A01");
+    let outsiders = fx.pool("baotou", 4, "A01");
+    let stranger = fx.pool("yinchuan", 1, "A01")[0];
+    let mut r = fx.req("A01", 5, 2);
+    r.remote = Some(RemoteRequest {
+        members: vec!["baotou".into()],
+        min_outside: 3,
+    });
+    let id = fx.request("hohhot", r);
+    fx.sb.empty_block();
+    let ext = fx.ext(id);
+    assert_eq!(ext.eligible, vec![10], "yinchuan does not participate");
+    // Five insiders as primaries, outsiders as backups.
+    let mut list: Vec<Hash> = insiders[..5].to_vec();
+    list.extend(&outsiders[..2]);
+    let e = fx.act_err("hohhot", Fx::seal_action(id, seal_for(&fx, &ext, &[list])));
+    assert_eq!(e.code, ErrorCode::InvalidInput);
+    assert!(
+        e.message
+            .contains("needs 3 seats from members other than hohhot; the seal has 0"),
+        "{}",
+        e.message
+    );
+    // The honest draw with one slot handed to yinchuan's expert.
+    let mut list = drawn_experts(&fx, &ext)[0].clone();
+    list[6] = stranger;
+    let e = fx.act_err("hohhot", Fx::seal_action(id, seal_for(&fx, &ext, &[list])));
+    assert_eq!(e.code, ErrorCode::InvalidInput);
+    assert!(
+        e.message
+            .contains("requirement 1 slot 7: yinchuan is not a participating member"),
+        "{}",
+        e.message
+    );
+    assert!(matches!(
+        fx.ext(id).status,
+        ExtractionStatus::AwaitingSeal { .. }
+    ));
 }
 
 // ------------------------------------------------------------ the homes
