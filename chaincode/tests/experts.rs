@@ -1182,10 +1182,66 @@ fn a_missed_reveal_is_marked_and_homes_disclose_their_seats() {
         );
         assert_eq!(d.expert, slots[0][d.slot as usize], "the drawn expert");
         assert!(d.eligible);
-        assert!(ext.involved(&d.expert));
+        let s = &ext.slots[0][d.slot as usize];
+        assert_eq!(ext.involved(&d.expert), s.seated || s.response.is_some());
     }
     let e = fx.act_err("baotou", disclose(vec![baotou[0].clone()]));
     assert_eq!(e.code, ErrorCode::Conflict, "disclosed once");
+}
+
+/// After a missed reveal, conduct in the extraction can be recorded for an expert its home
+/// disclosed, but (as for a published committee) only if that expert was seated or declined:
+/// a disclosed backup that never held a seat was not in the committee.
+#[test]
+fn conduct_after_a_missed_reveal_needs_a_disclosed_seat_not_a_reserve() {
+    let mut fx = Fx::new();
+    fx.pool("hohhot", 4, "A01");
+    fx.pool("baotou", 4, "A01");
+    let ext = fx.drawn("hohhot", fx.req("A01", 5, 2));
+    let slots = fx.slots(&ext)[0].clone();
+    fx.sb.time_ms = ext.reveal_due_ms.unwrap();
+    fx.sb.empty_block();
+    let ext = fx.ext(ext.id);
+    assert!(ext.reveal_missed.is_some());
+    // Every home discloses all its slots, the unused backups included.
+    for m in ["hohhot", "baotou"] {
+        let openings: Vec<SeatOpening> = fx
+            .view_as(&ext, m)
+            .slots
+            .iter()
+            .filter(|s| s.home.as_str() == m)
+            .map(|s| SeatOpening {
+                requirement: s.requirement - 1,
+                slot: s.slot - 1,
+                expert: s.expert.unwrap(),
+                blind: s.opening.unwrap(),
+            })
+            .collect();
+        let out = fx.act(
+            m,
+            ExpertAction::DiscloseSeats {
+                extraction: ext.id,
+                openings,
+            },
+        );
+        assert!(out.is_success(), "{out:?}");
+    }
+    let ext = fx.ext(ext.id);
+    assert_eq!(ext.disclosures.len(), 7);
+    let today = fx.sb.today();
+    let record = |expert| ExpertAction::RecordConduct {
+        expert,
+        kind: ConductKind::Commendation,
+        description: "评标认真".into(),
+        date: today,
+        extraction: Some(ext.id),
+    };
+    let (seated, reserve) = (slots[0], slots[6]);
+    assert!(ext.involved(&seated) && !ext.involved(&reserve));
+    let e = fx.act_err("ordos", record(reserve));
+    assert_eq!(e.code, ErrorCode::InvalidInput);
+    assert!(e.message.contains("not seated"), "{}", e.message);
+    assert!(fx.act("ordos", record(seated)).is_success());
 }
 
 // ------------------------------------------------- confirm and decline

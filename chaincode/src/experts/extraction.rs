@@ -291,19 +291,28 @@ impl Extraction {
     }
 
     /// Whether `expert` held a slot that was seated or declined, as published (by the reveal
-    /// or a home's disclosure); `false` while the committee is sealed.
+    /// or a home's disclosure); `false` while the committee is sealed. A backup slot never
+    /// promoted held no seat, disclosed or not.
     pub fn involved(&self, expert: &Hash) -> bool {
+        let served = |r: usize, j: usize| {
+            self.slots
+                .get(r)
+                .and_then(|row| row.get(j))
+                .is_some_and(|s| s.seated || s.response.is_some())
+        };
         let revealed = self.published.iter().any(|p| {
-            p.sealed_experts
-                .iter()
-                .zip(&self.slots)
-                .any(|(experts, slots)| {
-                    experts.iter().zip(slots).any(|(e, s)| {
-                        e.as_ref() == Some(expert) && (s.seated || s.response.is_some())
-                    })
-                })
+            p.sealed_experts.iter().enumerate().any(|(r, experts)| {
+                experts
+                    .iter()
+                    .enumerate()
+                    .any(|(j, e)| e.as_ref() == Some(expert) && served(r, j))
+            })
         });
-        revealed || self.disclosures.iter().any(|d| &d.expert == expert)
+        revealed
+            || self
+                .disclosures
+                .iter()
+                .any(|d| &d.expert == expert && served(d.requirement as usize, d.slot as usize))
     }
 
     /// Slots that hold a seat now, as `(requirement, slot)`.
