@@ -472,7 +472,7 @@ fn demo_extraction(
         requester.name
     );
     println!(
-        "{:<10} sees the {}: seats per home {}",
+        "{:<10} sees the {} view (no expert ids): seats per home {}",
         checker.name,
         sealed["view"].as_str().unwrap_or_default(),
         seat_line(&sealed, false)

@@ -15,6 +15,10 @@ pub struct KeygenArgs {
     /// Write the key here (JSON with public and secret hex; mode 0600).
     #[arg(long)]
     pub out: PathBuf,
+    /// Make the member's X25519 encryption key (sealed extraction notices) instead of an
+    /// ed25519 signing key.
+    #[arg(long)]
+    pub encryption: bool,
 }
 
 #[derive(Debug, Args)]
@@ -41,6 +45,10 @@ pub struct InitArgs {
     /// Use this admin key file instead of generating one.
     #[arg(long)]
     pub admin_key: Option<PathBuf>,
+    /// Use this encryption key file (`caihong keygen --encryption`) instead of generating one:
+    /// the key listed for this member in genesis.
+    #[arg(long)]
+    pub encryption_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -84,6 +92,15 @@ pub fn keygen(args: KeygenArgs) -> anyhow::Result<ExitCode> {
             args.out.display()
         );
     }
+    if args.encryption {
+        let key = config::EncryptionKeyFile::generate();
+        config::EncryptionKeyFile::write(&args.out, &key)?;
+        println!(
+            "{}",
+            caihong_chaincode::experts::seal::encryption_public(&key).to_hex()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let key = KeyFile::generate();
     KeyFile::write(&args.out, &key)?;
     println!("{}", hex::encode(key.verifying_key().to_bytes()));
@@ -92,6 +109,13 @@ pub fn keygen(args: KeygenArgs) -> anyhow::Result<ExitCode> {
 
 pub fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
     let genesis = config::read_genesis(&args.genesis)?;
+    if let Some(path) = &args.encryption_key {
+        let key = config::EncryptionKeyFile::read(path)?;
+        if config::Home::config_path(&args.home).exists() {
+            bail!("{} is initialized already", args.home.display());
+        }
+        config::EncryptionKeyFile::write_new(&args.home, &key)?;
+    }
     let node_key = config::init_home(
         &args.home,
         &args.member,

@@ -171,7 +171,7 @@ pub struct ConsensusConfig {
     /// store is followed at once).
     pub block_interval_ms: u64,
     /// Longest wait for something to order: with no runnable transaction in the mempool and
-    /// no work that counts blocks (an extraction's anchor or reveal window, a governance
+    /// no work that counts blocks (an extraction's anchor or seal deadline, a governance
     /// change taking effect), the next height starts after this long since the last block,
     /// or at once when a transaction or a peer's message for it arrives. `0` makes blocks at
     /// `block_interval_ms` even when empty.
