@@ -137,8 +137,8 @@ pub fn begin_block(state: &dyn StateReader, block: &BlockContext) -> WriteSet {
 }
 
 /// Whether the chain has work that counts blocks and should not wait for transactions: an
-/// extraction waiting for its anchor (the next block's hash) or inside its reveal window
-/// (`extraction_reveal_blocks`), or a passed governance change waiting for its effective
+/// extraction waiting for its anchor (the next block's hash) or waiting for its seal
+/// (`extraction_seal_blocks`), or a passed governance change waiting for its effective
 /// height. A node whose mempool is empty makes the next block promptly when this holds, and
 /// otherwise waits for a transaction or its empty-block interval.
 pub fn block_work_pending(state: &dyn StateReader) -> bool {
