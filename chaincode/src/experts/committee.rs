@@ -506,10 +506,26 @@ pub(crate) fn publish(ctx: &mut Ctx<'_>, id: u64, secret: &[u8]) -> Result<TxOut
             );
         }
         ExtractionStatus::Failed { .. } if ext.sealed_height.is_none() => {
-            return fail(
-                ErrorCode::Conflict,
-                format!("extraction {id} failed before a draw: {:?}", ext.status),
-            );
+            // Abandoned after the anchor (never sealed): revealing shows every member the
+            // draw the requester walked away from. Failed at the anchor: nothing was drawn.
+            let Some(cands) = candidates(ctx.reader(), id) else {
+                return fail(
+                    ErrorCode::Conflict,
+                    format!("extraction {id} failed before a draw: {:?}", ext.status),
+                );
+            };
+            let anchor = ext.anchor.expect("candidates are stored at the anchor");
+            ext.published = Some(Publication {
+                height: ctx.block.height,
+                time_ms: ctx.block.time_ms,
+                secret: secret.to_vec(),
+                seed: draw_seed(&anchor.hash, id, secret),
+                picks: rederive(&ext, &cands, secret).unwrap_or_default(),
+                sealed_experts: Vec::new(),
+                verdict: Verdict::Verified,
+            });
+            ctx.put(keys::extraction(id), &ext);
+            return Ok(TxOutput::Extraction(id));
         }
         ExtractionStatus::AwaitingSeal { .. } => true,
         _ => false,
@@ -819,6 +835,13 @@ pub fn check_published(state: &dyn StateReader, ext: &Extraction) -> Result<Verd
         return Err("the published seed does not follow from anchor, id and secret".into());
     }
     let outcome = rederive(ext, &cands, &p.secret);
+    if ext.sealed_height.is_none() && !p.picks.is_empty() {
+        // An abandoned draw revealed: the picks must be what the secret gives.
+        return match outcome {
+            Ok(picks) if picks == p.picks => Ok(Verdict::Verified),
+            _ => Err("the revealed picks of the abandoned draw do not re-derive".into()),
+        };
+    }
     if ext.sealed_height.is_none() {
         return match (outcome, &ext.status) {
             (Err(reason), ExtractionStatus::Failed { reason: stored }) if &reason == stored => {
