@@ -804,7 +804,8 @@ fn only_the_requester_seals_a_well_formed_seal() {
 }
 
 /// A seal is taken up to its deadline height; in the next block `begin_block` fails the
-/// extraction as abandoned, visibly, and the late seal is refused.
+/// extraction as abandoned, visibly, and the late seal is refused. Revealing the abandoned
+/// draw later shows the picks the requester walked away from.
 #[test]
 fn an_unsealed_draw_is_abandoned_after_the_deadline() {
     let mut fx = Fx::with_params(ChainParams {
@@ -856,10 +857,84 @@ fn an_unsealed_draw_is_abandoned_after_the_deadline() {
     );
     assert!(ext.slots.is_empty() && ext.published.is_none());
     assert!(!exec::block_work_pending(&fx.sb.state));
-    // Nor can it be revealed as if its draw had failed.
-    let e = fx.act_err("hohhot", publish_action(2, SECRET));
-    assert_eq!(e.code, ErrorCode::Conflict);
-    assert!(e.message.contains("failed before a draw"), "{}", e.message);
+    // Revealed later, it shows every member the draw the requester walked away from; it
+    // stays failed, seats nobody, and re-checks.
+    let e = fx.act_err(
+        "hohhot",
+        publish_action(2, b"a wrong secret of enough length"),
+    );
+    assert_eq!(e.code, ErrorCode::InvalidInput);
+    assert!(fx.act("hohhot", publish_action(2, SECRET)).is_success());
+    let ext = fx.ext(2);
+    assert!(
+        matches!(&ext.status, ExtractionStatus::Failed { reason } if reason.contains("abandoned"))
+    );
+    let p = ext.published.as_ref().unwrap();
+    assert_eq!(
+        p.picks,
+        experts::rederive(&ext, &fx.candidates(2), SECRET).unwrap()
+    );
+    assert!(p.sealed_experts.is_empty());
+    assert_eq!(
+        experts::check_published(&fx.sb.state, &ext),
+        Ok(Verdict::Verified)
+    );
+    for e in p.picks[0].primaries.iter().chain(&p.picks[0].backups) {
+        assert!(
+            experts::assignments(&fx.sb.state, e).is_empty(),
+            "nobody sat"
+        );
+    }
+    let mut forged = ext.clone();
+    forged.published.as_mut().unwrap().picks[0]
+        .primaries
+        .swap(0, 1);
+    assert!(experts::check_published(&fx.sb.state, &forged).is_err());
+}
+
+/// An abandoned draw that could not have completed anyway (the pool shrank before the
+/// anchor), revealed after its deadline: published with no picks, and the record re-checks.
+#[test]
+fn an_abandoned_draw_that_could_not_complete_re_checks_once_revealed() {
+    let mut fx = Fx::with_params(ChainParams {
+        extraction_seal_blocks: 2,
+        ..ChainParams::default()
+    });
+    let ids = fx.pool("hohhot", 6, "A01");
+    let k = fx.op("hohhot").clone();
+    let suspend = Action::Expert(ExpertAction::SetStatus {
+        expert: ids[0],
+        status: ExpertStatus::Suspended,
+        reason: "回避".into(),
+    });
+    let txs = fx.sb.sign(&[
+        (
+            &k,
+            Action::Expert(ExpertAction::RequestExtraction(Box::new(
+                fx.req("A01", 5, 1),
+            ))),
+        ),
+        (&k, suspend),
+    ]);
+    assert!(fx.sb.block(&txs).iter().all(|r| r.is_success()));
+    for _ in 0..4 {
+        fx.sb.empty_block();
+    }
+    let ext = fx.ext(1);
+    assert!(
+        matches!(&ext.status, ExtractionStatus::Failed { reason } if reason.contains("abandoned")),
+        "{:?}",
+        ext.status
+    );
+    assert!(fx.act("hohhot", publish_action(1, SECRET)).is_success());
+    let ext = fx.ext(1);
+    let p = ext.published.as_ref().unwrap();
+    assert!(p.picks.is_empty());
+    assert_eq!(p.verdict, Verdict::Verified);
+    assert_eq!(
+        experts::check_published(&fx.sb.state, &ext),
+        Ok(Verdict::Verified)
+    );
 }
 
 /// A pool that shrank between request and anchor can leave a draw that cannot complete.

@@ -22,6 +22,8 @@ use crate::state::{Overlay, StateReader};
 use crate::types::Hash;
 
 const DAY_MS: u64 = 86_400_000;
+/// Start of the failure reason of an extraction not sealed by its deadline (abandoned).
+pub const NOT_SEALED: &str = "not sealed by height";
 
 /// The candidate lists computed at an extraction's anchor, per requirement, sorted by id.
 pub fn candidates(state: &dyn StateReader, id: u64) -> Option<Vec<Vec<Candidate>>> {
@@ -158,8 +160,8 @@ pub(crate) fn close_windows(overlay: &mut Overlay<&dyn StateReader>, block: &Blo
         {
             ext.status = ExtractionStatus::Failed {
                 reason: format!(
-                    "not sealed by height {deadline}: the requester abandoned the draw after \
-                     its anchor"
+                    "{NOT_SEALED} {deadline}: the requester abandoned the draw after its \
+                     anchor"
                 ),
             };
             overlay.put(keys::extraction(ext.id), codec::encode(&ext));
@@ -845,6 +847,12 @@ pub fn check_published(state: &dyn StateReader, ext: &Extraction) -> Result<Verd
     if ext.sealed_height.is_none() {
         return match (outcome, &ext.status) {
             (Err(reason), ExtractionStatus::Failed { reason: stored }) if &reason == stored => {
+                Ok(Verdict::Verified)
+            }
+            // Abandoned, and revealed later: the draw could not have been sealed anyway.
+            (Err(_), ExtractionStatus::Failed { reason: stored })
+                if stored.starts_with(NOT_SEALED) && p.picks.is_empty() =>
+            {
                 Ok(Verdict::Verified)
             }
             (Err(reason), _) => Err(format!("re-derived failure differs: {reason}")),
