@@ -19,7 +19,8 @@
 //!    the outside minimum over the primaries' homes) and records the public slots. A draw
 //!    that cannot be completed is revealed instead (`PublishResult` at once: nothing is
 //!    secret), and the chain records why it failed. No seal by the deadline: the extraction
-//!    fails as abandoned after the anchor, visible to all.
+//!    fails as abandoned after the anchor, visible to all; the requester may still reveal it,
+//!    which shows every member the draw it walked away from.
 //! 4. `Respond` by a seat's home: confirm or decline slot `(r, j)`, with a commitment that
 //!    binds the answer to the seat's expert. A decline seats the first unused backup slot of
 //!    the requirement whose home keeps the outside minimum; the chain does this on public
