@@ -201,7 +201,7 @@ pub fn extraction_candidates(id: u64) -> Vec<u8> {
 }
 
 /// One service of an expert for a tenderee (回避 cooldown), per extraction;
-/// removed again when the expert declines.
+/// written when the committee becomes public (the reveal, or a home's disclosure).
 pub fn expert_service(id: &Hash, tenderee: &Uscc, extraction: u64) -> Vec<u8> {
     join(&[
         b"exp_served",

@@ -670,7 +670,9 @@ pub fn verify_reveal(
                 && let Some(e) = sealed_for
                 && let Some(ex) = expert(state, &e)
                 && let Some(why) = recusal(state, ext, &ex)
-                && matches!(why, Recusal::Employer | Recusal::Inactive(_))
+                // Status was checked at the anchor; a later suspension is the home's to act on
+                // (it declines). Employment by the tenderee or a bidder must never sit.
+                && why == Recusal::Employer
             {
                 problems.push(format!(
                     "{at}: expert {e} is seated but {}",
@@ -815,9 +817,25 @@ pub(crate) fn disclose(
             height: ctx.block.height,
             eligible: cands[r].iter().any(|c| c.id == o.expert),
         });
+        // A seat disclosed is public now: later draws see its window (busy, cooldown), as
+        // after a reveal.
+        if slot_served(&ext, r, j) {
+            ctx.put(keys::expert_assignment(&o.expert, id), &ext.window);
+            ctx.put(
+                keys::expert_service(&o.expert, &ext.tenderee, id),
+                &ext.window,
+            );
+        }
     }
     ctx.put(keys::extraction(id), &ext);
     Ok(TxOutput::Extraction(id))
+}
+
+fn slot_served(ext: &Extraction, r: usize, j: usize) -> bool {
+    ext.slots
+        .get(r)
+        .and_then(|row| row.get(j))
+        .is_some_and(|s| s.seated || s.response.is_some())
 }
 
 /// Re-checks a published extraction from its record and candidates (what any member or

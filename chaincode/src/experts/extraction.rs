@@ -74,7 +74,8 @@
 //! - and it is not already picked in this extraction for another requirement.
 //!
 //! The candidate lists are fixed at the anchor, so the draw sees them; at the reveal the
-//! chain checks each seated expert against its current record again (employer, status).
+//! chain checks each seated expert's current employer again (回避 must hold when the committee
+//! sat); a status changed after the anchor is for the home to act on by declining.
 
 use std::collections::BTreeSet;
 use std::fmt;
