@@ -456,7 +456,7 @@ fn sealed_extraction_across_four_members(a: &Alliance) {
         .collect();
     let names = ["hohhot", "baotou", "ordos", "yinchuan"];
     let mut pool = std::collections::BTreeMap::new();
-    for i in 0..4 {
+    for (i, name) in names.iter().enumerate() {
         let key = a.admin_key(i);
         let nonce = a.next_nonce(i, &key);
         let region = a.home(i).genesis.members[i].region_code.clone();
@@ -464,7 +464,7 @@ fn sealed_extraction_across_four_members(a: &Alliance) {
             let id = expert_id(&format!("{region}19800101{:04}", i as u32 * 10 + k));
             let info = ExpertInfo {
                 id,
-                name: format!("{}专家{}", names[i], k + 1),
+                name: format!("{name}专家{}", k + 1),
                 specialties: vec!["A010101".into()],
                 title: "高级工程师".into(),
                 employer_uscc: harness::test_uscc(&region, 900 + k),
@@ -478,7 +478,7 @@ fn sealed_extraction_across_four_members(a: &Alliance) {
             if k == 2 {
                 assert_eq!(answer.status, TxState::Committed, "{answer:?}");
             }
-            pool.insert(id.to_hex(), names[i]);
+            pool.insert(id.to_hex(), *name);
         }
     }
     let dir = a.dir.path();
@@ -553,7 +553,7 @@ fn sealed_extraction_across_four_members(a: &Alliance) {
             "each slot is sealed to its expert's home"
         );
     }
-    for i in 0..4 {
+    for (i, name) in names.iter().enumerate() {
         let sealed = a.get(i, &format!("/v1/extractions/{x}?view=sealed"));
         assert_eq!(sealed["view"], "sealed");
         assert!(experts_in(&sealed).is_empty(), "member {i}: {sealed}");
@@ -564,7 +564,7 @@ fn sealed_extraction_across_four_members(a: &Alliance) {
         if i > 0 {
             let view = extraction_view(a, i, &x);
             let mine: Vec<&(String, String)> =
-                committee.iter().filter(|(h, _)| h == names[i]).collect();
+                committee.iter().filter(|(h, _)| h == name).collect();
             let shown = experts_in(&view);
             assert_eq!(
                 shown.len(),

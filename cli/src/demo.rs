@@ -13,14 +13,10 @@ use caihong_chaincode::ca::CaAction;
 use caihong_chaincode::credit::{
     CreditAction, CreditKind, CreditRecordInput, PenaltyCategory, Severity,
 };
-use caihong_chaincode::experts::draw::Candidate;
 use caihong_chaincode::experts::extraction::{
     ExtractionRequest, RemoteRequest, Requirement, commitment,
 };
-use caihong_chaincode::experts::{
-    ExpertAction, ExpertInfo, Extraction, build_seal, expert_id, seal,
-};
-use caihong_chaincode::members::Member;
+use caihong_chaincode::experts::{ExpertAction, ExpertInfo, Extraction, expert_id, seal};
 use caihong_chaincode::subjects::{SubjectAction, SubjectInfo, SubjectRole, SubjectStatus};
 use caihong_chaincode::types::parse_date;
 use caihong_chaincode::x509;
@@ -539,25 +535,11 @@ fn demo_seal(requester: &DemoMember, id: u64, secret: &[u8]) -> anyhow::Result<(
     };
     ext["slots"] = Value::Array(Vec::new());
     let ext: Extraction = serde_json::from_value(ext)?;
-    let cands: Vec<Vec<Candidate>> = client
-        .get(&route::path(
-            route::EXTRACTION_CANDIDATES,
-            &[&id.to_string()],
-        ))
-        .map_err(failure)?;
-    let members: Vec<Member> = client.get(route::MEMBERS).map_err(failure)?;
-    let keys = members
-        .into_iter()
-        .filter_map(|m| m.encryption_key.map(|k| (m.id, k)))
-        .collect();
-    let seal = build_seal(&ext, &cands, secret, &keys).map_err(|e| anyhow::anyhow!("{e}"))?;
-    submit(
-        requester,
-        Action::Expert(ExpertAction::SealExtraction {
-            extraction: id,
-            seal: Box::new(seal),
-        }),
-    )?;
+    let (action, failure) = crate::sealing::draw_and_seal(&client, &ext, secret)?;
+    if let Some(reason) = failure {
+        bail!("the demo's draw cannot be completed: {reason}");
+    }
+    submit(requester, Action::Expert(action))?;
     Ok(())
 }
 

@@ -108,39 +108,54 @@ fn seal_action(node: &NodeArgs, id: u64, secret: &[u8]) -> anyhow::Result<Expert
         std::thread::sleep(Duration::from_millis(200));
     };
     check_secret(&ext, secret)?;
+    let (action, failure) = draw_and_seal(&client, &ext, secret)?;
+    match (&action, failure) {
+        (ExpertAction::SealExtraction { seal, .. }, _) => eprintln!(
+            "drawn: {} slots sealed to their homes; the committee stays secret until \
+             `extraction publish`",
+            seal.requirements.iter().map(Vec::len).sum::<usize>()
+        ),
+        (_, reason) => eprintln!(
+            "the draw cannot be completed ({}); revealing the secret instead, so every member \
+             can check the failure",
+            reason.unwrap_or_default()
+        ),
+    }
+    Ok(action)
+}
+
+/// The seal of an anchored extraction: its candidates and the members' encryption keys read
+/// from `client`'s node, the draw run here with `secret`. A draw that cannot be completed
+/// gives the reveal instead (a failed draw has nothing to keep secret), with the reason.
+pub fn draw_and_seal(
+    client: &caihong_cli::api_client::Client,
+    ext: &Extraction,
+    secret: &[u8],
+) -> anyhow::Result<(ExpertAction, Option<String>)> {
+    let id = ext.id.to_string();
     let cands: Vec<Vec<Candidate>> = client
-        .get(&route::path(
-            route::EXTRACTION_CANDIDATES,
-            &[&id.to_string()],
-        ))
+        .get(&route::path(route::EXTRACTION_CANDIDATES, &[&id]))
         .map_err(failure)?;
     let members: Vec<Member> = client.get(route::MEMBERS).map_err(failure)?;
     let keys: BTreeMap<MemberId, EncryptionKey> = members
         .into_iter()
         .filter_map(|m| m.encryption_key.map(|k| (m.id, k)))
         .collect();
-    Ok(match build_seal(&ext, &cands, secret, &keys) {
-        Ok(seal) => {
-            let slots: usize = seal.requirements.iter().map(Vec::len).sum();
-            eprintln!(
-                "drawn: {slots} slots sealed to their homes; the committee stays secret until \
-                 `extraction publish`"
-            );
+    Ok(match build_seal(ext, &cands, secret, &keys) {
+        Ok(seal) => (
             ExpertAction::SealExtraction {
-                extraction: id,
+                extraction: ext.id,
                 seal: Box::new(seal),
-            }
-        }
-        Err(reason) => {
-            eprintln!(
-                "the draw cannot be completed ({reason}); revealing the secret instead, so every \
-                 member can check the failure"
-            );
+            },
+            None,
+        ),
+        Err(reason) => (
             ExpertAction::PublishResult {
-                extraction: id,
+                extraction: ext.id,
                 secret: secret.to_vec(),
-            }
-        }
+            },
+            Some(reason),
+        ),
     })
 }
 

@@ -145,17 +145,27 @@ pub(crate) fn anchor_pending(overlay: &mut Overlay<&dyn StateReader>, block: &Bl
     }
 }
 
+/// Takes the entries of a `prefix ‖ u64_be(when) ‖ …/u64_be(id)` index whose `when` is below
+/// `now` out of the index, oldest first, as `(when, extraction id)`.
+fn take_due(overlay: &mut Overlay<&dyn StateReader>, prefix: &[u8], now: u64) -> Vec<(u64, u64)> {
+    let mut due = Vec::new();
+    for (key, ()) in crate::ctx::scan::<()>(&*overlay, prefix) {
+        let at = prefix.len();
+        let when = u64::from_be_bytes(key[at..at + 8].try_into().expect("8-byte index value"));
+        if when >= now {
+            break;
+        }
+        due.push((when, keys::trailing_u64(&key)));
+        overlay.delete(key);
+    }
+    due
+}
+
 /// begin_block: extractions not sealed by their deadline fail as abandoned; reveals not made
 /// by their due time are marked missed.
 pub(crate) fn close_windows(overlay: &mut Overlay<&dyn StateReader>, block: &BlockContext) {
-    for (key, ()) in crate::ctx::scan::<()>(&*overlay, keys::EXTRACTION_SEAL_PREFIX) {
-        let at = keys::EXTRACTION_SEAL_PREFIX.len();
-        let deadline = u64::from_be_bytes(key[at..at + 8].try_into().expect("8-byte height"));
-        if deadline >= block.height {
-            break;
-        }
-        overlay.delete(key.clone());
-        if let Some(mut ext) = extraction(&*overlay, keys::trailing_u64(&key))
+    for (deadline, id) in take_due(overlay, keys::EXTRACTION_SEAL_PREFIX, block.height) {
+        if let Some(mut ext) = extraction(&*overlay, id)
             && matches!(ext.status, ExtractionStatus::AwaitingSeal { .. })
         {
             ext.status = ExtractionStatus::Failed {
@@ -167,14 +177,8 @@ pub(crate) fn close_windows(overlay: &mut Overlay<&dyn StateReader>, block: &Blo
             overlay.put(keys::extraction(ext.id), codec::encode(&ext));
         }
     }
-    for (key, ()) in crate::ctx::scan::<()>(&*overlay, keys::EXTRACTION_REVEAL_DUE_PREFIX) {
-        let at = keys::EXTRACTION_REVEAL_DUE_PREFIX.len();
-        let due = u64::from_be_bytes(key[at..at + 8].try_into().expect("8-byte time"));
-        if due >= block.time_ms {
-            break;
-        }
-        overlay.delete(key.clone());
-        if let Some(mut ext) = extraction(&*overlay, keys::trailing_u64(&key))
+    for (_, id) in take_due(overlay, keys::EXTRACTION_REVEAL_DUE_PREFIX, block.time_ms) {
+        if let Some(mut ext) = extraction(&*overlay, id)
             && ext.published.is_none()
         {
             ext.reveal_missed = Some(block.height);
