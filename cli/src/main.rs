@@ -120,6 +120,7 @@ fn main() -> ExitCode {
         Command::Status(args) => node::status(args),
         Command::Backup(args) => backup::backup(args),
         Command::Restore(args) => backup::restore(args),
+        Command::Tx(cmd) if matches!(cmd.domain, tx::Domain::Extraction(_)) => sealing::run(cmd),
         Command::Tx(cmd) => tx::run(cmd),
         Command::Query(cmd) => query::run(cmd),
         Command::Sync(cmd) => sync::run(cmd),

@@ -5,6 +5,7 @@
 //! chaincode's `experts::extraction` docs.
 
 use std::collections::BTreeMap;
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
@@ -18,12 +19,21 @@ use caihong_chaincode::{Action, Hash};
 use caihong_node::contract::route;
 use serde_json::Value;
 
-use crate::client::failure;
+use crate::client::{failure, run_action};
 use crate::node::NodeArgs;
-use crate::tx::{ExtractionCmd, expert_ref, extraction_request};
+use crate::tx::{Domain, ExtractionCmd, TxCommand, expert_ref, extraction_request};
 
-/// The action to sign for an extraction command, or `None` when there is nothing to send.
-pub fn action(node: &NodeArgs, c: ExtractionCmd) -> anyhow::Result<Option<Action>> {
+/// `caihong tx extraction …`: reads what the step needs, then signs and sends its action.
+pub fn run(cmd: TxCommand) -> anyhow::Result<ExitCode> {
+    let Domain::Extraction(c) = cmd.domain else {
+        bail!("not an extraction command");
+    };
+    let action = action(&cmd.args.node, c)?;
+    run_action(&cmd.args, action)
+}
+
+/// The action to sign for an extraction command.
+fn action(node: &NodeArgs, c: ExtractionCmd) -> anyhow::Result<Action> {
     let action = match c {
         ExtractionCmd::Request {
             file,
@@ -53,7 +63,7 @@ pub fn action(node: &NodeArgs, c: ExtractionCmd) -> anyhow::Result<Option<Action
         }
         ExtractionCmd::Disclose { extraction } => disclose_action(node, extraction)?,
     };
-    Ok(Some(Action::Expert(action)))
+    Ok(Action::Expert(action))
 }
 
 fn client(node: &NodeArgs) -> anyhow::Result<caihong_cli::api_client::Client> {

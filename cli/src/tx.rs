@@ -439,14 +439,10 @@ impl SecretArgs {
     }
 }
 
+/// Every `tx` command but `extraction`, whose steps read the chain first
+/// ([`crate::sealing::run`]).
 pub fn run(cmd: TxCommand) -> anyhow::Result<ExitCode> {
-    let action = match cmd.domain {
-        Domain::Extraction(c) => match crate::sealing::action(&cmd.args.node, c)? {
-            Some(action) => action,
-            None => return Ok(ExitCode::SUCCESS),
-        },
-        domain => action_of(domain)?,
-    };
+    let action = action_of(cmd.domain)?;
     run_action(&cmd.args, action)
 }
 
@@ -458,7 +454,7 @@ fn action_of(domain: Domain) -> anyhow::Result<Action> {
         Domain::Credit(c) => Action::Credit(credit(c)?),
         Domain::Ca(c) => Action::Ca(ca(c)?),
         Domain::Expert(c) => Action::Expert(expert(c)?),
-        Domain::Extraction(_) => unreachable!("extraction commands read the chain first"),
+        Domain::Extraction(_) => bail!("extraction commands run through sealing::run"),
     })
 }
 
