@@ -17,7 +17,7 @@ use caihong_consensus::{
 };
 use caihong_node::block::{Block, BlockError, Header, receipts_root, txs_root};
 use caihong_node::storage::{
-    GenesisInit, ProofError, StateProof, StorageError, Store, genesis_state_root,
+    GenesisInit, ProofError, StateProof, StorageError, Store, genesis_state_root, names::NameMatch,
 };
 
 const CITIES: [&str; 4] = ["hohhot", "baotou", "ordos", "yinchuan"];
@@ -1133,4 +1133,123 @@ fn a_snapshot_restores_the_state_and_refuses_a_forged_chunk() {
     // Its own snapshots start at its first height.
     assert!(target.snapshot_chunk(height - 1, None, 1024).is_err());
     target.snapshot_chunk(height + 1, None, 1024).unwrap();
+}
+
+fn subject_write(n: u64, name: &str) -> (Vec<u8>, Option<Vec<u8>>) {
+    use caihong_chaincode::subjects::{Subject, SubjectStatus};
+    let uscc = caihong_chaincode::uscc::build("91150100", &format!("{n:08}")).unwrap();
+    let subject = Subject {
+        uscc: uscc.clone(),
+        name: name.to_string(),
+        roles: Default::default(),
+        legal_representative: "张三".into(),
+        region_code: "150100".into(),
+        qualifications: vec![],
+        status: SubjectStatus::Active,
+        home: caihong_chaincode::members::MemberId::parse("hohhot").unwrap(),
+        version: 1,
+        height: 1,
+        tx_hash: Hash::ZERO,
+    };
+    (
+        caihong_chaincode::keys::subject(&uscc),
+        Some(caihong_chaincode::codec::encode(&subject)),
+    )
+}
+
+fn names_found(store: &Store, query: &str, how: NameMatch) -> Vec<String> {
+    let view = store.state_view().unwrap();
+    let hits = view.search_subject_names(query, how, None, 100).unwrap();
+    hits.usccs
+        .iter()
+        .map(|u| {
+            let key = caihong_chaincode::keys::subject(&caihong_chaincode::Uscc::parse(u).unwrap());
+            let s: caihong_chaincode::subjects::Subject =
+                caihong_chaincode::codec::decode(&view.get(&key).unwrap()).unwrap();
+            s.name
+        })
+        .collect()
+}
+
+#[test]
+fn subjects_are_found_by_a_fragment_of_their_name_through_renames_and_restores() {
+    let (_dir, store) = new_store();
+    let names = [
+        "鄂尔多斯市建工集团有限公司",
+        "内蒙古（鄂尔多斯）路桥有限公司",
+        "包头市建设工程有限公司",
+        "呼和浩特市建工监理有限责任公司",
+        "Ａlpha 咨询",
+    ];
+    commit_writes(
+        &store,
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| subject_write(i as u64 + 1, n))
+            .collect(),
+    );
+    let contains = |q| names_found(&store, q, NameMatch::Contains);
+    assert_eq!(
+        contains("鄂尔多斯"),
+        vec![
+            "鄂尔多斯市建工集团有限公司",
+            "内蒙古（鄂尔多斯）路桥有限公司"
+        ]
+    );
+    assert_eq!(
+        names_found(&store, "鄂尔多斯", NameMatch::StartsWith),
+        vec!["鄂尔多斯市建工集团有限公司"]
+    );
+    // "建工" is a bigram of two names; "建设工" is not a substring of "建工".
+    assert_eq!(contains("建工").len(), 2);
+    assert_eq!(contains("建设工"), vec!["包头市建设工程有限公司"]);
+    // Bigrams all present but not adjacent: no match.
+    assert!(contains("建工程").is_empty());
+    // One character, any position, including the last; full-width and case folded.
+    assert_eq!(contains("询"), vec!["Ａlpha 咨询"]);
+    assert_eq!(contains("(鄂尔多斯)").len(), 1);
+    assert_eq!(contains("ALPHA咨询"), vec!["Ａlpha 咨询"]);
+    assert_eq!(contains("有限").len(), 4);
+    // Paging: after the first hit comes the rest.
+    let view = store.state_view().unwrap();
+    let first = view
+        .search_subject_names("有限", NameMatch::Contains, None, 1)
+        .unwrap();
+    assert_eq!(first.usccs.len(), 1);
+    let rest = view
+        .search_subject_names("有限", NameMatch::Contains, first.more_after.as_deref(), 10)
+        .unwrap();
+    assert_eq!(rest.usccs.len(), 3);
+    assert!(rest.more_after.is_none());
+    drop(view);
+
+    // A rename takes the old name's postings away.
+    commit_writes(&store, [subject_write(1, "东胜区城建公司")].into());
+    assert_eq!(contains("鄂尔多斯"), vec!["内蒙古（鄂尔多斯）路桥有限公司"]);
+    assert_eq!(contains("城建"), vec!["东胜区城建公司"]);
+    assert!(contains("建工集团").is_empty());
+
+    // A node restored from a state snapshot finds the same names.
+    let height = store.latest_height().unwrap().unwrap();
+    let served = store.block(height).unwrap().unwrap();
+    let (_dir2, target) = empty_store();
+    let mut restore = caihong_node::storage::snapshot::SnapshotRestore::new(
+        &target,
+        height,
+        served.header.state_root,
+    )
+    .unwrap();
+    while !restore.is_done() {
+        let chunk = store
+            .snapshot_chunk(height, restore.after(), 64 * 1024)
+            .unwrap();
+        restore.add(chunk).unwrap();
+    }
+    restore.finish(&served, &certificate(&served)).unwrap();
+    assert_eq!(
+        names_found(&target, "鄂尔多斯", NameMatch::Contains),
+        vec!["内蒙古（鄂尔多斯）路桥有限公司"]
+    );
+    assert_eq!(names_found(&target, "建", NameMatch::Contains).len(), 3);
 }

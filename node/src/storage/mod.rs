@@ -37,6 +37,7 @@
 //!   Certificates are stored as the typed [`CommitCertificate`].
 
 pub mod error;
+pub mod names;
 pub mod proof;
 pub mod snapshot;
 mod tree;
@@ -110,7 +111,7 @@ pub const CF_EVIDENCE: &str = "evidence";
 /// Latest height and hash, genesis hash, chain id, oldest kept tree version.
 pub const CF_META: &str = "meta";
 
-const COLUMN_FAMILIES: [&str; 13] = [
+const COLUMN_FAMILIES: [&str; 14] = [
     CF_BLOCKS,
     CF_BLOCK_HASHES,
     CF_CERTIFICATES,
@@ -124,6 +125,7 @@ const COLUMN_FAMILIES: [&str; 13] = [
     CF_SAFETY,
     CF_EVIDENCE,
     CF_META,
+    names::CF_SUBJECT_NAMES,
 ];
 
 /// Column families older databases have and this version no longer uses: opened (RocksDB
@@ -408,6 +410,10 @@ impl Store {
             );
         }
         store.index_keys()?;
+        if store.get(CF_META, names::META_NAMES_INDEXED)?.is_none() {
+            let count = names::build(&store.db, CF_META, CF_STATE)?;
+            tracing::info!(subjects = count, "indexed the subjects' names");
+        }
         Ok(store)
     }
 
@@ -1099,6 +1105,8 @@ impl Store {
                 None => batch.delete_cf(state, k),
             }
         }
+        use caihong_chaincode::StateReader as _;
+        names::index_writes(&self.db, batch, &|k| before.get(k), writes);
         update.write_history_to(&self.db, batch);
         let meta = cf(&self.db, CF_META);
         batch.put_cf(meta, META_LATEST_HEIGHT, height.to_be_bytes());

@@ -281,6 +281,7 @@ impl<'a> SnapshotRestore<'a> {
             batch.put_cf(state, key, value);
             batch.put_cf(keys, super::proof::key_hash(key).0, key);
         }
+        super::names::index_entries(db, &mut batch, entries);
         let frozen = std::mem::take(&mut *self.frozen.0.lock().unwrap_or_else(|p| p.into_inner()));
         let (nodes, values) = (cf(db, CF_TREE_NODES), cf(db, CF_TREE_VALUES));
         for (key, node) in frozen.nodes() {

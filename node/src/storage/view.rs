@@ -115,6 +115,56 @@ impl<'a> StateView<'a> {
         tree::prove(&self.tree(), key, h)
     }
 
+    /// The subjects whose names match `query` ([`super::names`]), as of this view.
+    pub fn search_subject_names(
+        &self,
+        query: &str,
+        how: super::names::NameMatch,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<super::names::NameHits, StorageError> {
+        super::names::search(self.db, &self.snapshot, query, how, after, limit)
+    }
+
+    /// Up to `limit` state entries under `prefix`, from `start` (inclusive; the prefix's first
+    /// or, reversed, last key when `None`), in key order or reversed: a page of a long table
+    /// (credit records by id) without reading the rest of it.
+    pub fn scan_page(
+        &self,
+        prefix: &[u8],
+        start: Option<&[u8]>,
+        reverse: bool,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+        let mut iter = self.snapshot.raw_iterator_cf(super::cf(self.db, CF_STATE));
+        match (start, reverse) {
+            (Some(k), false) => iter.seek(k),
+            (Some(k), true) => iter.seek_for_prev(k),
+            (None, false) => iter.seek(prefix),
+            (None, true) => match prefix_end(prefix) {
+                Some(end) => {
+                    iter.seek_for_prev(&end);
+                    if iter.key().is_some_and(|k| k >= end.as_slice()) {
+                        iter.prev();
+                    }
+                }
+                None => iter.seek_to_last(),
+            },
+        }
+        let mut out = Vec::new();
+        while out.len() < limit {
+            match (iter.valid(), iter.key(), iter.value()) {
+                (true, Some(k), Some(v)) if k.starts_with(prefix) => {
+                    out.push((k.to_vec(), v.to_vec()))
+                }
+                _ => break,
+            }
+            if reverse { iter.prev() } else { iter.next() }
+        }
+        iter.status().map_err(|e| super::db_error(self.db, e))?;
+        Ok(out)
+    }
+
     pub(crate) fn tree_update(
         &self,
         writes: &WriteSet,
@@ -130,6 +180,18 @@ impl<'a> StateView<'a> {
     pub(crate) fn tree_prove(&self, key: &[u8], version: u64) -> Result<StateProof, StorageError> {
         tree::prove(&self.tree(), key, version)
     }
+}
+
+/// The least key greater than every key that starts with `prefix` (`None`: there is none).
+fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
 }
 
 /// A block's state tree update computed on the view of its parent: the root for the header
