@@ -212,6 +212,20 @@ fn demo_members(args: &DemoArgs) -> anyhow::Result<Vec<DemoMember>> {
     Ok(members)
 }
 
+/// A bidder's name as a center's records have it: the city (from the member's id, as
+/// `caihong testnet` names its members) and a firm, e.g. 包头市第一建设工程有限公司.
+fn demo_subject_name(member: &str, k: usize) -> String {
+    let city = caihong_chaincode::sandbox::CITIES
+        .iter()
+        .find(|(id, ..)| *id == member)
+        .map(|(_, name, _)| name.trim_end_matches("公共资源交易中心").to_string())
+        .unwrap_or_else(|| member.to_string());
+    match k {
+        0 => format!("{city}第一建设工程有限公司"),
+        _ => format!("{city}（联合）路桥建工集团有限公司"),
+    }
+}
+
 /// Each member registers two bidders of its own region: (member index, subject).
 fn demo_subjects(members: &[DemoMember]) -> anyhow::Result<Vec<(usize, SubjectInfo)>> {
     let mut subjects = Vec::new();
@@ -220,7 +234,7 @@ fn demo_subjects(members: &[DemoMember]) -> anyhow::Result<Vec<(usize, SubjectIn
             let info = bidder(
                 &m.region,
                 &format!("MA{:02}{:04}", i + 1, k + 1),
-                &format!("{}第{}建设工程有限公司", m.name, k + 1),
+                &demo_subject_name(&m.name, k),
             )?;
             submit(m, Action::Subject(SubjectAction::Register(info.clone())))?;
             println!(

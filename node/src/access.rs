@@ -65,7 +65,10 @@ impl Scope {
 pub fn required_scope(route_template: &str) -> Option<Scope> {
     use route::*;
     Some(match route_template {
-        HEALTHZ => return None,
+        HEALTHZ | CONSOLE_LOGIN | CONSOLE_STYLE => return None,
+        // Each console page then shows what the caller's scopes allow (experts and
+        // extractions need `member`).
+        t if t.starts_with(CONSOLE) => Scope::Public,
         TX | TXS | NONCE => Scope::Submit,
         STATUS | TX_BY_HASH | LATEST_BLOCK | BLOCK | LIGHT_BLOCKS | VALIDATORS | MEMBERS
         | SUBJECT | SUBJECT_HISTORY | CREDIT_RECORD | CREDIT_BY_SUBJECT | CREDIT_RESTRICTION
@@ -397,11 +400,14 @@ pub async fn guard(
     let template = matched.as_ref().map_or("", |m| m.as_str()).to_string();
     let path = request.uri().path().to_string();
     let method = request.method().to_string();
+    let console = template.starts_with(route::CONSOLE);
     let bearer = request
         .headers()
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).trim().to_string());
+        .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).trim().to_string())
+        // A browser cannot send the header: the console's login keeps the token in a cookie.
+        .or_else(|| console.then(|| token_cookie(request.headers())).flatten());
     let mut refused_client = None;
     let loopback = access.loopback_full_access && peer.ip().is_loopback();
     let caller = match &bearer {
@@ -420,6 +426,21 @@ pub async fn guard(
         None if loopback => Caller::Loopback,
         None => Caller::Anonymous,
     };
+    let mut request = request;
+    request.extensions_mut().insert(match &caller {
+        Caller::Client { name, scopes } => Viewer {
+            client: name.clone(),
+            scopes: scopes.clone(),
+        },
+        Caller::Loopback => Viewer {
+            client: "loopback".into(),
+            scopes: Scope::ALL.to_vec(),
+        },
+        Caller::Anonymous => Viewer {
+            client: "anonymous".into(),
+            scopes: Vec::new(),
+        },
+    });
     let metrics = template == route::METRICS;
     let needed = if metrics {
         Some(access.metrics.unwrap_or(Scope::Member))
@@ -504,6 +525,13 @@ pub async fn guard(
             )
         }
     };
+    // A person at the console is sent to its login page, with the reason, not shown JSON.
+    let response = match response.status() {
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN if console => {
+            to_login(&path, &response_error(response).await)
+        }
+        _ => response,
+    };
     let client = match caller {
         Caller::Client { name, .. } => name,
         Caller::Loopback => "loopback".to_string(),
@@ -524,6 +552,54 @@ pub async fn guard(
         bytes,
     });
     response
+}
+
+/// The cookie the console's login keeps a client's token in (a browser cannot send the
+/// `Authorization` header on its own).
+pub const CONSOLE_COOKIE: &str = "caihong_console";
+
+/// The token in the console's cookie, if the request has one.
+pub fn token_cookie(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == CONSOLE_COOKIE)
+        .map(|(_, value)| value.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// Where a refused console request goes: the login page, with why.
+fn to_login(path: &str, why: &str) -> Response {
+    let query = serde_urlencoded::to_string([("next", path), ("why", why)]).unwrap_or_default();
+    axum::response::Redirect::to(&format!("{}?{query}", route::CONSOLE_LOGIN)).into_response()
+}
+
+/// The `error` of a refusal's JSON body.
+async fn response_error(response: Response) -> String {
+    let bytes = axum::body::to_bytes(response.into_body(), 64 << 10)
+        .await
+        .unwrap_or_default();
+    serde_json::from_slice::<ErrorBody>(&bytes)
+        .map(|b| b.error)
+        .unwrap_or_default()
+}
+
+/// Who is asking, as the gate found it: handlers that show more to some scopes than to
+/// others (the console) read it from the request's extensions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Viewer {
+    /// The client's name, `loopback` or `anonymous`.
+    pub client: String,
+    pub scopes: Vec<Scope>,
+}
+
+impl Viewer {
+    pub fn may(&self, needed: Scope) -> bool {
+        grants(&self.scopes, needed)
+    }
 }
 
 /// One line of the audit log.

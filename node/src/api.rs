@@ -224,7 +224,8 @@ pub fn router(shared: Shared) -> Router {
         .route(route::EXTRACTION_CANDIDATES, get(extraction_candidates))
         .route(route::EVENTS, get(events))
         .fallback(|| async { not_found("no such route; the routes are listed in docs/API.md") })
-        .with_state(shared)
+        .with_state(shared.clone())
+        .merge(crate::console::router(shared))
 }
 
 fn parse_uscc(s: &str) -> Result<Uscc, ApiError> {

@@ -42,6 +42,10 @@ pub mod route {
     pub const EXTRACTION: &str = "/v1/extractions/{id}";
     pub const EXTRACTION_CANDIDATES: &str = "/v1/extractions/{id}/candidates";
     pub const EVENTS: &str = "/v1/events";
+    /// The web console ([`crate::console`]); its login page and style sheet are open to all.
+    pub const CONSOLE: &str = "/console";
+    pub const CONSOLE_LOGIN: &str = "/console/login";
+    pub const CONSOLE_STYLE: &str = "/console/style.css";
     /// Loopback only: `caihong backup` on the node's own machine.
     pub const ADMIN_BACKUP: &str = "/v1/admin/backup";
 

@@ -18,7 +18,10 @@
 //! - [`shared`]: the status and handles the API reads.
 //! - [`events`]: the committed-event feed: each block's events derived from the block, its
 //!   receipts and immutable records; cursors and kind filters.
+//! - [`access`]: who may call the API and the console, and the audit log of who did.
 //! - [`api`]: the HTTP API.
+//! - [`console`]: the web console on the API's port: server-rendered pages over the same
+//!   reads as the API.
 //! - [`pipeline`]: the height in progress: bodies, building, validation, commit.
 //! - [`block_sync`]: catching up from peers; fetching decided bodies.
 //! - [`host`]: drives consensus over the pipeline, block sync and the network.
@@ -44,6 +47,7 @@ pub mod block_sync;
 pub mod byzantine;
 pub mod chain;
 pub mod config;
+pub mod console;
 pub mod contract;
 pub mod events;
 pub mod host;

@@ -713,6 +713,28 @@ impl Store {
     }
 
     /// The commit certificate of `height` (none for genesis).
+    /// A block's header and how many transactions it holds, without decoding them: the
+    /// console's chart reads an hour of blocks on every view.
+    pub fn block_summary(&self, height: u64) -> Result<Option<(Header, u64)>, StorageError> {
+        let Some(bytes) = self.get(CF_BLOCKS, &height.to_be_bytes())? else {
+            return Ok(None);
+        };
+        let what = || format!("block {height}");
+        let header: Header = value_options()
+            .allow_trailing_bytes()
+            .deserialize(&bytes)
+            .map_err(|e| StorageError::corrupt(CF_BLOCKS, what(), e))?;
+        // `Block` is the header then the transactions, a u64 count first (fixed-width).
+        let at = value_options()
+            .serialized_size(&header)
+            .map_err(|e| StorageError::corrupt(CF_BLOCKS, what(), e))? as usize;
+        let count = bytes
+            .get(at..at + 8)
+            .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+            .ok_or_else(|| StorageError::corrupt(CF_BLOCKS, what(), "no transaction count"))?;
+        Ok(Some((header, count)))
+    }
+
     pub fn commit_certificate(
         &self,
         height: u64,
