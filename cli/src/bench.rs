@@ -70,6 +70,18 @@ pub struct BenchArgs {
     /// the disk a pruning member uses per transaction.
     #[arg(long)]
     pub keep_state_versions: Option<u64>,
+    /// What the transactions do: `realistic` (of every 20: 8 subject registrations, 4
+    /// updates, 5 credit records, 3 expert registrations) or `records` (of every 20: 2
+    /// subject registrations with varied Chinese names, 18 credit records of varied kinds
+    /// and dates), to fill a chain with records (the console's benchmark).
+    #[arg(long, value_enum, default_value = "realistic")]
+    pub mix: Mix,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mix {
+    Realistic,
+    Records,
 }
 
 /// Every node process started; killed when dropped, so no exit path leaves one running.
@@ -94,6 +106,7 @@ struct Signer {
     seq: u64,
     /// Transactions signed before the run, by sequence number: (hex encoding, hash).
     presigned: Vec<(String, String)>,
+    mix: Mix,
 }
 
 impl Signer {
@@ -150,12 +163,75 @@ fn subject(region: &str, signer: usize, n: u64, version: u32) -> SubjectInfo {
     }
 }
 
-/// The mix, by sequence number: of every 20 transactions 8 register a subject, 4 update one,
-/// 5 record credit and 3 register an expert.
+/// Characters company names are made of, so that a name search meets realistic postings.
+const NAME_PARTS: [&str; 24] = [
+    "鑫", "源", "建", "工", "华", "泰", "路", "桥", "宏", "达", "盛", "通", "恒", "信", "中",
+    "联", "科", "技", "安", "居", "丰", "茂", "新", "城",
+];
+
+/// A varied company name: two or three parts, a district, a trade, the number.
+fn records_subject_name(signer: usize, n: u64) -> String {
+    let pick = |k: u64| NAME_PARTS[((n / 20 * 7 + k * 13 + signer as u64) % 24) as usize];
+    let trade = ["建设工程", "路桥", "市政", "装饰", "监理", "造价咨询"][(n / 20 % 6) as usize];
+    let district = ["东胜", "康巴什", "青山", "昆都仑", "新城", "回民"][(n / 120 % 6) as usize];
+    format!(
+        "{district}{}{}{}{trade}{}有限公司",
+        pick(1),
+        pick(2),
+        if n % 3 == 0 { pick(3) } else { "" },
+        n / 20
+    )
+}
+
+/// The `records` mix: of every 20 transactions, 2 register a subject and 18 record credit
+/// for the group's first subject, of varied kinds, violation types and decision dates.
+fn records_action(region: &str, i: usize, n: u64) -> Action {
+    let group = n - n % 20;
+    if n % 20 < 2 {
+        let mut info = subject(region, i, n, 1);
+        info.name = records_subject_name(i, n);
+        return Action::Subject(SubjectAction::Register(info));
+    }
+    let kind = match n % 7 {
+        0 => CreditKind::Commendation,
+        1 => CreditKind::Performance,
+        _ => CreditKind::Violation,
+    };
+    let decided = parse_date("2025-01-01").expect("date") + chrono::Days::new(n % 600);
+    Action::Credit(CreditAction::Record(Box::new(CreditRecordInput {
+        kind,
+        subject_uscc: uscc(region, i, group),
+        subject_name: records_subject_name(i, group),
+        document_no: format!("压测〔2026〕{i}-{n}号"),
+        violation_type: ["未按规定提交投标保证金", "串通投标", "弄虚作假", "违法分包"]
+            [(n % 4) as usize]
+            .into(),
+        legal_basis: "《中华人民共和国招标投标法》第五十三条".into(),
+        penalty_categories: match kind {
+            CreditKind::Violation => vec![PenaltyCategory::Fine],
+            _ => vec![],
+        },
+        content: "压测记录".into(),
+        fine_fen: if kind == CreditKind::Violation { 100_000 } else { 0 },
+        decision_date: decided,
+        penalty_end_date: None,
+        publication_end_date: decided + chrono::Days::new(365),
+        authority_name: "压测发展和改革委员会".into(),
+        authority_uscc: String::new(),
+        severity: Severity::General,
+        rating: None,
+    })))
+}
+
+/// The next transaction's action, by sequence number. The realistic mix: of every 20
+/// transactions 8 register a subject, 4 update one, 5 record credit and 3 register an expert.
 fn next_action(s: &mut Signer) -> Action {
     let n = s.seq;
     s.seq += 1;
     let (region, i) = (s.region.as_str(), s.index);
+    if s.mix == Mix::Records {
+        return records_action(region, i, n);
+    }
     match n % 20 {
         0..=7 => Action::Subject(SubjectAction::Register(subject(region, i, n, 1))),
         8..=11 => Action::Subject(SubjectAction::Update(subject(region, i, n - 8, 2))),
@@ -438,6 +514,7 @@ fn register_signers(args: &BenchArgs, net: &NetworkFile) -> anyhow::Result<Vec<S
                 index: k,
                 seq: 0,
                 presigned: Vec::new(),
+                mix: args.mix,
             });
         }
     }
