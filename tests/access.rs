@@ -30,6 +30,25 @@ fn call(a: &Alliance, method: &str, path: &str, token: Option<&str>, body: &str)
     }
 }
 
+/// (status, Location header, body) of a console page on member 0, with the login cookie
+/// holding `token` when given; redirects are not followed.
+fn console(a: &Alliance, path: &str, token: Option<&str>) -> (u16, String, String) {
+    let agent = ureq::AgentBuilder::new().redirects(0).build();
+    let mut request = agent
+        .get(&format!("{}{path}", a.api(0)))
+        .timeout(std::time::Duration::from_secs(10));
+    if let Some(t) = token {
+        request = request.set("cookie", &format!("caihong_console={t}"));
+    }
+    let r = match request.call() {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("GET {path}: {e}"),
+    };
+    let location = r.header("location").unwrap_or("").to_string();
+    (r.status(), location, r.into_string().unwrap_or_default())
+}
+
 /// `caihong api-client add`: the token is the last line of its output.
 fn add_client(home: &str, name: &str, scopes: &[&str]) -> String {
     let mut args = vec!["api-client", "add", "--home", home, "--name", name];
@@ -79,6 +98,8 @@ fn tokens_scopes_revocation_and_the_audit_log() {
     let region = add_client(&home, "region-b", &["public"]);
     let staff = add_client(&home, "ops", &["member", "submit"]);
     let flooder = add_client(&home, "flooder", &["public"]);
+    // A public client at the console (its own request budget).
+    let desk = add_client(&home, "front-desk", &["public"]);
     assert!(region.starts_with("chk_") && region != staff);
     a.start(0);
     // This test is another region: the harness's own token is withdrawn.
@@ -164,6 +185,8 @@ fn tokens_scopes_revocation_and_the_audit_log() {
         "张三",
     ]);
     assert_eq!(code, 0, "{out}{err}");
+    // The web console, as another region's and the member's staff open it in a browser.
+    console_scopes(&a, &desk, &staff);
     // Another region syncs credit with its public token.
     let sync = |token: &str| sync_credit(&a, token, &[]);
     let (code, out, err) = sync(&region);
@@ -259,6 +282,77 @@ fn tokens_scopes_revocation_and_the_audit_log() {
         "revoked, by name: {audit}"
     );
     assert!(by("flooder", "/v1/status", 429), "{audit}");
+    assert!(by("front-desk", "/console/subjects", 200), "{audit}");
+    assert!(by("anonymous", "/console/credit", 303), "{audit}");
+}
+
+/// The console follows the API's access rules: without a token a browser is sent to the login
+/// page with the reason; the login keeps the token in an HTTP-only cookie; a `public` token
+/// reads subjects but not extractions; a `member` token reads both.
+fn console_scopes(a: &Alliance, public: &str, member: &str) {
+    let (status, location, _) = console(a, "/console/credit", None);
+    assert_eq!(status, 303, "{location}");
+    assert!(
+        location.starts_with("/console/login?next=%2Fconsole%2Fcredit&why=")
+            && location.contains("no+token"),
+        "{location}"
+    );
+    let (status, _, body) = console(a, &location, None);
+    assert_eq!(status, 200, "the login page is open");
+    assert!(body.contains("<label for=\"token\">"), "{body}");
+    let (status, location, _) = console(a, "/console", Some("chk_forged"));
+    assert_eq!(status, 303);
+    assert!(location.contains("not+one+this+node+issued"), "{location}");
+
+    // The login sets the cookie (HTTP-only, SameSite) and returns to the page asked for.
+    let answer = ureq::AgentBuilder::new()
+        .redirects(0)
+        .build()
+        .post(&format!("{}/console/login", a.api(0)))
+        .send_form(&[("token", public), ("next", "/console/subjects")])
+        .or_else(|e| match e {
+            ureq::Error::Status(_, r) => Ok(r),
+            e => Err(e),
+        })
+        .unwrap();
+    assert_eq!(answer.status(), 303);
+    assert_eq!(answer.header("location"), Some("/console/subjects"));
+    let cookie = answer.header("set-cookie").unwrap_or("");
+    assert!(
+        cookie.starts_with(&format!("caihong_console={public};"))
+            && cookie.contains("HttpOnly")
+            && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+
+    // Public: the subject registered above, found by a fragment of its name; no extractions.
+    let (status, _, body) = console(a, "/console/subjects?q=%E5%85%AC%E5%8F%B8", Some(public));
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("某公司"), "{body}");
+    assert!(
+        body.contains("front-desk"),
+        "the page names its viewer: {body}"
+    );
+    let (status, _, body) = console(a, "/console/experts", Some(public));
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("id=\"pool\""),
+        "pool sizes are shown to all: {body}"
+    );
+    assert!(
+        body.contains("需要 <code>member</code> 权限") && !body.contains("id=\"extractions\""),
+        "{body}"
+    );
+    let (status, _, body) = console(a, "/console/extractions/1", Some(public));
+    assert_eq!(status, 200);
+    assert!(body.contains("需要 <code>member</code> 权限"), "{body}");
+    // Member: the extraction section is there (empty on this chain), and the metrics.
+    let (_, _, body) = console(a, "/console/experts", Some(member));
+    assert!(body.contains("没有抽取记录"), "{body}");
+    let (_, _, body) = console(a, "/console/node", Some(member));
+    assert!(body.contains("id=\"metrics\""), "{body}");
+    let (_, _, body) = console(a, "/console/node", Some(public));
+    assert!(!body.contains("id=\"metrics\""), "{body}");
 }
 
 /// An API behind TLS (`caihong testnet --tls`): the CLI and another region's sync trust the

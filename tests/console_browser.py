@@ -3,8 +3,9 @@
 (WebDriver) with Debian's python3-selenium. Run by tests/operator.rs against the README's
 demo alliance; also by hand:
 
-    tests/console_browser.py --url https://127.0.0.1:26601 --out /tmp/shots \
-        --name-fragment 包头 --certificate /tmp/caihong-local/examples/certs/bidder.pem
+    tests/console_browser.py --url https://127.0.0.1:26601 --out /tmp/shots --members 4 \
+        --peers 3 --name-fragment 包头 \
+        --certificate chaincode/tests/fixtures/certs/sm2-bidder.der baotou,hohhot,ordos,yinchuan
 
 It opens every page, follows links from one to the next, searches a subject by a fragment
 of its Chinese name, uploads a certificate, verifies a credit record's proof, checks what
@@ -164,8 +165,12 @@ def main():
     parser.add_argument("--url", required=True, help="the member's API base URL")
     parser.add_argument("--out", required=True, help="where screenshots go")
     parser.add_argument("--members", type=int, required=True, help="how many members the alliance has")
+    parser.add_argument("--peers", type=int, required=True, help="how many of them the node is connected to")
     parser.add_argument("--name-fragment", required=True, help="part of a subject's Chinese name")
-    parser.add_argument("--certificate", required=True, help="a bidder certificate (PEM or DER)")
+    parser.add_argument("--certificate", nargs=2, action="append", required=True,
+                        metavar=("FILE", "MEMBERS"),
+                        help="a bidder certificate (PEM or DER) and the members (a,b,c) that "
+                             "recognize it; the others must not, each with a reason")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
     c = Console(args.url, args.out)
@@ -218,12 +223,23 @@ def main():
         # 3. Certificates: the issuers, then an upload checked per member.
         c.open("certificates", "/console/certificates")
         c.check(c.rows("issuers"), "no registered CA")
-        c.one("#file").send_keys(os.path.abspath(args.certificate))
-        c.submit("certificate-verified", c.one("#verify-form"))
-        c.check(len(c.rows("per-member")) == args.members,
-                f"{len(c.rows('per-member'))} per-member rows")
-        verdict = c.one("#alliance-verdict").text
-        c.check("全联盟认可" in verdict, f"certificate verdict {verdict!r}")
+        for n, (path, members) in enumerate(args.certificate):
+            expected = set(members.split(","))
+            c.one("#file").send_keys(os.path.abspath(path))
+            c.submit(f"certificate-{n + 1}", c.one("#verify-form"))
+            rows = c.rows("per-member")
+            c.check(len(rows) == args.members, f"{len(rows)} per-member rows")
+            for row in rows:
+                member, result = [td.text for td in row.find_elements(By.TAG_NAME, "td")][:2]
+                if member in expected:
+                    c.check(result == "✔ 认可", f"{member}: {result!r}, expected recognized")
+                else:
+                    c.check(result == "✘ 不认可" and row.find_elements(By.CSS_SELECTOR, "li"),
+                            f"{member}: {result!r} (or no reason), expected not recognized")
+            verdict = c.one("#alliance-verdict").text
+            everyone = len(expected) == args.members
+            c.check(verdict == ("✔ 全联盟认可" if everyone else "✘ 并非全联盟认可"),
+                    f"alliance verdict {verdict!r}")
 
         # 4. Experts and extractions; a published one re-derived seat by seat.
         c.open("experts", "/console/experts")
@@ -255,7 +271,7 @@ def main():
 
         # 6. The node.
         c.open("node", "/console/node")
-        c.check(len(c.rows("peers")) == args.members - 1, f"{len(c.rows('peers'))} peers")
+        c.check(len(c.rows("peers")) == args.peers, f"{len(c.rows('peers'))} peers")
         c.one("#metrics")
 
         # The login page (a remote caller without a token lands there).

@@ -672,4 +672,51 @@ fn the_readme_walkthrough_runs_as_written() {
     );
     let (code, _, err) = sync_of("ordos");
     assert_eq!(code, 0, "{err}");
+
+    console_in_a_browser(&a, &dir);
+}
+
+/// The web console of the alliance the walkthrough leaves, in headless Chromium through its
+/// WebDriver (`tests/console_browser.py`, Debian's python3-selenium): every page opened and
+/// checked, links followed, a subject found by a fragment of its Chinese name, certificates
+/// uploaded, a credit record's proof verified, accessibility basics checked; a screenshot of
+/// each page under `$CARGO_TARGET_TMPDIR/console-screenshots`.
+fn console_in_a_browser(a: &Alliance, dir: &std::path::Path) {
+    let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
+    let _ = std::fs::remove_dir_all(&out);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/console_browser.py");
+    let everyone = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../chaincode/tests/fixtures/certs/sm2-bidder.der"
+    );
+    let output = std::process::Command::new("/usr/bin/python3")
+        .arg(script)
+        .args(["--url", a.api(0), "--out", out.to_str().unwrap()])
+        // Five members: the walkthrough admitted lanzhou, whose node stopped with the script.
+        .args(["--members", "5", "--peers", "3", "--name-fragment", "包头"])
+        // The demo's SM2 bidder: every member but lanzhou, which joined after the demo.
+        .args(["--certificate", everyone, "baotou,hohhot,ordos,yinchuan"])
+        // The walkthrough's: registered by baotou, recognized by yinchuan.
+        .arg("--certificate")
+        .arg(dir.join("examples/bidder.pem"))
+        .arg("baotou,yinchuan")
+        .output()
+        .expect(
+            "/usr/bin/python3 runs (tests/setup.sh installs chromium, chromium-driver and \
+             python3-selenium)",
+        );
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    assert!(
+        output.status.success(),
+        "the console failed in the browser ({:?}); screenshots in {}:\n{stdout}\n{stderr}\n{}",
+        output.status,
+        out.display(),
+        a.log_tail(0)
+    );
+    println!("{stdout}");
+    let shots = std::fs::read_dir(&out).unwrap().count();
+    assert!(shots >= 20, "{shots} screenshots in {}", out.display());
 }

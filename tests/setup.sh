@@ -21,6 +21,13 @@ if [ "$(id -u)" -eq 0 ]; then
 fi
 # The PostgreSQL sink's tests start throwaway clusters (tests/postgres.sh).
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
+# The console's browser suite (tests/console_browser.py, run by tests/operator.rs): headless
+# Chromium, its WebDriver, Debian's Selenium for the system python3, and a CJK font so the
+# screenshots show the Chinese pages.
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
+/usr/bin/python3 -c 'import selenium' >/dev/null 2>&1 || need_apt+=(python3-selenium)
+ls /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc >/dev/null 2>&1 || need_apt+=(fonts-noto-cjk)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing: ${need_apt[*]}" >&2
   if [ "$(id -u)" -eq 0 ]; then

@@ -165,8 +165,8 @@ fn subject(region: &str, signer: usize, n: u64, version: u32) -> SubjectInfo {
 
 /// Characters company names are made of, so that a name search meets realistic postings.
 const NAME_PARTS: [&str; 24] = [
-    "鑫", "源", "建", "工", "华", "泰", "路", "桥", "宏", "达", "盛", "通", "恒", "信", "中",
-    "联", "科", "技", "安", "居", "丰", "茂", "新", "城",
+    "鑫", "源", "建", "工", "华", "泰", "路", "桥", "宏", "达", "盛", "通", "恒", "信", "中", "联",
+    "科", "技", "安", "居", "丰", "茂", "新", "城",
 ];
 
 /// A varied company name: two or three parts, a district, a trade, the number.
@@ -212,7 +212,11 @@ fn records_action(region: &str, i: usize, n: u64) -> Action {
             _ => vec![],
         },
         content: "压测记录".into(),
-        fine_fen: if kind == CreditKind::Violation { 100_000 } else { 0 },
+        fine_fen: if kind == CreditKind::Violation {
+            100_000
+        } else {
+            0
+        },
         decision_date: decided,
         penalty_end_date: None,
         publication_end_date: decided + chrono::Days::new(365),

@@ -10,7 +10,7 @@ use caihong_chaincode::{TxOutput, TxStatus, codec, keys, types::Date};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::{Console, Nav, PageError, PageResult, ROOT, Viewer, render, state, viewer, yes_no};
+use super::{Console, Nav, PageError, PageResult, ROOT, Viewer, on_off, render, state, viewer};
 
 /// Records listed per page.
 const PAGE: usize = 50;
@@ -199,10 +199,10 @@ pub(super) fn records_table(records: &[RecordView]) -> Markup {
                                 br; (r.penalty_categories.iter().map(|p| p.chinese()).collect::<Vec<_>>().join("、"))
                             } }
                         td { (r.decision_date) }
-                        td { (yes_no(v.published, "公示中", "不公示"))
+                        td { (on_off(v.published, "公示中", "不公示"))
                             @if let Some(d) = v.published_until { br; "至 " (d) } }
                         td { @if let Some(d) = v.penalty_until {
-                                (yes_no(v.penalty_in_force, "期限内", "已届满")) br; "至 " (d)
+                                (on_off(v.penalty_in_force, "期限内", "已届满")) br; "至 " (d)
                             } @else { "—" } }
                         td { (r.recorded_by.as_str()) }
                     }
@@ -251,10 +251,10 @@ fn record_page(c: &Console, viewer: &Viewer, id: &str, verify: bool) -> PageResu
             dt { "罚款" } dd { (format!("{}.{:02} 元", r.fine_fen / 100, r.fine_fen % 100)) }
             dt { "决定日期" } dd { (r.decision_date) }
             dt { "处罚期限" } dd { @match v.penalty_until {
-                Some(d) => { (yes_no(v.penalty_in_force, "期限内", "已届满")) " 至 " (d) },
+                Some(d) => { (on_off(v.penalty_in_force, "期限内", "已届满")) " 至 " (d) },
                 None => "无期限类处罚",
             } }
-            dt { "公示" } dd { (yes_no(v.published, "公示中", "不再公示"))
+            dt { "公示" } dd { (on_off(v.published, "公示中", "不再公示"))
                 @if let Some(d) = v.published_until { " 至 " (d) } }
             @if let Some(e) = &v.ended { dt { "提前结束" } dd { (e.date) " 起, 由记录 " a href={(ROOT) "/credit/" (e.by_record)} { (e.by_record) } } }
             @if let Some(e) = &v.revoked { dt { "已撤销" } dd { (e.date) " 起, 由记录 " a href={(ROOT) "/credit/" (e.by_record)} { (e.by_record) } } }

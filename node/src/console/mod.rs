@@ -381,6 +381,13 @@ pub(crate) fn yes_no(ok: bool, yes: &str, no: &str) -> Markup {
     }
 }
 
+/// A state that is neither good nor bad (published or not, a term running or over).
+pub(crate) fn on_off(on: bool, yes: &str, no: &str) -> Markup {
+    html! {
+        @if on { strong { "● " (yes) } } @else { span { "○ " (no) } }
+    }
+}
+
 /// Raw SVG, built by a page from numbers only.
 pub(crate) fn svg(markup: String) -> PreEscaped<String> {
     PreEscaped(markup)
