@@ -305,16 +305,15 @@ fn console_scopes(a: &Alliance, public: &str, member: &str) {
     assert!(location.contains("not+one+this+node+issued"), "{location}");
 
     // The login sets the cookie (HTTP-only, SameSite) and returns to the page asked for.
-    let answer = ureq::AgentBuilder::new()
+    let answer = match ureq::AgentBuilder::new()
         .redirects(0)
         .build()
         .post(&format!("{}/console/login", a.api(0)))
         .send_form(&[("token", public), ("next", "/console/subjects")])
-        .or_else(|e| match e {
-            ureq::Error::Status(_, r) => Ok(r),
-            e => Err(e),
-        })
-        .unwrap();
+    {
+        Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("POST /console/login: {e}"),
+    };
     assert_eq!(answer.status(), 303);
     assert_eq!(answer.header("location"), Some("/console/subjects"));
     let cookie = answer.header("set-cookie").unwrap_or("");

@@ -177,6 +177,10 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         "the README's walkthrough reads its input files from {}",
         examples.display()
     );
+    println!(
+        "web console (控制台) of {}: {}/console (every member serves its own on its API port)",
+        members[0].name, members[0].api
+    );
     Ok(code)
 }
 

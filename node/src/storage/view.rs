@@ -135,7 +135,7 @@ impl<'a> StateView<'a> {
         start: Option<&[u8]>,
         reverse: bool,
         limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+    ) -> Result<Vec<Entry>, StorageError> {
         let mut iter = self.snapshot.raw_iterator_cf(super::cf(self.db, CF_STATE));
         match (start, reverse) {
             (Some(k), false) => iter.seek(k),
@@ -181,6 +181,9 @@ impl<'a> StateView<'a> {
         tree::prove(&self.tree(), key, version)
     }
 }
+
+/// A state key and its value.
+pub type Entry = (Vec<u8>, Vec<u8>);
 
 /// The least key greater than every key that starts with `prefix` (`None`: there is none).
 fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
