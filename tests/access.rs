@@ -345,6 +345,17 @@ fn console_scopes(a: &Alliance, public: &str, member: &str) {
     let (status, _, body) = console(a, "/console/extractions/1", Some(public));
     assert_eq!(status, 200);
     assert!(body.contains("需要 <code>member</code> 权限"), "{body}");
+    // Bad input is a page that says what was wrong.
+    // (With the member token: the public one is over its tight limit by now.)
+    let (status, _, body) = console(a, "/console/credit?from=2026-13-01", Some(member));
+    assert_eq!(status, 400);
+    assert!(body.contains("不是日期: 请写成 2026-12-03"), "{body}");
+    let (status, _, body) = console(a, "/console/subjects/91150100MA0N12340C", Some(member));
+    assert_eq!(status, 400);
+    assert!(body.contains("统一社会信用代码"), "{body}");
+    let (status, _, body) = console(a, "/console/credit/999999", Some(member));
+    assert_eq!(status, 404);
+    assert!(body.contains("没有编号为 999999 的信用记录"), "{body}");
     // Member: the extraction section is there (empty on this chain), and the metrics.
     let (_, _, body) = console(a, "/console/experts", Some(member));
     assert!(body.contains("没有抽取记录"), "{body}");
