@@ -339,6 +339,41 @@ fn check_seal_shape(
 }
 
 /// A home's answer for slot `(r, j)` (0-based).
+/// Slot `j` of requirement `r` (0-based) of `ext`, when `member` is its home: only the home
+/// answers for a slot or discloses it.
+fn home_slot<'e>(
+    ext: &'e Extraction,
+    r: usize,
+    j: usize,
+    member: &MemberId,
+) -> Result<&'e SeatSlot, TxError> {
+    let slot = ext.slots.get(r).and_then(|s| s.get(j)).ok_or_else(|| {
+        TxError::new(
+            ErrorCode::NotFound,
+            format!(
+                "extraction {} has no slot {} of requirement {}",
+                ext.id,
+                j + 1,
+                r + 1
+            ),
+        )
+    })?;
+    ensure(
+        &slot.notice.recipient == member,
+        ErrorCode::NotHomeMember,
+        || {
+            format!(
+                "slot {} of requirement {} belongs to {}; only that home answers for it or \
+                 discloses it",
+                j + 1,
+                r + 1,
+                slot.notice.recipient
+            )
+        },
+    )?;
+    Ok(slot)
+}
+
 pub(crate) fn respond(
     ctx: &mut Ctx<'_>,
     id: u64,
@@ -367,32 +402,7 @@ pub(crate) fn respond(
         ErrorCode::Conflict,
         || format!("the evaluation window of extraction {id} has ended"),
     )?;
-    let slot = ext
-        .slots
-        .get(r as usize)
-        .and_then(|s| s.get(j as usize))
-        .ok_or_else(|| {
-            TxError::new(
-                ErrorCode::NotFound,
-                format!(
-                    "extraction {id} has no slot {} of requirement {}",
-                    j + 1,
-                    r + 1
-                ),
-            )
-        })?;
-    ensure(
-        slot.notice.recipient == member,
-        ErrorCode::NotHomeMember,
-        || {
-            format!(
-                "slot {} of requirement {} belongs to {}; only that home answers for it",
-                j + 1,
-                r + 1,
-                slot.notice.recipient
-            )
-        },
-    )?;
+    let slot = home_slot(&ext, r as usize, j as usize, &member)?;
     if !slot.seated {
         let why = match &slot.response {
             Some(resp) if !resp.accept => "has already been declined",
@@ -771,24 +781,7 @@ pub(crate) fn disclose(
     let cands = candidates(ctx.reader(), id).expect("stored at the anchor");
     for o in openings {
         let (r, j) = (o.requirement as usize, o.slot as usize);
-        let slot = ext.slots.get(r).and_then(|s| s.get(j)).ok_or_else(|| {
-            TxError::new(
-                ErrorCode::NotFound,
-                format!("no slot {} of requirement {}", j + 1, r + 1),
-            )
-        })?;
-        ensure(
-            slot.notice.recipient == member,
-            ErrorCode::NotHomeMember,
-            || {
-                format!(
-                    "slot {} of requirement {} belongs to {}",
-                    j + 1,
-                    r + 1,
-                    slot.notice.recipient
-                )
-            },
-        )?;
+        let slot = home_slot(&ext, r, j, &member)?;
         ensure(
             seal::seat_commitment(id, o.requirement, o.slot, &o.expert, &o.blind)
                 == slot.notice.commitment,
