@@ -181,6 +181,11 @@ def main():
         c.check(title == "联盟概览", f"alliance title {title!r}")
         c.check(len(c.rows("members")) == args.members, f"{len(c.rows('members'))} member rows")
         c.check("在线" in c.one("#members").text, "no member shown online")
+        online = [r for r in c.rows("members") if "● 在线" in r.text]
+        c.check(len(online) == args.peers + 1, f"{len(online)} members online")
+        for row in online:
+            shown = row.find_elements(By.TAG_NAME, "td")[5].text
+            c.check(shown.isdigit() and int(shown) > 0, f"online member's height {shown!r}")
         c.one("#rate-chart")
         height = int(c.one("#height").text)
         c.check(height > 0, "height 0")

@@ -48,11 +48,13 @@ pub enum SyncEvent {
     },
 }
 
-/// Whether this member is catching up, and the highest height a peer announced.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Whether this member is catching up, the highest height a peer announced, and the last
+/// height each peer announced (for the console's member list).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SyncStatus {
     pub catching_up: bool,
     pub highest_peer_height: u64,
+    pub peer_heights: std::collections::BTreeMap<NodeKey, u64>,
 }
 
 /// Who is ahead and whether to ask: the decisions of block sync, without the network.
@@ -62,6 +64,8 @@ pub struct Catchup {
     committed_at: Instant,
     /// The highest height a peer announced, and that peer (none once it failed us).
     highest: (u64, Option<NodeKey>),
+    /// The last height each peer announced.
+    announced: std::collections::BTreeMap<NodeKey, u64>,
 }
 
 impl Catchup {
@@ -70,11 +74,13 @@ impl Catchup {
             committed,
             committed_at: now,
             highest: (committed, None),
+            announced: Default::default(),
         }
     }
 
     /// A peer announced its committed height.
     pub fn peer_at(&mut self, height: u64, peer: NodeKey) {
+        self.announced.insert(peer, height);
         if height > self.highest.0 {
             self.highest = (height, Some(peer));
         }
@@ -115,6 +121,7 @@ impl Catchup {
         SyncStatus {
             catching_up: self.catching_up(now),
             highest_peer_height: self.highest.0,
+            peer_heights: self.announced.clone(),
         }
     }
 }
@@ -173,7 +180,7 @@ impl BlockSync {
     }
 
     pub fn status(&self) -> SyncStatus {
-        *self.status.borrow()
+        self.status.borrow().clone()
     }
 
     /// Fetches the body of the decided block `hash` at `height` from peers, in the background;
@@ -362,7 +369,8 @@ mod tests {
             sync.status(start),
             SyncStatus {
                 catching_up: true,
-                highest_peer_height: 200
+                highest_peer_height: 200,
+                peer_heights: [(A, 150), (B, 200)].into(),
             }
         );
         sync.committed(199, start);

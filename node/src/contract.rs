@@ -84,6 +84,10 @@ pub struct Status {
     pub committed_txs: u64,
     pub last_block_interval_ms: u64,
     pub highest_peer_height: u64,
+    /// The last committed height each connected or recently heard peer announced, by node key
+    /// (hex).
+    #[serde(default)]
+    pub peer_heights: std::collections::BTreeMap<String, u64>,
     pub rounds_last_height: u32,
     /// Consensus-topic messages refused as forged, foreign or undecodable (each a strike
     /// against the member that relayed it).

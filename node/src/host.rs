@@ -708,6 +708,11 @@ impl ConsensusHost {
         s.mempool_size = mempool_size;
         s.committed_txs = self.committed_txs;
         s.highest_peer_height = sync.highest_peer_height;
+        s.peer_heights = sync
+            .peer_heights
+            .iter()
+            .map(|(k, h)| (hex::encode(k), *h))
+            .collect();
     }
 }
 

@@ -41,7 +41,7 @@ fn overview(c: &Console, viewer: &Viewer) -> PageResult {
             thead { tr {
                 th scope="col" { "成员" } th scope="col" { "名称" } th scope="col" { "行政区划" }
                 th scope="col" { "节点公钥 (node key)" } th scope="col" { "本节点所见" }
-                th scope="col" { "最近签名区块" } th scope="col" { "该区块时间" }
+                th scope="col" { "已提交高度" } th scope="col" { "最近签名区块" } th scope="col" { "该区块时间" }
             } }
             tbody {
                 @for m in &members {
@@ -55,6 +55,11 @@ fn overview(c: &Console, viewer: &Viewer) -> PageResult {
                         td { (m.region_code) }
                         td { (short(&hex)) }
                         td { @if online { span.ok { "● 在线" } } @else { span.bad { "○ 未连接" } } }
+                        td { @if me { (status.height) } @else { @match status.peer_heights.get(&hex) {
+                            Some(h) if online => (h),
+                            Some(h) => { (h) " (断开前)" },
+                            None => "—",
+                        } } }
                         td { @match signed {
                             Some(b) => a href={(ROOT) "/blocks/" (b.height)} { (b.height) },
                             None => span.warn { "近一小时未签名" },
