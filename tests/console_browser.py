@@ -21,6 +21,7 @@ import sys
 import time
 
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
@@ -93,8 +94,16 @@ class Console:
             options.add_argument(arg)
         # The alliance's API certificates come from its own CA.
         options.accept_insecure_certs = True
-        service = Service(os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver"))
-        self.driver = webdriver.Chrome(service=service, options=options)
+        # Starting a browser on a loaded machine now and then times out: three tries.
+        for attempt in range(3):
+            try:
+                service = Service(os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver"))
+                self.driver = webdriver.Chrome(service=service, options=options)
+                break
+            except WebDriverException as e:
+                print(f"starting Chromium, try {attempt + 1}: {e.msg}", file=sys.stderr)
+                if attempt == 2:
+                    raise
         self.driver.set_page_load_timeout(60)
 
     def fail(self, what):
@@ -103,8 +112,11 @@ class Console:
             self.driver.save_screenshot(shot)
         except Exception:  # noqa: BLE001 - the failure is what matters
             pass
-        print(f"FAILED at {self.driver.current_url}: {what}", file=sys.stderr)
-        print(self.driver.find_element(By.TAG_NAME, "body").text[:3000], file=sys.stderr)
+        try:
+            print(f"FAILED at {self.driver.current_url}: {what}", file=sys.stderr)
+            print(self.driver.find_element(By.TAG_NAME, "body").text[:3000], file=sys.stderr)
+        except WebDriverException:
+            print(f"FAILED: {what}", file=sys.stderr)
         sys.exit(1)
 
     def check(self, ok, what):
@@ -174,121 +186,129 @@ def main():
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
     c = Console(args.url, args.out)
-    d = c.driver
     try:
-        # 1. The alliance: every member, the chart, the newest blocks; a block from there.
-        title = c.open("alliance", "/console")
-        c.check(title == "联盟概览", f"alliance title {title!r}")
-        c.check(len(c.rows("members")) == args.members, f"{len(c.rows('members'))} member rows")
-        c.check("在线" in c.one("#members").text, "no member shown online")
-        online = [r for r in c.rows("members") if "● 在线" in r.text]
-        c.check(len(online) == args.peers + 1, f"{len(online)} members online")
-        for row in online:
-            shown = row.find_elements(By.TAG_NAME, "td")[5].text
-            c.check(shown.isdigit() and int(shown) > 0, f"online member's height {shown!r}")
-        c.one("#rate-chart")
-        height = int(c.one("#height").text)
-        c.check(height > 0, "height 0")
-        title = c.click("block-from-alliance", c.one("#recent-blocks tbody tr td a"))
-        c.check(title.startswith("区块 "), f"block title {title!r}")
-
-        # 2. A subject by a fragment of its Chinese name, typed into the search box.
-        c.open("subjects", "/console/subjects")
-        box = c.one("#q")
-        box.send_keys(args.name_fragment)
-        c.submit("subjects-search", c.one("form[role=search].filters"))
-        hits = d.find_elements(By.CSS_SELECTOR, "#contains tbody tr td a")
-        c.check(hits, f"no subject found for {args.name_fragment!r}")
-        c.check(all(args.name_fragment in h.text for h in hits),
-                f"a hit without {args.name_fragment!r}: {[h.text for h in hits]}")
-        name = hits[0].text
-        title = c.click("subject", hits[0])
-        c.check(title == name, f"subject page {title!r} for {name!r}")
-        answer = c.one("#bid-answer").text
-        c.check("受限" in answer, f"bid answer {answer!r}")
-        c.one("#versions")
-
-        # A barred subject, found from the credit list: its answer names the record.
-        c.open("credit", "/console/credit?kind=blacklist")
-        first = c.one("table.records tbody tr td a")
-        record_id = first.text
-        title = c.click("credit-record", first)
-        c.check(record_id in title, f"record page {title!r}")
-        c.click("credit-record-verified", c.one("#verify"))
-        verdict = c.one("#verdict").text
-        c.check("验证通过" in verdict, f"proof verdict {verdict!r}")
-        checks = c.rows("checks")
-        c.check(len(checks) == 4 and all("✔" in r.text for r in checks),
-                f"checks: {[r.text for r in checks]}")
-        subject_link = d.find_element(By.CSS_SELECTOR, "dl.facts dd a")
-        c.click("barred-subject", subject_link)
-        answer = c.one("#bid-answer").text
-        c.check("不得参与投标" in answer, f"blacklisted subject's answer {answer!r}")
-
-        # 3. Certificates: the issuers, then an upload checked per member.
-        c.open("certificates", "/console/certificates")
-        c.check(c.rows("issuers"), "no registered CA")
-        for n, (path, members) in enumerate(args.certificate):
-            expected = set(members.split(","))
-            c.one("#file").send_keys(os.path.abspath(path))
-            c.submit(f"certificate-{n + 1}", c.one("#verify-form"))
-            rows = c.rows("per-member")
-            c.check(len(rows) == args.members, f"{len(rows)} per-member rows")
-            for row in rows:
-                member, result = [td.text for td in row.find_elements(By.TAG_NAME, "td")][:2]
-                if member in expected:
-                    c.check(result == "✔ 认可", f"{member}: {result!r}, expected recognized")
-                else:
-                    c.check(result == "✘ 不认可" and row.find_elements(By.CSS_SELECTOR, "li"),
-                            f"{member}: {result!r} (or no reason), expected not recognized")
-            verdict = c.one("#alliance-verdict").text
-            everyone = len(expected) == args.members
-            c.check(verdict == ("✔ 全联盟认可" if everyone else "✘ 并非全联盟认可"),
-                    f"alliance verdict {verdict!r}")
-
-        # 4. Experts and extractions; a published one re-derived seat by seat.
-        c.open("experts", "/console/experts")
-        c.check(c.rows("pool"), "empty pool table")
-        links = d.find_elements(By.CSS_SELECTOR, "#extractions tbody tr td:first-child a")
-        c.check(links, "no extraction listed")
-        published = [row for row in c.rows("extractions") if "核验通过" in row.text]
-        c.check(published, "no verified extraction listed")
-        c.click("extraction", published[0].find_element(By.CSS_SELECTOR, "td a"))
-        c.check("核验通过" in c.one("#chain-verdict").text, "chain verdict")
-        c.check("一致" in c.one("#recheck").text, "this node's recheck")
-        seats = c.rows("seats")
-        c.check(seats and all("✔ 一致" in s.text for s in seats if "入席" in s.text),
-                f"seats: {[s.text for s in seats]}")
-
-        # 5. The explorer: blocks, a block's transactions, a transaction, found by its hash.
-        c.open("blocks", "/console/blocks")
-        c.check(len(c.rows("blocks")) > 5, "few blocks listed")
-        with_txs = [r for r in c.rows("blocks") if r.find_elements(By.TAG_NAME, "td")[2].text != "0"]
-        c.check(with_txs, "no block with transactions")
-        c.click("block", with_txs[0].find_element(By.CSS_SELECTOR, "td a"))
-        tx_link = c.one("#txs tbody tr td:nth-child(2) a")
-        tx_hash = tx_link.get_attribute("href").rsplit("/", 1)[1]
-        c.open("blocks-again", "/console/blocks")
-        c.one("#go").send_keys(tx_hash)
-        title = c.submit("tx-by-hash", c.one("form[role=search].filters"))
-        c.check(title.startswith("交易 "), f"tx title {title!r}")
-        c.check(tx_hash in c.one("dl.facts").text, "the transaction's hash")
-
-        # 6. The node.
-        c.open("node", "/console/node")
-        c.check(len(c.rows("peers")) == args.peers, f"{len(c.rows('peers'))} peers")
-        c.one("#metrics")
-
-        # The login page (a remote caller without a token lands there).
-        c.open("login", "/console/login")
-        c.one("label[for=token]")
+        run(c, args)
+    except WebDriverException as e:
+        # Selenium's message, without chromedriver's native stack.
+        c.fail(f"{type(e).__name__}: {e.msg}")
     finally:
-        d.quit()
+        c.driver.quit()
     print(f"{len(c.shots)} screenshots in {args.out}")
     times = sorted(t for _, t, _ in c.timings)
     p95 = times[min(len(times) - 1, int(round(0.95 * (len(times) - 1))))]
     print(f"{len(times)} page loads: median {times[len(times) // 2] * 1000:.0f} ms, "
           f"p95 {p95 * 1000:.0f} ms, slowest {times[-1] * 1000:.0f} ms")
+
+
+def run(c, args):
+    """Every page, in the order a person would reach them."""
+    d = c.driver
+    # 1. The alliance: every member, the chart, the newest blocks; a block from there.
+    title = c.open("alliance", "/console")
+    c.check(title == "联盟概览", f"alliance title {title!r}")
+    c.check(len(c.rows("members")) == args.members, f"{len(c.rows('members'))} member rows")
+    c.check("在线" in c.one("#members").text, "no member shown online")
+    online = [r for r in c.rows("members") if "● 在线" in r.text]
+    c.check(len(online) == args.peers + 1, f"{len(online)} members online")
+    for row in online:
+        shown = row.find_elements(By.TAG_NAME, "td")[5].text
+        c.check(shown.isdigit() and int(shown) > 0, f"online member's height {shown!r}")
+    c.one("#rate-chart")
+    height = int(c.one("#height").text)
+    c.check(height > 0, "height 0")
+    title = c.click("block-from-alliance", c.one("#recent-blocks tbody tr td a"))
+    c.check(title.startswith("区块 "), f"block title {title!r}")
+
+    # 2. A subject by a fragment of its Chinese name, typed into the search box.
+    c.open("subjects", "/console/subjects")
+    box = c.one("#q")
+    box.send_keys(args.name_fragment)
+    c.submit("subjects-search", c.one("form[role=search].filters"))
+    hits = d.find_elements(By.CSS_SELECTOR, "#contains tbody tr td a")
+    c.check(hits, f"no subject found for {args.name_fragment!r}")
+    c.check(all(args.name_fragment in h.text for h in hits),
+            f"a hit without {args.name_fragment!r}: {[h.text for h in hits]}")
+    name = hits[0].text
+    title = c.click("subject", hits[0])
+    c.check(title == name, f"subject page {title!r} for {name!r}")
+    answer = c.one("#bid-answer").text
+    c.check("受限" in answer, f"bid answer {answer!r}")
+    c.one("#versions")
+
+    # A barred subject, found from the credit list: its answer names the record.
+    c.open("credit", "/console/credit?kind=blacklist")
+    first = c.one("table.records tbody tr td a")
+    record_id = first.text
+    title = c.click("credit-record", first)
+    c.check(record_id in title, f"record page {title!r}")
+    c.click("credit-record-verified", c.one("#verify"))
+    verdict = c.one("#verdict").text
+    c.check("验证通过" in verdict, f"proof verdict {verdict!r}")
+    checks = c.rows("checks")
+    c.check(len(checks) == 4 and all("✔" in r.text for r in checks),
+            f"checks: {[r.text for r in checks]}")
+    subject_link = d.find_element(By.CSS_SELECTOR, "dl.facts dd a")
+    c.click("barred-subject", subject_link)
+    answer = c.one("#bid-answer").text
+    c.check("不得参与投标" in answer, f"blacklisted subject's answer {answer!r}")
+
+    # 3. Certificates: the issuers, then an upload checked per member.
+    c.open("certificates", "/console/certificates")
+    c.check(c.rows("issuers"), "no registered CA")
+    for n, (path, members) in enumerate(args.certificate):
+        expected = set(members.split(","))
+        c.one("#file").send_keys(os.path.abspath(path))
+        c.submit(f"certificate-{n + 1}", c.one("#verify-form"))
+        rows = c.rows("per-member")
+        c.check(len(rows) == args.members, f"{len(rows)} per-member rows")
+        for row in rows:
+            member, result = [td.text for td in row.find_elements(By.TAG_NAME, "td")][:2]
+            if member in expected:
+                c.check(result == "✔ 认可", f"{member}: {result!r}, expected recognized")
+            else:
+                c.check(result == "✘ 不认可" and row.find_elements(By.CSS_SELECTOR, "li"),
+                        f"{member}: {result!r} (or no reason), expected not recognized")
+        verdict = c.one("#alliance-verdict").text
+        everyone = len(expected) == args.members
+        c.check(verdict == ("✔ 全联盟认可" if everyone else "✘ 并非全联盟认可"),
+                f"alliance verdict {verdict!r}")
+
+    # 4. Experts and extractions; a published one re-derived seat by seat.
+    c.open("experts", "/console/experts")
+    c.check(c.rows("pool"), "empty pool table")
+    links = d.find_elements(By.CSS_SELECTOR, "#extractions tbody tr td:first-child a")
+    c.check(links, "no extraction listed")
+    published = [row for row in c.rows("extractions") if "核验通过" in row.text]
+    c.check(published, "no verified extraction listed")
+    c.click("extraction", published[0].find_element(By.CSS_SELECTOR, "td a"))
+    c.check("核验通过" in c.one("#chain-verdict").text, "chain verdict")
+    c.check("一致" in c.one("#recheck").text, "this node's recheck")
+    seats = c.rows("seats")
+    c.check(seats and all("✔ 一致" in s.text for s in seats if "入席" in s.text),
+            f"seats: {[s.text for s in seats]}")
+
+    # 5. The explorer: blocks, a block's transactions, a transaction, found by its hash.
+    c.open("blocks", "/console/blocks")
+    c.check(len(c.rows("blocks")) > 5, "few blocks listed")
+    with_txs = [r for r in c.rows("blocks") if r.find_elements(By.TAG_NAME, "td")[2].text != "0"]
+    c.check(with_txs, "no block with transactions")
+    c.click("block", with_txs[0].find_element(By.CSS_SELECTOR, "td a"))
+    tx_link = c.one("#txs tbody tr td:nth-child(2) a")
+    tx_hash = tx_link.get_attribute("href").rsplit("/", 1)[1]
+    c.open("blocks-again", "/console/blocks")
+    c.one("#go").send_keys(tx_hash)
+    title = c.submit("tx-by-hash", c.one("form[role=search].filters"))
+    c.check(title.startswith("交易 "), f"tx title {title!r}")
+    c.check(tx_hash in c.one("dl.facts").text, "the transaction's hash")
+
+    # 6. The node.
+    c.open("node", "/console/node")
+    c.check(len(c.rows("peers")) == args.peers, f"{len(c.rows('peers'))} peers")
+    c.one("#metrics")
+
+    # The login page (a remote caller without a token lands there).
+    c.open("login", "/console/login")
+    c.one("label[for=token]")
 
 
 if __name__ == "__main__":
