@@ -224,7 +224,7 @@ def run(c, args):
     box = c.one("#q")
     box.send_keys(args.name_fragment)
     c.submit("subjects-search", c.one("form[role=search].filters"))
-    hits = d.find_elements(By.CSS_SELECTOR, "#contains tbody tr td a")
+    hits = d.find_elements(By.CSS_SELECTOR, "#starts-with tbody tr td a, #contains tbody tr td a")
     c.check(hits, f"no subject found for {args.name_fragment!r}")
     c.check(all(args.name_fragment in h.text for h in hits),
             f"a hit without {args.name_fragment!r}: {[h.text for h in hits]}")

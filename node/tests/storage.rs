@@ -1201,6 +1201,15 @@ fn subjects_are_found_by_a_fragment_of_their_name_through_renames_and_restores()
         names_found(&store, "鄂尔多斯", NameMatch::StartsWith),
         vec!["鄂尔多斯市建工集团有限公司"]
     );
+    assert_eq!(
+        names_found(&store, "鄂尔多斯", NameMatch::Inside),
+        vec!["内蒙古（鄂尔多斯）路桥有限公司"]
+    );
+    assert_eq!(
+        names_found(&store, "询", NameMatch::Inside),
+        vec!["Ａlpha 咨询"]
+    );
+    assert!(names_found(&store, "Ａ", NameMatch::Inside).is_empty());
     // "建工" is a bigram of two names; "建设工" is not a substring of "建工".
     assert_eq!(contains("建工").len(), 2);
     assert_eq!(contains("建设工"), vec!["包头市建设工程有限公司"]);

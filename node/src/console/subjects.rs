@@ -19,7 +19,9 @@ const PAGE: usize = 50;
 #[derive(Debug, Deserialize, Default)]
 pub(super) struct SearchQuery {
     q: Option<String>,
-    /// Continue the "contains" list after this USCC.
+    /// `prefix`: only the names that start with `q` (the first page shows both lists).
+    mode: Option<String>,
+    /// Continue the list after this USCC.
     after: Option<String>,
 }
 
@@ -73,17 +75,34 @@ fn hits_table(view: &StateView<'_>, hits: &NameHits, id: &str) -> Markup {
 fn search_page(c: &Console, viewer: &Viewer, q: &SearchQuery) -> PageResult {
     let text = q.q.as_deref().map(str::trim).unwrap_or("");
     let view = state(c)?;
-    let searched = if text.is_empty() {
-        None
+    let after = q.after.as_deref().filter(|a| !a.is_empty());
+    let prefix_only = q.mode.as_deref() == Some("prefix");
+    // The names that start with the text lead; the second list has the others that contain
+    // it. A next page continues one list.
+    let (starts, inside) = if text.is_empty() {
+        (None, None)
+    } else if prefix_only {
+        let hits = view.search_subject_names(text, NameMatch::StartsWith, after, PAGE)?;
+        (Some(hits), None)
     } else {
-        let after = q.after.as_deref().filter(|a| !a.is_empty());
-        // The first page leads with the names that start with the text.
         let starts = match after {
             None => Some(view.search_subject_names(text, NameMatch::StartsWith, None, PAGE)?),
             Some(_) => None,
         };
-        let contains = view.search_subject_names(text, NameMatch::Contains, after, PAGE)?;
-        Some((starts, contains))
+        let inside = view.search_subject_names(text, NameMatch::Inside, after, PAGE)?;
+        (starts, Some(inside))
+    };
+    let next = |mode: &str, hits: &NameHits| {
+        hits.more_after.as_ref().map(|after| {
+            let mut pairs = vec![("q", text), ("after", after.as_str())];
+            if mode == "prefix" {
+                pairs.push(("mode", "prefix"));
+            }
+            format!(
+                "{ROOT}/subjects?{}",
+                serde_urlencoded::to_string(pairs).unwrap_or_default()
+            )
+        })
     };
     let body = html! {
         h1 { "市场主体查询" }
@@ -95,23 +114,26 @@ fn search_page(c: &Console, viewer: &Viewer, q: &SearchQuery) -> PageResult {
             button type="submit" { "查询" }
         }
         p { "名称可输入任意片段 (一个字以上); 全角与半角、大小写视为相同。输入完整的 18 位统一社会信用代码直接打开该主体。" }
-        @if let Some((starts, contains)) = &searched {
-            @if let Some(starts) = starts {
-                h2 { "名称以 “" (text) "” 开头 (" (starts.usccs.len()) @if starts.more_after.is_some() { "+" } ")" }
-                @if starts.usccs.is_empty() { p { "无。" } } @else { (hits_table(&view, starts, "starts-with")) }
+        @if let Some(starts) = &starts {
+            h2 { "名称以 “" (text) "” 开头" }
+            @if starts.usccs.is_empty() { p { "无。" } } @else { (hits_table(&view, starts, "starts-with")) }
+            @if let Some(link) = next("prefix", starts) {
+                p.pager { a rel="next" href=(link) { "更多以 “" (text) "” 开头的 →" } }
             }
-            h2 { "名称包含 “" (text) "”" }
-            @if contains.usccs.is_empty() {
-                p #no-hits { "没有名称包含 “" (text) "” 的主体。" }
+        }
+        @if let Some(inside) = &inside {
+            h2 { "名称中含有 “" (text) "”" }
+            @if inside.usccs.is_empty() {
+                p #no-hits { "没有其他名称含有 “" (text) "” 的主体。" }
             } @else {
-                (hits_table(&view, contains, "contains"))
+                (hits_table(&view, inside, "contains"))
             }
-            @if contains.stopped {
-                p.notice { "匹配太多, 已停止查找: 请输入更长的名称片段。" }
+            @if let Some(link) = next("inside", inside) {
+                p.pager { a rel="next" href=(link) { "下一页 →" } }
             }
-            @if let Some(after) = &contains.more_after {
-                p.pager { a rel="next" href={(ROOT) "/subjects?" (serde_urlencoded::to_string([("q", text), ("after", after.as_str())]).unwrap_or_default())} { "下一页 →" } }
-            }
+        }
+        @if starts.as_ref().is_some_and(|h| h.stopped) || inside.as_ref().is_some_and(|h| h.stopped) {
+            p.notice { "匹配太多, 已停止查找: 请输入更长的名称片段。" }
         }
     };
     Ok(super::page(c, viewer, "市场主体查询", Nav::Subjects, body))

@@ -149,6 +149,8 @@ pub(super) fn build(db: &DB, meta: &str, state: &str) -> Result<usize, StorageEr
 pub enum NameMatch {
     StartsWith,
     Contains,
+    /// Contains, but not at the start (what a list after the `StartsWith` one adds).
+    Inside,
 }
 
 /// One page of a name search.
@@ -189,6 +191,7 @@ pub(super) fn search(
     let keep = |name: &str| match how {
         NameMatch::StartsWith => name.starts_with(&q),
         NameMatch::Contains => name.contains(&q),
+        NameMatch::Inside => !name.starts_with(&q) && name.contains(&q),
     };
     let mut candidates = 0usize;
     if lists.is_empty() {
@@ -207,9 +210,9 @@ pub(super) fn search(
                 hits.stopped = true;
                 break;
             }
-            if let Some(zero) = k.iter().position(|b| *b == 0) {
+            if let (Some(zero), Some(name)) = (k.iter().position(|b| *b == 0), iter.value()) {
                 let uscc = String::from_utf8_lossy(&k[zero + 1..]).into_owned();
-                if after.is_none_or(|a| uscc.as_str() > a) {
+                if after.is_none_or(|a| uscc.as_str() > a) && keep(&String::from_utf8_lossy(name)) {
                     found.insert(uscc);
                 }
             }
