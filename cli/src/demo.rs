@@ -230,6 +230,25 @@ fn demo_subject_name(member: &str, k: usize) -> String {
     }
 }
 
+/// The demo experts' names (three per member).
+const DEMO_EXPERT_NAMES: [&str; 15] = [
+    "王建国",
+    "李秀英",
+    "张伟",
+    "刘芳",
+    "陈志强",
+    "杨静",
+    "赵磊",
+    "黄敏",
+    "周晓东",
+    "吴丽娟",
+    "徐海涛",
+    "孙雪梅",
+    "马文斌",
+    "朱红",
+    "胡立新",
+];
+
 /// Each member registers two bidders of its own region: (member index, subject).
 fn demo_subjects(members: &[DemoMember]) -> anyhow::Result<Vec<(usize, SubjectInfo)>> {
     let mut subjects = Vec::new();
@@ -435,7 +454,7 @@ fn demo_extraction(
                 m,
                 Action::Expert(ExpertAction::Register(Box::new(ExpertInfo {
                     id: expert_id(&format!("{}19700101{:04}", m.region, i * 10 + k)),
-                    name: format!("{}专家{}", m.name, k + 1),
+                    name: DEMO_EXPERT_NAMES[(i * 3 + k) % DEMO_EXPERT_NAMES.len()].into(),
                     specialties: vec![SPECIALTY.into()],
                     title: "高级工程师".into(),
                     employer_uscc: employer.as_str().to_string(),

@@ -56,6 +56,7 @@ pub fn router(shared: Shared) -> Router {
     let at = |p: &str| format!("{ROOT}{p}");
     Router::new()
         .route(ROOT, get(alliance::page))
+        .route(&at("/"), get(|| async { Redirect::to(ROOT) }))
         .route(route::CONSOLE_STYLE, get(style))
         .route(route::CONSOLE_LOGIN, get(login_page).post(login))
         .route(&at("/logout"), post(logout))
