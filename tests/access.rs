@@ -284,19 +284,32 @@ fn tokens_scopes_revocation_and_the_audit_log() {
     assert!(by("flooder", "/v1/status", 429), "{audit}");
     assert!(by("front-desk", "/console/subjects", 200), "{audit}");
     assert!(by("anonymous", "/console/credit", 303), "{audit}");
+    assert!(by("anonymous", "/v1/experts", 401), "{audit}");
 }
 
 /// The console follows the API's access rules: without a token a browser is sent to the login
 /// page with the reason; the login keeps the token in an HTTP-only cookie; a `public` token
 /// reads subjects but not extractions; a `member` token reads both.
 fn console_scopes(a: &Alliance, public: &str, member: &str) {
-    let (status, location, _) = console(a, "/console/credit", None);
+    let (status, location, _) = console(a, "/console/credit?kind=blacklist", None);
     assert_eq!(status, 303, "{location}");
     assert!(
-        location.starts_with("/console/login?next=%2Fconsole%2Fcredit&why=")
+        location.starts_with("/console/login?next=%2Fconsole%2Fcredit%3Fkind%3Dblacklist&why=")
             && location.contains("no+token"),
-        "{location}"
+        "the login comes back to the page with its query: {location}"
     );
+    // The cookie opens console pages only: the JSON API, and so a transaction sent from a
+    // browser, still needs the bearer header.
+    let with_cookie = |path: &str| match ureq::get(&format!("{}{path}", a.api(0)))
+        .set("cookie", &format!("caihong_console={member}"))
+        .call()
+    {
+        Ok(r) => r.status(),
+        Err(ureq::Error::Status(s, _)) => s,
+        Err(e) => panic!("{path}: {e}"),
+    };
+    assert_eq!(with_cookie("/v1/experts?specialty=A010101"), 401);
+    assert_eq!(with_cookie("/v1/status"), 401);
     let (status, _, body) = console(a, &location, None);
     assert_eq!(status, 200, "the login page is open");
     assert!(body.contains("<label for=\"token\">"), "{body}");

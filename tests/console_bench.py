@@ -35,7 +35,7 @@ class Client:
         response = self.conn.getresponse()
         body = response.read()
         elapsed = time.perf_counter() - started
-        if response.status not in (200, 303):
+        if response.status != 200:
             print(f"GET {path}: {response.status}\n{body[:500]!r}", file=sys.stderr)
             sys.exit(1)
         return elapsed, body.decode("utf-8", "replace")

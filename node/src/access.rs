@@ -399,6 +399,7 @@ pub async fn guard(
 ) -> Response {
     let template = matched.as_ref().map_or("", |m| m.as_str()).to_string();
     let path = request.uri().path().to_string();
+    let request_query = request.uri().query().map(str::to_string);
     let method = request.method().to_string();
     let console = template.starts_with(route::CONSOLE);
     let bearer = request
@@ -528,7 +529,14 @@ pub async fn guard(
     // A person at the console is sent to its login page, with the reason, not shown JSON.
     let response = match response.status() {
         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN if console => {
-            to_login(&path, &response_error(response).await)
+            // After the login the browser comes back to the page (with its query), or for a
+            // form it had sent, to the console's first page.
+            let back = match (method.as_str(), request_query) {
+                ("GET", Some(q)) => format!("{path}?{q}"),
+                ("GET", None) => path.clone(),
+                _ => route::CONSOLE.to_string(),
+            };
+            to_login(&back, &response_error(response).await)
         }
         _ => response,
     };

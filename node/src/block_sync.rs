@@ -80,9 +80,16 @@ impl Catchup {
 
     /// A peer announced its committed height.
     pub fn peer_at(&mut self, height: u64, peer: NodeKey) {
-        self.announced.insert(peer, height);
+        self.heard(height, peer, None);
+    }
+
+    /// Member `origin` announced its committed height, delivered by peer `from` (which may
+    /// have relayed it). The height is recorded as the origin's; `from` is who is asked for
+    /// blocks, as before (a member relays what it has taken in).
+    pub fn heard(&mut self, height: u64, from: NodeKey, origin: Option<NodeKey>) {
+        self.announced.insert(origin.unwrap_or(from), height);
         if height > self.highest.0 {
-            self.highest = (height, Some(peer));
+            self.highest = (height, Some(from));
         }
     }
 
@@ -129,7 +136,7 @@ impl Catchup {
 /// The consensus host's handle on block sync.
 #[derive(Clone)]
 pub struct BlockSync {
-    peer_heights: mpsc::Sender<(u64, NodeKey)>,
+    peer_heights: mpsc::Sender<(u64, NodeKey, Option<NodeKey>)>,
     committed: watch::Sender<u64>,
     status: watch::Receiver<SyncStatus>,
     net: NetworkHandle,
@@ -170,9 +177,10 @@ impl BlockSync {
         (sync, received)
     }
 
-    /// A peer announced `height` (dropped if the task is behind: the peer repeats it).
-    pub fn peer_at(&self, height: u64, peer: NodeKey) {
-        let _ = self.peer_heights.try_send((height, peer));
+    /// Member `origin` announced `height`, delivered by peer `from` (dropped if the task is
+    /// behind: the member repeats it).
+    pub fn peer_at(&self, height: u64, from: NodeKey, origin: Option<NodeKey>) {
+        let _ = self.peer_heights.try_send((height, from, origin));
     }
 
     pub fn committed(&self, height: u64) {
@@ -220,7 +228,7 @@ pub fn body_fetch_span() -> (u32, u32) {
 async fn sync_task(
     net: NetworkHandle,
     events: mpsc::Sender<SyncEvent>,
-    mut peer_heights: mpsc::Receiver<(u64, NodeKey)>,
+    mut peer_heights: mpsc::Receiver<(u64, NodeKey, Option<NodeKey>)>,
     mut committed: watch::Receiver<u64>,
     status: watch::Sender<SyncStatus>,
 ) {
@@ -230,7 +238,7 @@ async fn sync_task(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tokio::select! {
-            Some((height, peer)) = peer_heights.recv() => catchup.peer_at(height, peer),
+            Some((height, from, origin)) = peer_heights.recv() => catchup.heard(height, from, origin),
             changed = committed.changed() => {
                 if changed.is_err() {
                     return;
@@ -364,13 +372,15 @@ mod tests {
         );
         sync.peer_at(200, B);
         sync.peer_at(150, A);
+        // B relays a member's lower height: recorded as that member's, not B's.
+        sync.heard(120, B, Some([7; 32]));
         assert_eq!(sync.next_request(start), Some((B, 11, 11 + SYNC_BATCH - 1)));
         assert_eq!(
             sync.status(start),
             SyncStatus {
                 catching_up: true,
                 highest_peer_height: 200,
-                peer_heights: [(A, 150), (B, 200)].into(),
+                peer_heights: [(A, 150), (B, 200), ([7; 32], 120)].into(),
             }
         );
         sync.committed(199, start);

@@ -450,11 +450,14 @@ impl ConsensusHost {
         }
     }
 
-    /// A consensus-topic gossip message: judged for forwarding, then taken.
+    /// A consensus-topic gossip message from peer `from` (which may have relayed it; `origin`
+    /// is the member that published it, from the message's signature): judged for
+    /// forwarding, then taken.
     pub async fn on_gossip(
         &mut self,
         data: Vec<u8>,
         from: NodeKey,
+        origin: Option<NodeKey>,
         validation: Validation,
     ) -> anyhow::Result<()> {
         let (verdict, message) = match codec::decode::<Envelope>(&data) {
@@ -492,7 +495,7 @@ impl ConsensusHost {
             WireMessage::Consensus(m) => self.feed(Input::from(m)).await,
             WireMessage::Block(block) => self.take_body(block).await,
             WireMessage::Status { height } => {
-                self.sync.peer_at(height, from);
+                self.sync.peer_at(height, from, origin);
                 Ok(())
             }
         }

@@ -260,8 +260,8 @@ async fn route(
                 NetworkEvent::Gossip { topic: Topic::Transactions, data, validation, .. } => {
                     crate::intake::offer_gossip(intake, data, validation);
                 }
-                NetworkEvent::Gossip { topic: Topic::Consensus, data, from, validation, .. } => {
-                    host.on_gossip(data, from, validation).await?;
+                NetworkEvent::Gossip { topic: Topic::Consensus, data, from, origin, validation } => {
+                    host.on_gossip(data, from, origin, validation).await?;
                 }
                 NetworkEvent::Request { data, respond, .. } => host.on_request(data, respond),
                 NetworkEvent::PeerConnected(key) => {

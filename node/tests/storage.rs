@@ -1239,10 +1239,26 @@ fn subjects_are_found_by_a_fragment_of_their_name_through_renames_and_restores()
     assert_eq!(contains("城建"), vec!["东胜区城建公司"]);
     assert!(contains("建工集团").is_empty());
 
-    // A node restored from a state snapshot finds the same names.
+    // A node restored from a state snapshot finds the same names, also when an earlier
+    // restore (of an older height, before the rename) stopped half-way.
     let height = store.latest_height().unwrap().unwrap();
     let served = store.block(height).unwrap().unwrap();
     let (_dir2, target) = empty_store();
+    {
+        let older = store.block(height - 1).unwrap().unwrap();
+        let mut first = caihong_node::storage::snapshot::SnapshotRestore::new(
+            &target,
+            height - 1,
+            older.header.state_root,
+        )
+        .unwrap();
+        let chunk = store.snapshot_chunk(height - 1, None, 1 << 20).unwrap();
+        first.add(chunk).unwrap();
+        assert!(
+            !names_found(&target, "建工集团", NameMatch::Contains).is_empty(),
+            "the first attempt indexed the old name"
+        );
+    }
     let mut restore = caihong_node::storage::snapshot::SnapshotRestore::new(
         &target,
         height,

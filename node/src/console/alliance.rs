@@ -9,12 +9,11 @@ use maud::{Markup, html};
 use super::stats::BlockStat;
 use super::{
     Console, Nav, PageResult, ROOT, Viewer, all_members, beijing, may_member, member_of_node_key,
-    needs_member, render, short, state, svg, viewer,
+    needs_member, render, short, state, svg,
 };
 
 pub(super) async fn page(State(c): State<Console>, found: Option<Extension<Viewer>>) -> Response {
-    let viewer = viewer(found);
-    render(c, move |c| overview(c, &viewer)).await
+    render(c, found, overview).await
 }
 
 fn overview(c: &Console, viewer: &Viewer) -> PageResult {
@@ -107,7 +106,7 @@ fn overview(c: &Console, viewer: &Viewer) -> PageResult {
                             td { (p.proposer.as_str()) }
                             td {
                                 @for (m, yes) in &p.votes {
-                                    (m.as_str()) ": " @if *yes { span.ok { "赞成" } } @else { span.bad { "反对" } } " "
+                                    (m.as_str()) ": " @if *yes { strong { "赞成" } } @else { "反对" } " "
                                 }
                                 "(" (p.votes.len()) "/" (members.len()) " 已表决)"
                             }

@@ -10,12 +10,11 @@ use maud::{Markup, html};
 
 use super::{
     Console, Nav, PageError, PageResult, ROOT, Viewer, all_members, beijing, render, short, state,
-    viewer, yes_no,
+    yes_no,
 };
 
 pub(super) async fn page(State(c): State<Console>, found: Option<Extension<Viewer>>) -> Response {
-    let viewer = viewer(found);
-    render(c, move |c| issuers_page(c, &viewer, None)).await
+    render(c, found, move |c, viewer| issuers_page(c, viewer, None)).await
 }
 
 /// Largest certificate taken (a certificate is a few kilobytes).
@@ -26,7 +25,6 @@ pub(super) async fn verify(
     found: Option<Extension<Viewer>>,
     mut form: Multipart,
 ) -> Response {
-    let viewer = viewer(found);
     let mut uploaded = Vec::new();
     let mut pasted = String::new();
     let mut problem = None;
@@ -66,7 +64,10 @@ pub(super) async fn verify(
         )),
         None => Ok(cert),
     };
-    render(c, move |c| issuers_page(c, &viewer, Some(outcome))).await
+    render(c, found, move |c, viewer| {
+        issuers_page(c, viewer, Some(outcome))
+    })
+    .await
 }
 
 fn check_all(c: &Console, der: &[u8]) -> Result<(Verification, Vec<Verification>), PageError> {

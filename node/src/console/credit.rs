@@ -10,7 +10,7 @@ use caihong_chaincode::{TxOutput, TxStatus, codec, keys, types::Date};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::{Console, Nav, PageError, PageResult, ROOT, Viewer, on_off, render, state, viewer};
+use super::{Console, Nav, PageError, PageResult, ROOT, Viewer, on_off, render, state};
 
 /// Records listed per page.
 const PAGE: usize = 50;
@@ -70,6 +70,10 @@ impl Filter {
         })
     }
 
+    fn is_empty(&self) -> bool {
+        self.kind.is_none() && self.region.is_none() && self.from.is_none() && self.to.is_none()
+    }
+
     fn keeps(&self, r: &CreditRecord) -> bool {
         self.kind.is_none_or(|k| r.kind == k)
             && self
@@ -86,8 +90,7 @@ pub(super) async fn list(
     found: Option<Extension<Viewer>>,
     Query(q): Query<ListQuery>,
 ) -> Response {
-    let viewer = viewer(found);
-    render(c, move |c| list_page(c, &viewer, &q)).await
+    render(c, found, move |c, viewer| list_page(c, viewer, &q)).await
 }
 
 fn list_page(c: &Console, viewer: &Viewer, q: &ListQuery) -> PageResult {
@@ -97,13 +100,16 @@ fn list_page(c: &Console, viewer: &Viewer, q: &ListQuery) -> PageResult {
     let start = q.before.map(|id| keys::credit(id.saturating_sub(1)));
     let mut shown: Vec<RecordView> = Vec::new();
     let mut examined = 0usize;
-    let mut last_id = None;
+    let (mut first_id, mut last_id) = (None, None);
     if q.before != Some(0) {
-        for (_, value) in view.scan_page(b"cr/", start.as_deref(), true, EXAMINE)? {
+        // Without a filter every record shows: read one page, not the whole examined span.
+        let read = if filter.is_empty() { PAGE } else { EXAMINE };
+        for (_, value) in view.scan_page(b"cr/", start.as_deref(), true, read)? {
             let Ok(record) = codec::decode::<CreditRecord>(&value) else {
                 continue;
             };
             examined += 1;
+            first_id.get_or_insert(record.id);
             last_id = Some(record.id);
             if filter.keeps(&record) {
                 if let Some(v) = credit::record_view(&view, record.id, today) {
@@ -170,7 +176,9 @@ fn list_page(c: &Console, viewer: &Viewer, q: &ListQuery) -> PageResult {
             (records_table(&shown))
         }
         p { "本页查看了 " (examined) " 条记录"
-            @if let Some(id) = last_id { " (编号 " (id) " 及以上)" } "。" }
+            @if let Some(id) = last_id {
+                " (编号 " (id) " 至 " (first_id.unwrap_or(id)) ")"
+            } "。" }
         @if let Some(link) = next_link {
             p.pager { a href=(link) rel="next" { "更早的记录 →" } }
         }
@@ -199,7 +207,7 @@ pub(super) fn records_table(records: &[RecordView]) -> Markup {
                                 br; (r.penalty_categories.iter().map(|p| p.chinese()).collect::<Vec<_>>().join("、"))
                             } }
                         td { (r.decision_date) }
-                        td { (on_off(v.published, "公示中", "不公示"))
+                        td { (on_off(v.published, "公示中", "不再公示"))
                             @if let Some(d) = v.published_until { br; "至 " (d) } }
                         td { @if let Some(d) = v.penalty_until {
                                 (on_off(v.penalty_in_force, "期限内", "已届满")) br; "至 " (d)
@@ -224,8 +232,10 @@ pub(super) async fn one(
     Path(id): Path<String>,
     Query(q): Query<OneQuery>,
 ) -> Response {
-    let viewer = viewer(found);
-    render(c, move |c| record_page(c, &viewer, &id, q.verify.is_some())).await
+    render(c, found, move |c, viewer| {
+        record_page(c, viewer, &id, q.verify.is_some())
+    })
+    .await
 }
 
 fn record_page(c: &Console, viewer: &Viewer, id: &str, verify: bool) -> PageResult {

@@ -18,7 +18,7 @@ use serde::Deserialize;
 
 use super::{
     Console, Nav, PageError, PageResult, ROOT, Viewer, beijing, may_member, needs_member, render,
-    short, state, viewer, yes_no,
+    short, state, yes_no,
 };
 use crate::storage::StateView;
 
@@ -82,8 +82,7 @@ pub(super) async fn page(
     found: Option<Extension<Viewer>>,
     Query(q): Query<ExpertsQuery>,
 ) -> Response {
-    let viewer = viewer(found);
-    render(c, move |c| experts_page(c, &viewer, &q)).await
+    render(c, found, move |c, viewer| experts_page(c, viewer, &q)).await
 }
 
 pub(super) fn status_text(s: &ExtractionStatus) -> String {
@@ -179,8 +178,7 @@ pub(super) async fn extraction(
     found: Option<Extension<Viewer>>,
     Path(id): Path<String>,
 ) -> Response {
-    let viewer = viewer(found);
-    render(c, move |c| extraction_page(c, &viewer, &id)).await
+    render(c, found, move |c, viewer| extraction_page(c, viewer, &id)).await
 }
 
 /// A seat's answer in words.

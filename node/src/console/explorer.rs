@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::{
     Console, Nav, PageError, PageResult, ROOT, Viewer, all_members, beijing, may_member,
-    member_of_node_key, render, short, state, viewer,
+    member_of_node_key, render, short, state,
 };
 
 const BLOCKS_PAGE: u64 = 30;
@@ -44,8 +44,7 @@ pub(super) async fn blocks(
         ))
         .into_response();
     }
-    let viewer = viewer(found);
-    render(c, move |c| blocks_page(c, &viewer, q.before)).await
+    render(c, found, move |c, viewer| blocks_page(c, viewer, q.before)).await
 }
 
 fn blocks_page(c: &Console, viewer: &Viewer, before: Option<u64>) -> PageResult {
@@ -139,9 +138,8 @@ pub(super) async fn block(
     Path(height): Path<String>,
     Query(q): Query<BlockQuery>,
 ) -> Response {
-    let viewer = viewer(found);
-    render(c, move |c| {
-        block_page(c, &viewer, &height, q.page.unwrap_or(0))
+    render(c, found, move |c, viewer| {
+        block_page(c, viewer, &height, q.page.unwrap_or(0))
     })
     .await
 }
@@ -230,8 +228,7 @@ pub(super) async fn tx(
     found: Option<Extension<Viewer>>,
     Path(hash): Path<String>,
 ) -> Response {
-    let viewer = viewer(found);
-    render(c, move |c| tx_page(c, &viewer, &hash)).await
+    render(c, found, move |c, viewer| tx_page(c, viewer, &hash)).await
 }
 
 fn tx_page(c: &Console, viewer: &Viewer, hash: &str) -> PageResult {
@@ -249,8 +246,10 @@ fn tx_page(c: &Console, viewer: &Viewer, hash: &str) -> PageResult {
         }));
     };
     let t = &stored.tx.tx;
-    // Expert registrations carry personal details: shown to `member` callers only.
-    let personal = matches!(t.action, Action::Expert(_)) && !may_member(viewer);
+    // Expert actions carry personal details, governance actions what `member` reads of
+    // proposals: shown to `member` callers only.
+    let personal =
+        matches!(t.action, Action::Expert(_) | Action::Governance(_)) && !may_member(viewer);
     let action = if personal {
         None
     } else {
@@ -272,7 +271,7 @@ fn tx_page(c: &Console, viewer: &Viewer, hash: &str) -> PageResult {
         h2 { "操作内容" }
         @match action {
             Some(a) => pre #action { code { (a) } },
-            None => (super::needs_member("专家登记的内容 (含个人信息)")),
+            None => (super::needs_member("专家与治理操作的内容")),
         }
     };
     Ok(super::page(c, viewer, "交易", Nav::Blocks, body))

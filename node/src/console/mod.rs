@@ -123,12 +123,15 @@ impl IntoResponse for PageError {
 
 pub(crate) type PageResult = Result<Markup, PageError>;
 
-/// Runs a page's reads off the async threads (a page may read thousands of keys).
+/// Renders a page for the caller the gate found, its reads off the async threads (a page may
+/// read thousands of keys).
 pub(crate) async fn render(
     console: Console,
-    work: impl FnOnce(&Console) -> PageResult + Send + 'static,
+    found: Option<Extension<Viewer>>,
+    work: impl FnOnce(&Console, &Viewer) -> PageResult + Send + 'static,
 ) -> Response {
-    match tokio::task::spawn_blocking(move || work(&console)).await {
+    let viewer = viewer(found);
+    match tokio::task::spawn_blocking(move || work(&console, &viewer)).await {
         Ok(Ok(page)) => page.into_response(),
         Ok(Err(e)) => e.into_response(),
         Err(e) => PageError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
@@ -309,15 +312,21 @@ struct LoginForm {
     next: Option<String>,
 }
 
-/// Keeps the token in an HTTP-only cookie; the gate checks it on the next page.
-async fn login(Form(form): Form<LoginForm>) -> Response {
+/// Keeps the token in an HTTP-only cookie; the gate checks it on the next page. A form sent
+/// from an `https://` page gets a `Secure` cookie, never sent over plain HTTP.
+async fn login(headers: axum::http::HeaderMap, Form(form): Form<LoginForm>) -> Response {
     let token: String = form
         .token
         .trim()
         .chars()
         .filter(|c| c.is_ascii_graphic() && *c != ';' && *c != ',')
         .collect();
-    let cookie = format!("{COOKIE}={token}; Path={ROOT}; HttpOnly; SameSite=Strict");
+    let https = headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|o| o.starts_with("https://"));
+    let secure = if https { "; Secure" } else { "" };
+    let cookie = format!("{COOKIE}={token}; Path={ROOT}; HttpOnly; SameSite=Strict{secure}");
     (
         [(header::SET_COOKIE, cookie)],
         Redirect::to(&safe_next(form.next.as_deref())),

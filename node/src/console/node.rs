@@ -8,12 +8,11 @@ use maud::html;
 
 use super::{
     Console, Nav, PageResult, ROOT, Viewer, all_members, beijing, may_member, member_of_node_key,
-    needs_member, render, short, state, viewer, yes_no,
+    needs_member, on_off, render, short, state, yes_no,
 };
 
 pub(super) async fn page(State(c): State<Console>, found: Option<Extension<Viewer>>) -> Response {
-    let viewer = viewer(found);
-    render(c, move |c| node_page(c, &viewer)).await
+    render(c, found, node_page).await
 }
 
 fn node_page(c: &Console, viewer: &Viewer) -> PageResult {
@@ -36,7 +35,7 @@ fn node_page(c: &Console, viewer: &Viewer) -> PageResult {
             dt { "本节点公钥" } dd { code { (st.node_key) } }
             dt { "已提交高度" } dd { (st.height) " (" (beijing(st.latest_block_time_ms)) ")" }
             dt { "同步" } dd { @if st.syncing { span.warn { "正在追赶 (落后 " (lag) " 个区块)" } } @else { (yes_no(lag <= 1, "已同步", "落后")) " (对等节点最高高度 " (st.highest_peer_height) ")" } }
-            dt { "验证者" } dd { (yes_no(st.validator, "是", "否")) }
+            dt { "验证者" } dd { (on_off(st.validator, "是", "否 (不参与出块)")) }
             dt { "共识轮次" } dd { (st.consensus_round) " (上一高度用了 " (st.rounds_last_height) " 轮)" }
             dt { "交易池" } dd { (st.mempool_size) " 笔待打包" }
             dt { "本节点持有的区块" } dd { "自高度 " (first_block.max(1)) " 起" }

@@ -9,9 +9,9 @@ use caihong_chaincode::{Uscc, credit};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::{Console, Nav, PageError, PageResult, ROOT, Viewer, render, state, viewer};
+use super::{Console, Nav, PageError, PageResult, ROOT, Viewer, render, state};
 use crate::storage::StateView;
-use crate::storage::names::{NameHits, NameMatch};
+use crate::storage::names::{MAX_QUERY_CHARS, NameHits, NameMatch};
 
 /// Names listed per page (each section).
 const PAGE: usize = 50;
@@ -35,8 +35,7 @@ pub(super) async fn search(
     if let Ok(uscc) = Uscc::parse(text) {
         return Redirect::to(&format!("{ROOT}/subjects/{}", uscc.as_str())).into_response();
     }
-    let viewer = viewer(found);
-    render(c, move |c| search_page(c, &viewer, &q)).await
+    render(c, found, move |c, viewer| search_page(c, viewer, &q)).await
 }
 
 fn status_text(s: SubjectStatus) -> &'static str {
@@ -74,6 +73,12 @@ fn hits_table(view: &StateView<'_>, hits: &NameHits, id: &str) -> Markup {
 
 fn search_page(c: &Console, viewer: &Viewer, q: &SearchQuery) -> PageResult {
     let text = q.q.as_deref().map(str::trim).unwrap_or("");
+    if text.chars().count() > MAX_QUERY_CHARS {
+        return Err(PageError::bad(format!(
+            "查询有 {} 个字, 最多 {MAX_QUERY_CHARS} 个: 请输入名称的一个片段",
+            text.chars().count()
+        )));
+    }
     let view = state(c)?;
     let after = q.after.as_deref().filter(|a| !a.is_empty());
     let prefix_only = q.mode.as_deref() == Some("prefix");
@@ -144,8 +149,7 @@ pub(super) async fn one(
     found: Option<Extension<Viewer>>,
     Path(uscc): Path<String>,
 ) -> Response {
-    let viewer = viewer(found);
-    render(c, move |c| subject_page(c, &viewer, &uscc)).await
+    render(c, found, move |c, viewer| subject_page(c, viewer, &uscc)).await
 }
 
 fn subject_page(c: &Console, viewer: &Viewer, uscc: &str) -> PageResult {

@@ -712,7 +712,6 @@ impl Store {
         }
     }
 
-    /// The commit certificate of `height` (none for genesis).
     /// A block's header and how many transactions it holds, without decoding them: the
     /// console's chart reads an hour of blocks on every view.
     pub fn block_summary(&self, height: u64) -> Result<Option<(Header, u64)>, StorageError> {
@@ -735,6 +734,7 @@ impl Store {
         Ok(Some((header, count)))
     }
 
+    /// The commit certificate of `height` (none for genesis).
     pub fn commit_certificate(
         &self,
         height: u64,

@@ -122,10 +122,25 @@ pub(super) fn index_entries(db: &DB, batch: &mut WriteBatch, entries: &[(Vec<u8>
     }
 }
 
+/// Adds to `batch` the removal of every posting.
+pub(super) fn clear(db: &DB, batch: &mut WriteBatch) -> Result<(), StorageError> {
+    let names = cf(db, CF_SUBJECT_NAMES);
+    for item in db.iterator_cf(names, rocksdb::IteratorMode::Start) {
+        let (k, _) = item.map_err(|e| db_error(db, e))?;
+        batch.delete_cf(names, k);
+    }
+    Ok(())
+}
+
+/// Subjects indexed per write while building.
+const BUILD_BATCH: usize = 10_000;
+
 /// Builds the index from the state, for a store written before it; returns how many subjects
-/// were indexed.
+/// were indexed. Written in batches (a large store's whole index would not fit in memory at
+/// once); the mark that it is complete goes last, so an interrupted build starts again.
 pub(super) fn build(db: &DB, meta: &str, state: &str) -> Result<usize, StorageError> {
     let mut batch = WriteBatch::default();
+    clear(db, &mut batch)?;
     let mut count = 0;
     let iter = db.iterator_cf(
         cf(db, state),
@@ -138,11 +153,19 @@ pub(super) fn build(db: &DB, meta: &str, state: &str) -> Result<usize, StorageEr
         };
         repost(db, &mut batch, uscc, None, subject_name(&v).as_deref());
         count += 1;
+        if count % BUILD_BATCH == 0 {
+            db.write(std::mem::take(&mut batch))
+                .map_err(|e| db_error(db, e))?;
+        }
     }
     batch.put_cf(cf(db, meta), META_NAMES_INDEXED, []);
     db.write(batch).map_err(|e| db_error(db, e))?;
     Ok(count)
 }
+
+/// Most characters of a query: a name is far shorter, and each character past the first
+/// adds a posting list to the join.
+pub const MAX_QUERY_CHARS: usize = 64;
 
 /// How a name must match.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,20 +196,22 @@ pub(super) fn search(
     after: Option<&str>,
     limit: usize,
 ) -> Result<NameHits, StorageError> {
-    let q = normalize(query);
+    let q: String = normalize(query).chars().take(MAX_QUERY_CHARS).collect();
     let chars: Vec<char> = q.chars().collect();
     let mut hits = NameHits::default();
     if chars.is_empty() || limit == 0 {
         return Ok(hits);
     }
     // Posting lists to intersect, each a key prefix.
-    let mut lists: Vec<Vec<u8>> = chars
+    // Each bigram once (a repeated one narrows nothing).
+    let mut lists: BTreeSet<Vec<u8>> = chars
         .windows(2)
         .map(|w| posting_key(&format!("{}{}", w[0], w[1]), b""))
         .collect();
     if how == NameMatch::StartsWith {
-        lists.push(posting_key(&format!("{START}{}", chars[0]), b""));
+        lists.insert(posting_key(&format!("{START}{}", chars[0]), b""));
     }
+    let lists: Vec<Vec<u8>> = lists.into_iter().collect();
     let names = cf(db, CF_SUBJECT_NAMES);
     let keep = |name: &str| match how {
         NameMatch::StartsWith => name.starts_with(&q),
@@ -245,7 +270,11 @@ pub(super) fn search(
                 it.seek(&seek);
                 let at = match (it.valid(), it.key()) {
                     (true, Some(k)) if k.starts_with(&lists[i]) => k[lists[i].len()..].to_vec(),
-                    _ => break 'join,
+                    _ => {
+                        // The list ended, or reading it failed: say which.
+                        it.status().map_err(|e| db_error(db, e))?;
+                        break 'join;
+                    }
                 };
                 if at == target {
                     agreed += 1;
@@ -278,6 +307,10 @@ pub(super) fn search(
     if hits.usccs.len() > limit {
         hits.usccs.truncate(limit);
         hits.more_after = hits.usccs.last().cloned();
+    }
+    if hits.stopped {
+        // A next page would check the same candidates again: the query must narrow instead.
+        hits.more_after = None;
     }
     Ok(hits)
 }

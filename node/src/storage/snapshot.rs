@@ -201,6 +201,9 @@ impl<'a> SnapshotRestore<'a> {
             let (k, _) = item.map_err(|e| db_error(&store.db, e))?;
             batch.delete_cf(state, k);
         }
+        // The name index follows the state: a restore retried at another height must not keep
+        // the names of the first attempt.
+        super::names::clear(&store.db, &mut batch)?;
         store.write_synced(batch)?;
         let frozen = Arc::new(Frozen::default());
         Ok(SnapshotRestore {
