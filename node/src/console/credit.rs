@@ -258,7 +258,7 @@ fn record_page(c: &Console, viewer: &Viewer, id: &str, verify: bool) -> PageResu
             dt { "依据" } dd { (r.legal_basis) }
             dt { "处罚类别" } dd { (r.penalty_categories.iter().map(|p| p.chinese()).collect::<Vec<_>>().join("、")) }
             dt { "内容" } dd { (r.content) }
-            dt { "罚款" } dd { (format!("{}.{:02} 元", r.fine_fen / 100, r.fine_fen % 100)) }
+            dt { "罚款" } dd { (super::yuan(r.fine_fen)) }
             dt { "决定日期" } dd { (r.decision_date) }
             dt { "处罚期限" } dd { @match v.penalty_until {
                 Some(d) => { (on_off(v.penalty_in_force, "期限内", "已届满")) " 至 " (d) },

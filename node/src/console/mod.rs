@@ -352,6 +352,19 @@ pub(crate) fn beijing(ms: u64) -> String {
         .unwrap_or_else(|| ms.to_string())
 }
 
+/// An amount in fen as yuan with thousands separators: `500,000.00 元`.
+pub(crate) fn yuan(fen: u64) -> String {
+    let whole = (fen / 100).to_string();
+    let mut grouped = String::new();
+    for (i, c) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    format!("{grouped}.{:02} 元", fen % 100)
+}
+
 /// The first 8 hex digits of a hash or key, with the whole value in its title.
 pub(crate) fn short(hex: &str) -> Markup {
     html! { code title=(hex) { (hex.get(..8).unwrap_or(hex)) "…" } }
@@ -401,4 +414,23 @@ pub(crate) fn on_off(on: bool, yes: &str, no: &str) -> Markup {
 /// Raw SVG, built by a page from numbers only.
 pub(crate) fn svg(markup: String) -> PreEscaped<String> {
     PreEscaped(markup)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_and_times_read_as_people_write_them() {
+        assert_eq!(yuan(50_000_000), "500,000.00 元");
+        assert_eq!(yuan(2_000_005), "20,000.05 元");
+        assert_eq!(yuan(99), "0.99 元");
+        assert_eq!(beijing(0), "1970-01-01 08:00:00");
+        assert_eq!(
+            safe_next(Some("/console/credit?kind=blacklist")),
+            "/console/credit?kind=blacklist"
+        );
+        assert_eq!(safe_next(Some("https://evil.example/console")), ROOT);
+        assert_eq!(safe_next(Some("/console//evil.example")), ROOT);
+    }
 }
