@@ -17,7 +17,9 @@ fi
 python3 tests/module-deps.py
 cargo test --workspace --all-targets --locked
 # The Byzantine member, and the crash right after locking, exist only in a build with the
-# test-only `byzantine` feature.
-cargo test --locked -p caihong-cli --features byzantine --test byzantine --test locked
+# test-only `byzantine` feature. `--workspace` as above, so that dependencies keep the features
+# they were built with (with `-p caihong-cli` alone many resolve differently and are built
+# again, RocksDB's C++ among them: twenty minutes of a cold run).
+cargo test --locked --workspace --features caihong-cli/byzantine --test byzantine --test locked
 # Doc tests are not part of --all-targets.
 cargo test --workspace --doc --locked
